@@ -1,0 +1,47 @@
+"""Errors every layer raises: a bad value names its field and what is accepted."""
+import math
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid. ``field`` names it, as a dotted key when known."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+def check_finite(field: str, value) -> float:
+    """Return ``value`` as a float if it is a finite number."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(field, f"expected a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ConfigError(field, f"must be finite, got {value!r}")
+    return v
+
+
+def check_positive(field: str, value, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as a float if it is finite and > 0 (>= 0 with ``allow_zero``)."""
+    v = check_finite(field, value)
+    if v < 0 or (v == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(field, f"must be {bound}, got {value!r}")
+    return v
+
+
+def check_int(field: str, value, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int if it is an integer >= ``minimum``."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or value != int(value)):
+        raise ConfigError(field, f"expected an integer >= {minimum}, got {value!r}")
+    if int(value) < minimum:
+        raise ConfigError(field, f"must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_choice(field: str, value, choices) -> str:
+    """Return ``value`` if it is one of ``choices``."""
+    if value not in choices:
+        raise ConfigError(field, f"unknown value {value!r}; expected one of {', '.join(map(str, choices))}")
+    return value
