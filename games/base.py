@@ -1,0 +1,144 @@
+"""Game: two players with flat parameter vectors, their minibatch losses, and the vector field.
+
+State x has shape [K, d] with d = p + q: θ = x[:, :p] (generator), ω = x[:, p:] (discriminator).
+The field is V(x) = (−∇_θ L_G, −∇_ω L_D) (THEORY §1); the learning-rate ratios c_θ, c_ω are applied
+by the training and SDE layers, not here.
+"""
+from __future__ import annotations
+
+from typing import Any, Tuple
+
+import torch
+
+from .random import Streams
+
+Batch = Any  # a tensor or a tuple of tensors, each with leading dimensions [K, B]
+
+
+def _requires_grad(obj) -> bool:
+    if isinstance(obj, torch.Tensor):
+        return obj.requires_grad
+    if isinstance(obj, (tuple, list)):
+        return any(_requires_grad(o) for o in obj)
+    return False
+
+
+class Game:
+    """A two-player game, batched over K independent runs.
+
+    Subclasses define ``p``, ``q``, ``sample`` and either ``sample_losses`` (per-sample losses
+    [K, B], which covariance estimates need) or ``losses`` (minibatch means [K]).
+    """
+
+    name = "game"
+    p: int
+    q: int
+
+    @property
+    def d(self) -> int:
+        return self.p + self.q
+
+    def split(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return x[..., : self.p], x[..., self.p :]
+
+    def join(self, theta: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
+        return torch.cat([theta, omega], dim=-1)
+
+    # -- what a game defines ------------------------------------------------------------------
+    def sample(self, K: int, B: int, generator: Streams) -> Batch:
+        """A minibatch of size B for each of the K runs, drawn from their streams."""
+        raise NotImplementedError
+
+    def sample_losses(self, theta, omega, batch) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample losses (L_G, L_D), each [K, B]."""
+        raise NotImplementedError(f"{self.name} gives minibatch losses only")
+
+    def losses(self, theta, omega, batch) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Minibatch losses (L̂_G, L̂_D), each [K]."""
+        lg, ld = self.sample_losses(theta, omega, batch)
+        return lg.mean(-1), ld.mean(-1)
+
+    def init(self, K: int, generator: Streams) -> torch.Tensor:
+        """Initial states [K, d]."""
+        return torch.zeros(K, self.d, device=generator.device, dtype=generator.dtype)
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """Constraint applied after each update (e.g. weight clipping); identity by default."""
+        return x
+
+    def equilibrium(self, device="cpu", dtype=torch.float64) -> torch.Tensor:
+        """The equilibrium x* [d], where the game has a known one."""
+        raise NotImplementedError(f"{self.name} has no known equilibrium")
+
+    # -- closed forms, where a game has them ---------------------------------------------------
+    def expected_field(self, x: torch.Tensor) -> torch.Tensor:
+        """The exact expected field E V̂(x) [K, d]."""
+        raise NotImplementedError(f"{self.name} has no closed-form field")
+
+    def gradient_covariance(self, x: torch.Tensor, B: int) -> torch.Tensor:
+        """The exact covariance Σ_B(x) = Cov[V̂(x)] of the minibatch field, [K, d, d]."""
+        raise NotImplementedError(f"{self.name} has no closed-form gradient covariance")
+
+    # -- derived by autograd --------------------------------------------------------------------
+    def field(self, x: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Minibatch field V̂(x) = (−∇_θ L̂_G, −∇_ω L̂_D) [K, d], by autograd.
+
+        Differentiable in x and in the batch when they require grad (for Jacobians of update maps).
+        """
+        (theta, omega), _ = self.player_fields(x, batch)
+        return torch.cat([theta, omega], dim=-1)
+
+    def player_fields(self, x, batch, players=("theta", "omega")):
+        """The requested players' fields [K, p] / [K, q], and the minibatch losses (L̂_G, L̂_D)."""
+        nested = _requires_grad(x) or _requires_grad(batch)
+        with torch.enable_grad():
+            theta, omega = self.split(x if x.requires_grad else x.detach().requires_grad_())
+            lg, ld = self.losses(theta, omega, batch)
+            out = []
+            for who in players:
+                loss, wrt = (lg, theta) if who == "theta" else (ld, omega)
+                (g,) = torch.autograd.grad(loss.sum(), wrt, create_graph=nested, retain_graph=True)
+                out.append(-g)
+        return out, (lg.detach(), ld.detach())
+
+    def sample_fields(self, x: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Per-sample fields [K, B, d] (for covariance estimates), by torch.func."""
+        theta, omega = self.split(x.detach())
+
+        def per_sample(th, om):
+            lg, ld = self.sample_losses(th, om, batch)
+            return lg.sum(0), ld.sum(0)  # [B]: run k's terms depend on run k's parameters only
+
+        jg = torch.func.jacrev(lambda th: per_sample(th, omega)[0])(theta)  # [B, K, p]
+        jd = torch.func.jacrev(lambda om: per_sample(theta, om)[1])(omega)  # [B, K, q]
+        return -torch.cat([jg, jd], dim=-1).transpose(0, 1)
+
+
+def gaussian_quadratic_covariance(g, r: int, like: torch.Tensor) -> torch.Tensor:
+    """Cov g(ξ), ξ ~ N(0, I_r), of a map g: [K, r] → [K, d] that is quadratic in ξ (Isserlis).
+
+    With g(ξ) = g(0) + Jξ + ½ξᵀH_iξ: Cov = JJᵀ + ½ tr(H_i H_j), exact for any quadratic g.
+    """
+    K = like.shape[0]
+    xi = torch.zeros(K, r, dtype=like.dtype, device=like.device, requires_grad=True)
+    out = g(xi)
+    d = out.shape[-1]
+    jac = torch.stack(
+        [torch.autograd.grad(out[:, i].sum(), xi, create_graph=True)[0] for i in range(d)], 1
+    )  # [K, d, r]
+    hess = torch.stack(
+        [
+            torch.stack([_grad_or_zero(jac[:, i, j].sum(), xi) for j in range(r)], -1)
+            for i in range(d)
+        ],
+        1,
+    )  # [K, d, r, r]
+    jac = jac.detach()
+    return jac @ jac.transpose(1, 2) + 0.5 * torch.einsum("kirs,kjsr->kij", hess, hess)
+
+
+def _grad_or_zero(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    if not y.requires_grad:
+        return torch.zeros_like(x)
+    (g,) = torch.autograd.grad(y, x, retain_graph=True, allow_unused=True)
+    return torch.zeros_like(x) if g is None else g

@@ -1,0 +1,101 @@
+"""Trajectory: the one record every simulator (discrete, SDE, flow) returns."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Trajectory:
+    """Times [T], states [T, K, d], observables {name: [T, K]} and metadata (JSON-serialisable).
+
+    ``times`` are on the common clock t = Σ η_k (cumulative reference learning rate). ``p`` splits
+    the state into θ = states[..., :p] and ω = states[..., p:].
+    """
+
+    times: torch.Tensor
+    states: torch.Tensor
+    p: int
+    observables: Dict[str, torch.Tensor] = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        T = self.times.shape[0]
+        if self.states.ndim != 3 or self.states.shape[0] != T:
+            raise ValueError(f"states must be [T={T}, K, d], got {tuple(self.states.shape)}")
+        for name, v in self.observables.items():
+            if tuple(v.shape) != tuple(self.states.shape[:2]):
+                raise ValueError(f"observable {name!r} must be [T, K], got {tuple(v.shape)}")
+
+    @property
+    def K(self) -> int:
+        return self.states.shape[1]
+
+    @property
+    def theta(self) -> torch.Tensor:
+        return self.states[..., : self.p]
+
+    @property
+    def omega(self) -> torch.Tensor:
+        return self.states[..., self.p :]
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self.observables[name]
+
+    def runs(self, index) -> "Trajectory":
+        """The sub-ensemble of runs ``index``."""
+        return Trajectory(
+            self.times,
+            self.states[:, index],
+            self.p,
+            {k: v[:, index] for k, v in self.observables.items()},
+            dict(self.metadata),
+        )
+
+    def save(self, path) -> Path:
+        """Write ``path`` (.npz) and its JSON sidecar (.json), each atomically."""
+        path = Path(path).with_suffix(".npz")
+        arrays = {"times": self.times, "states": self.states}
+        arrays.update({f"obs/{k}": v for k, v in self.observables.items()})
+        arrays = {k: v.detach().cpu().numpy() for k, v in arrays.items()}
+        _atomic_write(path, lambda f: np.savez(f, **arrays))
+        meta = {"p": self.p, "metadata": self.metadata}
+        text = json.dumps(meta, indent=2, default=str)
+        _atomic_write(path.with_suffix(".json"), lambda f: f.write(text.encode()))
+        return path
+
+    @classmethod
+    def load(cls, path) -> "Trajectory":
+        path = Path(path).with_suffix(".npz")
+        meta = json.loads(path.with_suffix(".json").read_text())
+        with np.load(path) as data:
+            obs = {k[4:]: torch.from_numpy(data[k]) for k in data.files if k.startswith("obs/")}
+            return cls(
+                torch.from_numpy(data["times"]),
+                torch.from_numpy(data["states"]),
+                meta["p"],
+                obs,
+                meta["metadata"],
+            )
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same directory, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
