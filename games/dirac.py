@@ -1,0 +1,141 @@
+"""Dirac-GAN (Mescheder, Geiger & Nowozin 2018): data δ₀, generator δ_θ, critic D_ψ(x) = ψx.
+
+L(θ, ψ) = E f(ψ x_fake) + E f(−ψ x_real), with f(t) = −log(1 + e^{−t}) (GAN, NS-GAN) or f(t) = t
+(WGAN, WGAN-GP). The discriminator maximises L; instance noise σ perturbs real and fake samples.
+Closed forms of THEORY §3 live here, next to the losses they describe.
+"""
+from __future__ import annotations
+
+import cmath
+import math
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from .base import Game
+from .errors import ConfigError, check_choice, check_positive
+
+LOSSES = ("gan", "ns-gan", "wgan", "wgan-gp")
+PENALTIES = ("r1", "r2")
+
+
+def f_gan(t):
+    """f(t) = −log(1 + e^{−t}), f'(0) = 1/2."""
+    return -F.softplus(-t)
+
+
+def f_wgan(t):
+    """f(t) = t, f'(0) = 1."""
+    return t
+
+
+@dataclass(frozen=True)
+class DiracGAN(Game):
+    """Dirac-GAN with losses GAN, NS-GAN, WGAN (optional clipping), WGAN-GP, and an R1/R2 penalty γ."""
+
+    loss: str = "gan"
+    gamma: float = 0.0  # R1/R2 penalty (γ/2)ψ², or the WGAN-GP weight for loss = wgan-gp
+    penalty: str = "r1"
+    gp_target: float = 1.0  # g₀ of the WGAN-GP penalty (γ/2)(|ψ| − g₀)²
+    clip: Optional[float] = None  # WGAN weight clipping |ψ| ≤ clip
+    noise: float = 0.0  # instance noise σ
+    theta0: float = 1.0
+    psi0: float = 1.0
+
+    name = "dirac"
+    p = 1
+    q = 1
+
+    def __post_init__(self):
+        check_choice("game.loss", self.loss, LOSSES)
+        check_choice("game.penalty", self.penalty, PENALTIES)
+        check_positive("game.gamma", self.gamma, allow_zero=True)
+        check_positive("game.noise", self.noise, allow_zero=True)
+        if self.clip is not None:
+            check_positive("game.clip", self.clip)
+
+    def describe(self) -> dict:
+        return {"name": self.name, **asdict(self)}
+
+    @property
+    def f(self):
+        return f_wgan if self.loss.startswith("wgan") else f_gan
+
+    @property
+    def fprime0(self) -> float:
+        """f'(0): 1/2 for GAN and NS-GAN, 1 for WGAN."""
+        return 1.0 if self.loss.startswith("wgan") else 0.5
+
+    def sample(self, K, B, generator):
+        """Instance noise (ε_real, ε_fake), each [K, B]; none when σ = 0."""
+        if self.noise == 0:
+            return None
+        eps = generator.normal(2, B)
+        return eps[:, 0], eps[:, 1]
+
+    def init(self, K, generator):
+        x0 = torch.tensor([self.theta0, self.psi0], device=generator.device, dtype=generator.dtype)
+        return x0.expand(K, 2).clone()
+
+    def equilibrium(self, device="cpu", dtype=torch.float64):
+        return torch.zeros(2, device=device, dtype=dtype)
+
+    def project(self, x):
+        if self.clip is None:
+            return x
+        return torch.cat([x[:, :1], x[:, 1:].clamp(-self.clip, self.clip)], dim=-1)
+
+    def sample_losses(self, theta, omega, batch):
+        psi = omega  # [K, 1] broadcasts over the batch [K, B]
+        real, fake = torch.zeros_like(theta), theta
+        if batch is not None:
+            real, fake = real + self.noise * batch[0], fake + self.noise * batch[1]
+        value = self.f(psi * fake) + self.f(-psi * real)
+        lg = -self.f(-psi * fake) if self.loss == "ns-gan" else value
+        return lg, -value + self.regulariser(psi)
+
+    def regulariser(self, psi):
+        """R1/R2: (γ/2)|∇_x D|² = (γ/2)ψ²; WGAN-GP: (γ/2)(|ψ| − g₀)²."""
+        if self.loss == "wgan-gp":
+            return 0.5 * self.gamma * (psi.abs() - self.gp_target) ** 2
+        return 0.5 * self.gamma * psi**2
+
+    # -- closed forms (THEORY §3) -------------------------------------------------------------------
+    def fprime(self, t):
+        return torch.ones_like(t) if self.loss.startswith("wgan") else torch.sigmoid(-t)
+
+    def expected_field(self, x):
+        """(−ψ f'(ψθ), θ f'(ψθ) − R'(ψ)); NS-GAN's generator term is −ψ f'(−ψθ). Needs σ = 0 unless WGAN."""
+        if self.noise > 0 and not self.loss.startswith("wgan"):
+            raise NotImplementedError("the GAN field with instance noise has no closed form")
+        theta, psi = x[:, :1], x[:, 1:]
+        g_arg = -psi * theta if self.loss == "ns-gan" else psi * theta
+        v_theta = -psi * self.fprime(g_arg)
+        if self.loss == "wgan-gp":
+            reg = self.gamma * (psi.abs() - self.gp_target) * torch.sign(psi)
+        else:
+            reg = self.gamma * psi
+        return torch.cat([v_theta, theta * self.fprime(psi * theta) - reg], dim=-1)
+
+    def flow_eigenvalues(self) -> list:
+        """Eigenvalues of DV at the equilibrium: ±i f'(0), or −γ/2 ± √(γ²/4 − f'(0)²) with R1/R2."""
+        a = self.fprime0
+        root = cmath.sqrt(self.gamma**2 / 4 - a**2)
+        return [-self.gamma / 2 + root, -self.gamma / 2 - root]
+
+    def gd_eigenvalues(self, h: float, update: str, n_d: int = 1) -> list:
+        """Eigenvalues of the one-step GD map at the equilibrium (THEORY §3).
+
+        Simultaneous: 1 + hλ for λ of DV. Alternating without penalty:
+        1 − a²/2 ± √((1 − a²/2)² − 1), a = √n_d · h f'(0).
+        """
+        if update == "sim":
+            return [1 + h * lam for lam in self.flow_eigenvalues()]
+        if self.gamma != 0:
+            raise NotImplementedError("the alternating closed form is stated without penalty")
+        a = math.sqrt(n_d) * h * self.fprime0
+        c = 1 - a**2 / 2
+        root = cmath.sqrt(c**2 - 1)
+        return [c + root, c - root]

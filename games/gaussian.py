@@ -1,0 +1,135 @@
+"""Gaussian game (THEORY §3): target N(m, S) in Rⁿ, generator μ + Wz, quadratic critic vᵀx + xᵀUx.
+
+L = E_data D − E_gen D; the generator minimises L, the critic maximises L − (λ/2)(|v|² + ‖U‖²).
+For n = 1: θ = (μ, σ), ω = (a, b) and the field is μ̇ = a + 2bμ, σ̇ = 2bσ, ȧ = (m − μ) − λa,
+ḃ = (m² + s² − μ² − σ²) − λb. Equilibrium μ = m, WWᵀ = S, v = U = 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .base import Game, gaussian_quadratic_covariance
+from .errors import check_finite, check_int, check_positive
+
+
+@dataclass(frozen=True)
+class GaussianGame(Game):
+    """Gaussian target, affine generator, quadratic critic with ridge λ (n-dimensional, n = 1 default).
+
+    ``mean`` and ``std`` give the target N(mean·1, std²·I); ``mu0``, ``sigma0`` the initial generator.
+    """
+
+    n: int = 1
+    mean: float = 2.0
+    std: float = 1.0
+    ridge: float = 0.5
+    mu0: float = 0.0
+    sigma0: float = 0.5
+
+    name = "gaussian"
+
+    def __post_init__(self):
+        check_int("game.n", self.n)
+        check_positive("game.std", self.std)
+        check_positive("game.ridge", self.ridge, allow_zero=True)
+        check_positive("game.sigma0", self.sigma0)
+        check_finite("game.mean", self.mean)
+        check_finite("game.mu0", self.mu0)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "n": self.n, "mean": self.mean, "std": self.std, "ridge": self.ridge,
+                "mu0": self.mu0, "sigma0": self.sigma0}
+
+    @property
+    def p(self) -> int:
+        return self.n + self.n**2
+
+    @property
+    def q(self) -> int:
+        return self.n + self.n**2
+
+    def unpack(self, x):
+        """(μ [K,n], W [K,n,n], v [K,n], U [K,n,n]) from x [K, d]."""
+        n, K = self.n, x.shape[0]
+        mu, W = x[:, :n], x[:, n : self.p].reshape(K, n, n)
+        v, U = x[:, self.p : self.p + n], x[:, self.p + n :].reshape(K, n, n)
+        return mu, W, v, U
+
+    def target(self, like):
+        """(m [n], S [n, n]) of the target."""
+        m = torch.full((self.n,), self.mean, device=like.device, dtype=like.dtype)
+        return m, self.std**2 * torch.eye(self.n, device=like.device, dtype=like.dtype)
+
+    def sample(self, K, B, generator):
+        return generator.normal(B, self.n), generator.normal(B, self.n)  # ξ_data, z
+
+    def init(self, K, generator):
+        n = self.n
+        eye = torch.eye(n, device=generator.device, dtype=generator.dtype).flatten()
+        x0 = torch.cat([torch.full((n,), self.mu0, device=eye.device, dtype=eye.dtype), self.sigma0 * eye,
+                        torch.zeros(n + n * n, device=eye.device, dtype=eye.dtype)])
+        return x0.expand(K, -1).clone()
+
+    def equilibrium(self, device="cpu", dtype=torch.float64):
+        like = torch.empty(0, device=device, dtype=dtype)
+        m, _ = self.target(like)
+        eye = torch.eye(self.n, device=device, dtype=dtype).flatten()
+        return torch.cat([m, self.std * eye, torch.zeros(self.q, device=device, dtype=dtype)])
+
+    @staticmethod
+    def critic(x, v, U):
+        """D(x) = vᵀx + xᵀUx for x [K, B, n]."""
+        return (x * v[:, None]).sum(-1) + torch.einsum("kbi,kij,kbj->kb", x, U, x)
+
+    def sample_losses(self, theta, omega, batch):
+        xi, z = batch
+        x = torch.cat([theta, omega], dim=-1)
+        mu, W, v, U = self.unpack(x)
+        m, S = self.target(x)
+        real = m + xi @ torch.linalg.cholesky(S).T
+        fake = mu[:, None] + z @ W.transpose(1, 2)
+        value = self.critic(real, v, U) - self.critic(fake, v, U)
+        ridge = 0.5 * self.ridge * ((v**2).sum(-1) + (U**2).sum((-1, -2)))
+        return value, -value + ridge[:, None]
+
+    # -- closed forms ----------------------------------------------------------------------------
+    def expected_field(self, x):
+        """(v + Ũμ, ŨW, m − μ − λv, S + mmᵀ − WWᵀ − μμᵀ − λU), Ũ = U + Uᵀ."""
+        mu, W, v, U = self.unpack(x)
+        m, S = self.target(x)
+        Us = U + U.transpose(1, 2)
+        v_mu = v + (Us @ mu[..., None])[..., 0]
+        v_W = Us @ W
+        v_v = m - mu - self.ridge * v
+        second = S + torch.outer(m, m) - W @ W.transpose(1, 2) - mu[:, :, None] * mu[:, None, :]
+        v_U = second - self.ridge * U
+        K = x.shape[0]
+        return torch.cat([v_mu, v_W.reshape(K, -1), v_v, v_U.reshape(K, -1)], dim=-1)
+
+    def gradient_covariance(self, x, B):
+        """Σ_B = Cov[one sample's field]/B, exact: the field is quadratic in the Gaussian noise."""
+        n = self.n
+        x = x.detach()
+
+        def one_sample_field(noise):
+            batch = (noise[:, None, :n], noise[:, None, n:])
+            return self.field(x, batch)
+
+        return gaussian_quadratic_covariance(one_sample_field, 2 * n, x) / B
+
+    def w2(self, x):
+        """W₂ between the generator law N(μ, WWᵀ) and N(m, S): |μ−m|² + tr(C + S − 2(S^½CS^½)^½)."""
+        mu, W, _, _ = self.unpack(x)
+        m, S = self.target(x)
+        root_s = _sqrt_psd(S)
+        cross = _sqrt_psd(root_s @ W @ W.transpose(1, 2) @ root_s)
+        trace = torch.diagonal(W @ W.transpose(1, 2) + S - 2 * cross, dim1=-2, dim2=-1).sum(-1)
+        return torch.sqrt((((mu - m) ** 2).sum(-1) + trace).clamp_min(0))
+
+
+def _sqrt_psd(M):
+    """Symmetric square root of positive semidefinite matrices [..., n, n]."""
+    vals, vecs = torch.linalg.eigh(M)
+    return (vecs * vals.clamp_min(0).sqrt()[..., None, :]) @ vecs.transpose(-1, -2)

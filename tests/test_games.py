@@ -1,0 +1,113 @@
+"""Closed forms of the games against autograd and Monte Carlo."""
+import math
+
+import pytest
+import torch
+
+from games import BilinearGame, DiracGAN, GaussianGame
+from games.random import Streams
+
+torch.set_default_dtype(torch.float64)
+
+
+def cubature_batch(r: int, K: int):
+    """The 2r points ±√r e_j: their average integrates every polynomial of degree ≤ 3 against N(0, I_r)."""
+    pts = math.sqrt(r) * torch.cat([torch.eye(r), -torch.eye(r)])
+    return pts.expand(K, 2 * r, r)
+
+
+@pytest.mark.parametrize("loss", ["gan", "ns-gan", "wgan", "wgan-gp"])
+@pytest.mark.parametrize("gamma", [0.0, 0.7])
+def test_dirac_field_is_closed_form(loss, gamma):
+    game = DiracGAN(loss=loss, gamma=gamma)
+    x = torch.randn(50, 2)
+    assert torch.allclose(game.field(x, None), game.expected_field(x), atol=1e-14)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_gaussian_field_is_closed_form(n):
+    game = GaussianGame(n=n, mean=0.7, std=1.3, ridge=0.3)
+    x = torch.randn(20, game.d)
+    pts = cubature_batch(2 * n, 20)
+    batch = (pts[..., :n], pts[..., n:])  # joint noise (ξ_data, z) of each sample
+    assert torch.allclose(game.field(x, batch), game.expected_field(x), atol=1e-12)
+
+
+def test_gaussian_n1_field_matches_theory():
+    """μ̇ = a + 2bμ, σ̇ = 2bσ, ȧ = (m − μ) − λa, ḃ = (m² + s² − μ² − σ²) − λb (THEORY §3)."""
+    m, s, lam = 0.7, 1.3, 0.3
+    game = GaussianGame(mean=m, std=s, ridge=lam)
+    x = torch.randn(30, 4)
+    mu, sig, a, b = x.T
+    theory = torch.stack([a + 2 * b * mu, 2 * b * sig, (m - mu) - lam * a,
+                          (m**2 + s**2 - mu**2 - sig**2) - lam * b], 1)
+    assert torch.allclose(game.expected_field(x), theory, atol=1e-13)
+
+
+def test_bilinear_field_is_closed_form():
+    game = BilinearGame(p=2, q=3, coupling=[[1.0, 0.5, 0.0], [0.2, -1.0, 0.3]], b=0.3, c=-0.2,
+                        ridge=0.1, noise_coupling=0.4, noise_offset=0.2)
+    x = torch.randn(10, 5)
+    assert torch.allclose(game.field(x, cubature_batch(game.noise_dim, 10)), game.expected_field(x), atol=1e-12)
+    x_star = game.equilibrium()
+    assert torch.allclose(game.expected_field(x_star[None]), torch.zeros(1, 5), atol=1e-12)
+
+
+def covariance_zscores(fields: torch.Tensor, exact: torch.Tensor) -> torch.Tensor:
+    """|empirical − exact| / standard error, entrywise, the standard error estimated from the data."""
+    c = fields - fields.mean(0)
+    products = c[:, :, None] * c[:, None, :]
+    se = products.std(0) / math.sqrt(len(fields))
+    return (products.mean(0) - exact).abs() / se.clamp_min(1e-12)
+
+
+@pytest.mark.parametrize("game", [GaussianGame(), GaussianGame(n=2, ridge=0.2),
+                                  BilinearGame(p=2, q=2, noise_coupling=0.3, ridge=0.1)],
+                         ids=["gaussian-n1", "gaussian-n2", "bilinear"])
+def test_exact_covariance_matches_sampled_minibatch_fields(game):
+    N, B = 40000, 3
+    x = torch.randn(1, game.d, generator=torch.Generator().manual_seed(1))
+    fields = game.field(x.expand(N, -1), game.sample(N, B, Streams.from_seed(7, N)))
+    exact = game.gradient_covariance(x, B)[0]
+    z = covariance_zscores(fields, exact)
+    assert z.max() < 5.0, z
+    # and it is a real check: a covariance off by 10% is caught
+    assert covariance_zscores(fields, 1.1 * exact).max() > 5.0
+
+
+def test_bilinear_covariance_closed_form():
+    """Cov ζ_θ = (s_A²|ω|² + s_b²)I/B, Cov ζ_ω = (s_A²|θ|² + s_c²)I/B, Cov(ζ_θ, ζ_ω) = −s_A² θωᵀ/B."""
+    sA, sb, B = 0.3, 0.2, 5
+    game = BilinearGame(p=2, q=3, noise_coupling=sA, noise_offset=sb)
+    x = torch.randn(4, 5)
+    th, om = x[:, :2], x[:, 2:]
+    exact = game.gradient_covariance(x, B)
+    tt = (sA**2 * (om**2).sum(1) + sb**2)[:, None, None] * torch.eye(2) / B
+    oo = (sA**2 * (th**2).sum(1) + sb**2)[:, None, None] * torch.eye(3) / B
+    to = -sA**2 * th[:, :, None] * om[:, None, :] / B
+    assert torch.allclose(exact[:, :2, :2], tt)
+    assert torch.allclose(exact[:, 2:, 2:], oo)
+    assert torch.allclose(exact[:, :2, 2:], to)
+
+
+def test_gaussian_w2_closed_form():
+    game = GaussianGame(mean=1.0, std=2.0)
+    x = torch.tensor([[3.0, -0.5, 0.0, 0.0]])
+    assert torch.allclose(game.w2(x), torch.tensor([math.sqrt(4 + 1.5**2)]))
+    game2 = GaussianGame(n=2, mean=1.0, std=2.0)
+    x2 = torch.cat([torch.tensor([1.0, 1.0]), 2 * torch.eye(2).flatten(), torch.zeros(6)])[None]
+    assert game2.w2(x2).abs().item() < 1e-7
+
+
+def test_dirac_instance_noise_makes_gradients_stochastic():
+    game = DiracGAN(noise=0.5)
+    x = torch.ones(3, 2)
+    s = Streams.from_seed(0, 3)
+    f1, f2 = game.field(x, game.sample(3, 4, s)), game.field(x, game.sample(3, 4, s))
+    assert not torch.allclose(f1, f2)
+    assert torch.equal(DiracGAN().field(x, None), DiracGAN().field(x, None))
+
+
+def test_wgan_clipping_projects_the_critic():
+    game = DiracGAN(loss="wgan", clip=0.5)
+    assert torch.equal(game.project(torch.tensor([[2.0, -3.0]])), torch.tensor([[2.0, -0.5]]))
