@@ -1,0 +1,238 @@
+"""Discrete stochastic gradient training of a two-player game (SGA), batched over K runs.
+
+Update rules (THEORY §1), with η_θ = c_θ η_k and η_ω = c_ω η_k:
+- ``sim``:   x' = x − (η_θ d_θ(x), η_ω d_ω(x));
+- ``alt-d``: n_d discriminator steps ω ← ω − η_ω d_ω(θ, ω), then θ' = θ − η_θ d_θ(θ, ω');
+- ``alt-g``: the mirror image, the generator first.
+d is the direction the player's optimiser makes of its minibatch gradient (plus weight decay).
+Minibatches are ``fresh`` (one per gradient evaluation) or ``shared`` (one per iteration).
+An iteration advances the clock t by the reference rate η_k.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Union
+
+import torch
+
+from .base import Game
+from .errors import ConfigError, check_choice, check_int, check_positive
+from .optim import Optimizer, make_optimizer
+from .random import Streams
+from .schedules import Schedule, as_schedule
+from .trajectory import Trajectory
+
+UPDATES = ("sim", "alt-d", "alt-g")
+PLAYERS = ("theta", "omega")
+
+
+@dataclass(frozen=True)
+class Player:
+    """One player's optimiser, rate scale c (η_player = c·η_k) and weight decay (added to the gradient)."""
+
+    optimizer: Union[str, Optimizer] = "sgd"
+    scale: float = 1.0
+    weight_decay: float = 0.0
+    schedule: Optional[Union[Schedule, Callable[[int], float]]] = None  # replaces c·η_k if given
+
+    def make_optimizer(self, field: str) -> Optimizer:
+        if isinstance(self.optimizer, str):
+            return make_optimizer(self.optimizer, field=f"{field}.optimizer")
+        return self.optimizer
+
+
+@dataclass
+class SGA:
+    """Stochastic gradient training of ``game``; ``step`` is the one-iteration update map."""
+
+    game: Game
+    lr: Union[float, Schedule, Callable[[int], float]] = 0.05
+    update: str = "sim"
+    n_d: int = 1
+    batch_size: int = 1
+    shared_batch: bool = False
+    gen: Player = field(default_factory=Player)
+    disc: Player = field(default_factory=Player)
+
+    def __post_init__(self):
+        check_choice("sga.update", self.update, UPDATES)
+        self.n_d = check_int("sga.n_d", self.n_d)
+        if self.update == "sim" and self.n_d > 1:
+            raise ConfigError("sga.n_d", "n_d > 1 needs alternating updates (sga.update = alt-d or alt-g)")
+        self.batch_size = check_int("sga.batch_size", self.batch_size)
+        if isinstance(self.lr, (int, float)):
+            check_positive("sga.lr", self.lr)
+        for name, player in (("gen", self.gen), ("disc", self.disc)):
+            check_positive(f"sga.{name}.scale", player.scale)
+            check_positive(f"sga.{name}.weight_decay", player.weight_decay, allow_zero=True)
+        self.schedule = as_schedule(self.lr)
+        self.players = {"theta": self.gen, "omega": self.disc}
+        self.optimizers = {w: p.make_optimizer(f"sga.{n}") for w, p, n in
+                           (("theta", self.gen, "gen"), ("omega", self.disc, "disc"))}
+
+    # -- the update map -----------------------------------------------------------------------
+    def rate(self, who: str, k: int) -> float:
+        """η_player at iteration k."""
+        player = self.players[who]
+        if player.schedule is not None:
+            return float(player.schedule(k))
+        return player.scale * float(self.schedule(k))
+
+    def init_state(self, x: torch.Tensor) -> dict:
+        theta, omega = self.game.split(x)
+        return {"theta": self.optimizers["theta"].init(theta), "omega": self.optimizers["omega"].init(omega),
+                "count": {"theta": 0, "omega": 0}}
+
+    def step(self, x: torch.Tensor, state: dict, k: int, streams: Streams):
+        """One iteration x_k → x_{k+1}: returns (x', state', observables {name: [K]})."""
+        K = x.shape[0]
+        draw = self._batches(K, streams)
+        state = {**state, "count": dict(state["count"])}
+        obs = {}
+        if self.update == "sim":
+            x = self._simultaneous(x, state, k, draw, obs)
+        else:
+            order = ["omega"] * self.n_d + ["theta"]
+            for who in order if self.update == "alt-d" else order[::-1]:
+                x = self._player_step(who, x, state, k, draw(), obs)
+        return x, state, obs
+
+    def _batches(self, K: int, streams: Streams):
+        """A function giving the batch of the next gradient evaluation (shared: the same each time)."""
+        if self.shared_batch:
+            batch = self.game.sample(K, self.batch_size, streams)
+            return lambda: batch
+        return lambda: self.game.sample(K, self.batch_size, streams)
+
+    def _simultaneous(self, x, state, k, draw, obs):
+        if self.shared_batch:
+            fields, losses = self.game.player_fields(x, draw())
+            fields, losses = dict(zip(PLAYERS, fields)), dict(zip(PLAYERS, losses))
+        else:
+            fields, losses = {}, {}
+            for i, who in enumerate(PLAYERS):
+                (fields[who],), both = self.game.player_fields(x, draw(), (who,))
+                losses[who] = both[i]
+        new = [self._apply(who, x, fields[who], losses[who], state, k, obs) for who in PLAYERS]
+        return self.game.project(torch.cat(new, dim=-1))
+
+    def _player_step(self, who, x, state, k, batch, obs):
+        (v,), losses = self.game.player_fields(x, batch, (who,))
+        new = self._apply(who, x, v, losses[PLAYERS.index(who)], state, k, obs)
+        theta, omega = self.game.split(x)
+        return self.game.project(self.game.join(new, omega) if who == "theta" else self.game.join(theta, new))
+
+    def _apply(self, who, x, v, loss, state, k, obs):
+        """params − η d for one player; records loss, |∇L|, params·d and |d|² (summed over sub-steps)."""
+        params = self.game.split(x)[PLAYERS.index(who)]
+        grad = -v + self.players[who].weight_decay * params
+        d, state[who] = self.optimizers[who].direction(grad, state[who], state["count"][who])
+        state["count"][who] += 1
+        with torch.no_grad():
+            first = f"loss_{who}" not in obs
+            if first:
+                obs[f"loss_{who}"] = loss
+                obs[f"grad_norm_{who}"] = grad.norm(dim=-1)
+            obs[f"dot_{who}"] = obs.get(f"dot_{who}", 0.0) + (params * d).sum(-1)
+            obs[f"sq_{who}"] = obs.get(f"sq_{who}", 0.0) + (d * d).sum(-1)
+        return params - self.rate(who, k) * d
+
+    # -- running an ensemble --------------------------------------------------------------------
+    def run(self, steps: int, *, K: Optional[int] = None, x0=None, seed: int = 0,
+            streams: Optional[Streams] = None, record_every: int = 1, record_states: bool = True,
+            device="cpu", dtype=torch.float64, progress: bool = False, metadata: Optional[dict] = None
+            ) -> Trajectory:
+        """Train K runs for ``steps`` iterations, recording every ``record_every`` and at the end.
+
+        Each row of the record holds x_k and the observables of the step taken from x_k. A run whose
+        state stops being finite is reported in ``metadata['diverged']`` ({run: step}); its record up
+        to then is kept. Ctrl-C stops the run and returns what was recorded.
+        """
+        steps = check_int("sga.steps", steps, minimum=0)
+        record_every = check_int("run.record_every", record_every)
+        streams = streams or Streams.from_seed(seed, check_int("run.paths", K), device=device, dtype=dtype)
+        x = self.game.init(streams.K, streams) if x0 is None else _as_states(x0, streams)
+        recorder = _Recorder(record_states)
+        state, t, alive = self.init_state(x), 0.0, torch.ones(streams.K, dtype=torch.bool, device=x.device)
+        diverged, interrupted, start = {}, None, time.perf_counter()
+        bar = _progress(steps, progress)
+        try:
+            for k in range(steps + 1):
+                x_new, state, obs = self.step(x, state, k, streams)
+                if k % record_every == 0 or k == steps:
+                    obs.update({f"lr_{w}": torch.full_like(obs[f"sq_{w}"], self.rate(w, k)) for w in PLAYERS})
+                    recorder.add(t, x, obs)
+                if k == steps:
+                    break
+                x, t = x_new.detach(), t + float(self.schedule(k))
+                alive = _check_finite(x, alive, k + 1, diverged)
+                if not alive.any():
+                    recorder.add(t, x, {n: torch.full_like(v, math.nan) for n, v in obs.items()})
+                    break
+                bar.update(1)
+        except KeyboardInterrupt:
+            interrupted = k
+        finally:
+            bar.close()
+        meta = {"method": "sga", "game": _describe(self.game), "update": self.update, "n_d": self.n_d,
+                "batch_size": self.batch_size, "shared_batch": self.shared_batch,
+                "seeds": streams.seeds.tolist() if streams.K <= 64 else None, "steps": steps,
+                "record_every": record_every, "diverged": diverged, "interrupted": interrupted,
+                "wall_time_s": time.perf_counter() - start, "versions": {"torch": torch.__version__},
+                **(metadata or {})}
+        return recorder.trajectory(self.game.p, meta)
+
+
+def train(game: Game, steps: int, **options) -> Trajectory:
+    """Train ``game`` with SGA: options are SGA's fields and ``SGA.run``'s keywords."""
+    run_keys = {"K", "x0", "seed", "streams", "record_every", "record_states", "device", "dtype",
+                "progress", "metadata"}
+    run_options = {k: options.pop(k) for k in list(options) if k in run_keys}
+    return SGA(game, **options).run(steps, **run_options)
+
+
+def _as_states(x0, streams: Streams) -> torch.Tensor:
+    x0 = torch.as_tensor(x0, device=streams.device, dtype=streams.dtype)
+    return x0.expand(streams.K, -1).clone() if x0.ndim == 1 else x0.clone()
+
+
+def _check_finite(x, alive, step, diverged) -> torch.Tensor:
+    """Mark runs whose state just stopped being finite; ``diverged`` maps run → first bad step."""
+    now = torch.isfinite(x).all(dim=-1)
+    for run in torch.nonzero(alive & ~now).flatten().tolist():
+        diverged[run] = step
+    return alive & now
+
+
+def _describe(game: Game) -> dict:
+    describe = getattr(game, "describe", None)
+    return describe() if describe else {"name": game.name}
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc="training", unit="step", leave=False)
+
+
+class _Recorder:
+    """Collects rows of the record on the CPU."""
+
+    def __init__(self, record_states: bool):
+        self.record_states = record_states
+        self.times, self.states, self.obs = [], [], {}
+
+    def add(self, t, x, obs):
+        self.times.append(t)
+        self.states.append(x.detach().cpu() if self.record_states else x.detach()[:, :0].cpu())
+        for name, v in obs.items():
+            self.obs.setdefault(name, []).append(torch.as_tensor(v).detach().cpu())
+
+    def trajectory(self, p: int, metadata: dict) -> Trajectory:
+        states = torch.stack(self.states)
+        obs = {n: torch.stack(v) for n, v in self.obs.items()}
+        meta = {**metadata, "states_recorded": self.record_states}
+        return Trajectory(torch.tensor(self.times, dtype=torch.float64), states,
+                          p if self.record_states else 0, obs, meta)
