@@ -1,0 +1,116 @@
+"""One-layer WGAN (THEORY §6; Lei, Lee, Dimakis, Daskalakis 2020): generator φ(Az), z ~ N(0, I_k),
+target φ(A*z), quadratic discriminator D_V(x) = xᵀVx.
+
+L(A, V) = E_real[D_V(x)] − E_fake[D_V(x)] − ½‖V‖²_F; the generator minimises L_G = L, the
+discriminator minimises L_D = −L. θ = vec(A) (row-major, p = nk), ω = vec(V) (row-major, q = n²).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .base import Game, gaussian_quadratic_covariance
+from .errors import ConfigError, check_choice, check_int, check_positive
+from .random import Streams
+
+ACTIVATIONS = {
+    "linear": lambda h: h,
+    "tanh": torch.tanh,
+    "leaky_relu": lambda h: F.leaky_relu(h, 0.2),
+}
+
+
+def default_target(n: int, k: int) -> torch.Tensor:
+    """A* = U diag(1 … ½) Vᵀ [n, k], U, V the singular vectors of a seed-0 Gaussian matrix (float64)."""
+    g = torch.Generator().manual_seed(0)
+    u, _, vh = torch.linalg.svd(torch.randn(n, k, generator=g, dtype=torch.float64), full_matrices=False)
+    return (u * torch.linspace(1.0, 0.5, min(n, k), dtype=torch.float64)) @ vh
+
+
+def _quadratic(V: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """D_V(x) = xᵀVx for V [K, n, n], x [K, B, n] → [K, B]."""
+    return torch.einsum("kbi,kij,kbj->kb", x, V, x)
+
+
+class OneLayerGAN(Game):
+    """One-layer generator φ(Az) against a quadratic discriminator xᵀVx with −½‖V‖²_F."""
+
+    name = "onelayer"
+
+    def __init__(self, n: int = 2, k: int = 2, activation: str = "linear", target=None,
+                 init_scale: float = 1.0):
+        self.n = check_int("game.n", n)
+        self.k = check_int("game.k", k)
+        self.activation = check_choice("game.activation", activation, tuple(ACTIVATIONS))
+        self.init_scale = check_positive("game.init_scale", init_scale)
+        self.target = default_target(self.n, self.k) if target is None else self._check_target(target)
+        self.p, self.q = self.n * self.k, self.n * self.n
+
+    def _check_target(self, target) -> torch.Tensor:
+        t = torch.as_tensor(target, dtype=torch.float64).detach().cpu()
+        if t.shape != (self.n, self.k) or not torch.isfinite(t).all():
+            raise ConfigError("game.target", f"expected a finite {self.n}×{self.k} matrix A*, got shape {tuple(t.shape)}")
+        return t
+
+    def matrices(self, x: torch.Tensor):
+        """(A [K, n, k], V [K, n, n]) of states x [K, d]."""
+        theta, omega = self.split(x)
+        return theta.reshape(-1, self.n, self.k), omega.reshape(-1, self.n, self.n)
+
+    def _target(self, like: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(self.target, device=like.device, dtype=like.dtype)
+
+    def _linear_only(self, what: str):
+        if self.activation != "linear":
+            raise NotImplementedError(f"onelayer: {what} is closed-form for activation 'linear' only")
+
+    def sample(self, K: int, B: int, generator: Streams):
+        """(z_real, z_fake), each [K, B, k] standard normal."""
+        return generator.normal(B, self.k), generator.normal(B, self.k)
+
+    def sample_losses(self, theta, omega, batch):
+        """L = D_V(φ(A*z_r)) − D_V(φ(Az_f)) − ½‖V‖²_F per sample; (L_G, L_D) = (L, −L), [K, B]."""
+        z_real, z_fake = batch
+        phi = ACTIVATIONS[self.activation]
+        A = theta.reshape(-1, self.n, self.k)
+        V = omega.reshape(-1, self.n, self.n)
+        real = phi(z_real @ self._target(theta).T)
+        fake = phi(z_fake @ A.transpose(1, 2))
+        loss = _quadratic(V, real) - _quadratic(V, fake) - 0.5 * V.square().sum((1, 2))[:, None]
+        return loss, -loss
+
+    def init(self, K: int, generator: Streams) -> torch.Tensor:
+        """A = init_scale·N(0, 1) entrywise, V = 0."""
+        A = self.init_scale * generator.normal(self.p)
+        return torch.cat([A, torch.zeros(K, self.q, device=A.device, dtype=A.dtype)], dim=-1)
+
+    def equilibrium(self, device="cpu", dtype=torch.float64) -> torch.Tensor:
+        """(A*, 0); A is identified only up to A → AR with R orthogonal (the target law is AAᵀ)."""
+        A = self.target.to(device=device, dtype=dtype).reshape(-1)
+        return torch.cat([A, torch.zeros(self.q, device=device, dtype=dtype)])
+
+    def expected_field(self, x: torch.Tensor) -> torch.Tensor:
+        """Linear φ: −∇_A L = (V + Vᵀ)A, ∇_V L = A*A*ᵀ − AAᵀ − V."""
+        self._linear_only("the expected field")
+        A, V = self.matrices(x)
+        At = self._target(x)
+        fA = (V + V.transpose(1, 2)) @ A
+        fV = At @ At.T - A @ A.transpose(1, 2) - V
+        return torch.cat([fA.flatten(1), fV.flatten(1)], dim=-1)
+
+    def gradient_covariance(self, x: torch.Tensor, B: int) -> torch.Tensor:
+        """Linear φ: Cov of the one-sample field (quadratic in ξ = (z_r, z_f), Isserlis), over B."""
+        self._linear_only("the gradient covariance")
+        A, V = self.matrices(x)
+        At = self._target(x)
+        M = V + V.transpose(1, 2)
+
+        def one_sample_field(xi):
+            real = xi[:, : self.k] @ At.T  # A*z_r [K, n]
+            fake = (A @ xi[:, self.k :, None])[..., 0]  # Az_f [K, n]
+            fA = (M @ fake[..., None]) * xi[:, None, self.k :]  # (V + Vᵀ)A z_f z_fᵀ
+            fV = real[:, :, None] * real[:, None, :] - fake[:, :, None] * fake[:, None, :] - V
+            return torch.cat([fA.flatten(1), fV.flatten(1)], dim=-1)
+
+        with torch.enable_grad():
+            return gaussian_quadratic_covariance(one_sample_field, 2 * self.k, like=x) / B
