@@ -1,0 +1,1 @@
+"""Analysis of trajectories: linearisations, comparisons and plots."""

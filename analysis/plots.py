@@ -1,0 +1,44 @@
+"""Figures: ensemble bands over time and phase portraits of two-dimensional games."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def band(ax, times, values, label=None, color=None, paths: int = 3):
+    """Mean ± one standard deviation over runs of values [T, K], with a few sample paths."""
+    times, values = np.asarray(times), np.asarray(values, dtype=float)
+    mean, std = np.nanmean(values, axis=1), np.nanstd(values, axis=1)
+    (line,) = ax.plot(times, mean, label=label, color=color, lw=1.8)
+    ax.fill_between(times, mean - std, mean + std, color=line.get_color(), alpha=0.2, lw=0)
+    for k in range(min(paths, values.shape[1])):
+        ax.plot(times, values[:, k], color=line.get_color(), lw=0.5, alpha=0.5)
+    return line
+
+
+def phase_portrait(ax, field, xlim, ylim, paths=(), labels=(), density: int = 21):
+    """Streamlines of a 2-D field ``field(x [N, 2]) -> [N, 2]`` with trajectories [T, 2] over them."""
+    xs, ys = np.linspace(*xlim, density), np.linspace(*ylim, density)
+    X, Y = np.meshgrid(xs, ys)
+    grid = torch.tensor(np.stack([X.ravel(), Y.ravel()], 1), dtype=torch.float64)
+    with torch.no_grad():
+        V = field(grid).numpy()
+    ax.streamplot(X, Y, V[:, 0].reshape(X.shape), V[:, 1].reshape(X.shape), color="0.75",
+                  density=0.8, linewidth=0.6, arrowsize=0.7)
+    for path, label in zip(paths, labels or [None] * len(paths)):
+        path = np.asarray(path)
+        ax.plot(path[:, 0], path[:, 1], lw=1.2, label=label)
+        ax.plot(path[:1, 0], path[:1, 1], "k.", ms=4)
+    ax.plot([0], [0], "r*", ms=7)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+
+
+def new_figure(rows: int = 1, cols: int = 1, size=(4.0, 3.2), **kwargs):
+    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False, **kwargs)
+    return fig, axes

@@ -1,0 +1,38 @@
+"""The experiment catalog: each entry is a theory plot with its default configuration."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict
+
+from games.errors import ConfigError
+
+from .config import Config
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A catalog entry: ``run(config, report, quick)`` fills the report; ``defaults`` and ``quick``
+    are dotted overrides applied to the base Config (``quick`` on top, for ``--quick``)."""
+
+    name: str
+    title: str
+    run: Callable
+    defaults: Dict[str, object] = field(default_factory=dict)
+    quick: Dict[str, object] = field(default_factory=dict)
+
+    def config(self, quick: bool, overrides: Dict[str, object]) -> Config:
+        return Config().with_overrides({**self.defaults, **(self.quick if quick else {}), **overrides})
+
+
+def catalog() -> Dict[str, Experiment]:
+    from .experiments import dirac_phase, overview
+
+    entries = [overview.EXPERIMENT, dirac_phase.EXPERIMENT]
+    return {e.name: e for e in entries}
+
+
+def get(name: str) -> Experiment:
+    entries = catalog()
+    if name not in entries:
+        raise ConfigError("NAME", f"unknown experiment {name!r}; expected one of {', '.join(entries)}")
+    return entries[name]

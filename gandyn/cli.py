@@ -1,0 +1,73 @@
+"""The command line: ``gandyn run``, ``gandyn list``, ``gandyn reproduce NAME``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from games.errors import ConfigError
+
+from . import catalog
+from .config import load_toml, parse_overrides
+from .report import Report
+
+DEFAULT_EXPERIMENT = "overview"
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="a small version, under a minute on two cores")
+    parser.add_argument("--out", type=Path, help="output directory (default: runs/NAME)")
+    parser.add_argument("--device", help="torch device, e.g. cpu or cuda (sets run.device)")
+    parser.add_argument("--seed", type=int, help="random seed (sets run.seed)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a configuration key, e.g. --set sga.lr=0.1 (repeatable)")
+    parser.add_argument("--config", type=Path, help="a TOML file of configuration keys")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gandyn", description="Dynamics of adversarial training.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _run_options(sub.add_parser("run", help=f"the default experiment ({DEFAULT_EXPERIMENT})"))
+    sub.add_parser("list", help="the experiment catalog")
+    rep = sub.add_parser("reproduce", help="run one catalog entry")
+    rep.add_argument("name", metavar="NAME")
+    _run_options(rep)
+    return parser
+
+
+def reproduce(name: str, args) -> Path:
+    experiment = catalog.get(name)
+    overrides = load_toml(args.config) if args.config else {}
+    overrides.update(parse_overrides(args.overrides))
+    if args.device:
+        overrides["run.device"] = args.device
+    if args.seed is not None:
+        overrides["run.seed"] = args.seed
+    config = experiment.config(args.quick, overrides)
+    report = Report(args.out or Path("runs") / name, experiment.title, quiet=args.quiet)
+    experiment.run(config, report, args.quick)
+    out = report.write(config.to_dict())
+    report.log(f"wrote {out}/summary.json and {out}/report.md")
+    return out
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            for name, e in catalog.catalog().items():
+                print(f"{name:16s} {e.title}")
+        else:
+            reproduce(DEFAULT_EXPERIMENT if args.command == "run" else args.name, args)
+    except ConfigError as e:
+        print(f"gandyn: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gandyn: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Configuration: frozen dataclasses validated on construction, read from TOML and ``--set`` overrides.
+
+Keys are dotted paths: ``game.name``, ``game.<option>`` (passed to the game), ``sga.lr``,
+``sga.update``, ``sga.gen.optimizer``, ``run.paths``… A bad value raises ConfigError naming the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib
+
+import torch
+
+from games import make_game
+from games.errors import ConfigError, check_choice, check_int, check_positive
+from games.optim import make_optimizer
+from games.schedules import make_schedule
+from games.sga import SGA, UPDATES, Player
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+@dataclass(frozen=True)
+class GameConfig:
+    """Which game, and the options its constructor takes."""
+
+    name: str = "gaussian"
+    options: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.build()  # validates name and options
+
+    def build(self):
+        return make_game(self.name, **self.options)
+
+
+@dataclass(frozen=True)
+class PlayerConfig:
+    """One player's optimiser (with its options), rate scale c and weight decay."""
+
+    optimizer: str = "sgd"
+    scale: float = 1.0
+    weight_decay: float = 0.0
+    options: Dict[str, Any] = field(default_factory=dict)
+
+    def player(self, field: str) -> Player:
+        check_positive(f"{field}.scale", self.scale)
+        check_positive(f"{field}.weight_decay", self.weight_decay, allow_zero=True)
+        opt = make_optimizer(self.optimizer, field=f"{field}.optimizer", **self.options)
+        return Player(opt, self.scale, self.weight_decay)
+
+
+@dataclass(frozen=True)
+class SGAConfig:
+    """Discrete training: update rule, reference rate η and its schedule, batches, players."""
+
+    update: str = "sim"
+    n_d: int = 1
+    lr: float = 0.05
+    steps: int = 1000
+    batch_size: int = 16
+    shared_batch: bool = False
+    schedule: str = "constant"
+    schedule_options: Dict[str, Any] = field(default_factory=dict)
+    gen: PlayerConfig = field(default_factory=PlayerConfig)
+    disc: PlayerConfig = field(default_factory=PlayerConfig)
+
+    def __post_init__(self):
+        check_choice("sga.update", self.update, UPDATES)
+        check_int("sga.n_d", self.n_d)
+        check_positive("sga.lr", self.lr)
+        check_int("sga.steps", self.steps, minimum=0)
+        check_int("sga.batch_size", self.batch_size)
+        self.gen.player("sga.gen"), self.disc.player("sga.disc")
+        make_schedule(self.schedule, self.lr, field="sga.schedule", **self.schedule_options)
+
+    def build(self, game) -> SGA:
+        lr = make_schedule(self.schedule, self.lr, field="sga.schedule", **self.schedule_options)
+        return SGA(game, lr=lr, update=self.update, n_d=self.n_d, batch_size=self.batch_size,
+                   shared_batch=self.shared_batch, gen=self.gen.player("sga.gen"),
+                   disc=self.disc.player("sga.disc"))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The ensemble: K paths, seed, recording interval, device and dtype."""
+
+    paths: int = 256
+    seed: int = 0
+    record_every: int = 10
+    device: str = "cpu"
+    dtype: str = "float64"
+
+    def __post_init__(self):
+        check_int("run.paths", self.paths)
+        check_int("run.seed", self.seed, minimum=0)
+        check_int("run.record_every", self.record_every)
+        check_choice("run.dtype", self.dtype, tuple(DTYPES))
+        try:
+            device = torch.device(self.device)
+        except RuntimeError:
+            raise ConfigError("run.device", f"unknown device {self.device!r}") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("run.device", "CUDA was asked for but is not available on this machine")
+
+    @property
+    def torch_dtype(self):
+        return DTYPES[self.dtype]
+
+
+@dataclass(frozen=True)
+class Config:
+    game: GameConfig = field(default_factory=GameConfig)
+    sga: SGAConfig = field(default_factory=SGAConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def with_overrides(self, overrides: Dict[str, Any]) -> "Config":
+        """A new Config with dotted-key ``overrides`` applied, validated."""
+        tree = self.to_dict()
+        for key, value in overrides.items():
+            _set_dotted(tree, key, value)
+        return from_dict(tree)
+
+
+# -- building from dictionaries, TOML and --set ------------------------------------------------------
+def from_dict(tree: dict, cls=Config, prefix: str = ""):
+    """Build ``cls`` from nested dictionaries; unknown keys raise ConfigError naming them."""
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(path, f"unknown key; accepted: {', '.join(known)}")
+        kind = known[key].type
+        sub = _SECTIONS.get(kind if isinstance(kind, str) else getattr(kind, "__name__", ""))
+        kwargs[key] = from_dict(value, sub, f"{path}.") if sub and isinstance(value, dict) else value
+    _check_types(cls, kwargs, prefix)
+    return cls(**kwargs)
+
+
+_SECTIONS = {"GameConfig": GameConfig, "SGAConfig": SGAConfig, "RunConfig": RunConfig,
+             "PlayerConfig": PlayerConfig}
+_SCALARS = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def _check_types(cls, kwargs: dict, prefix: str) -> None:
+    """Scalars must have their field's type (an int is a float; NaN is no number we take)."""
+    for f in dataclasses.fields(cls):
+        if f.name not in kwargs or f.type not in _SCALARS:
+            continue
+        value, want = kwargs[f.name], _SCALARS[f.type]
+        ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if want is int and isinstance(value, float) and value.is_integer():
+            kwargs[f.name], ok = int(value), True
+        if isinstance(value, float) and math.isnan(value):
+            raise ConfigError(f"{prefix}{f.name}", "NaN is not accepted")
+        if not ok:
+            raise ConfigError(f"{prefix}{f.name}", f"expected {f.type}, got {value!r}")
+
+
+def _set_dotted(tree: dict, key: str, value) -> None:
+    parts = key.split(".")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(key, f"{part!r} is a value, not a section")
+    if parts[0] == "game" and len(parts) == 2 and parts[1] != "name":
+        node.setdefault("options", {})[parts[1]] = value
+    elif parts[-1] not in node and len(parts) >= 2 and "options" in node:
+        node["options"][parts[-1]] = value
+    else:
+        node[parts[-1]] = value
+
+
+def parse_value(text: str):
+    """A ``--set`` value: a TOML literal (number, bool, string, array, table), else the raw string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        if text.strip().lower() == "nan":
+            return math.nan
+        return text
+
+
+def parse_overrides(items) -> Dict[str, Any]:
+    """``["sga.lr=0.1", …]`` → {"sga.lr": 0.1, …}."""
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(item, "expected key=value, e.g. sga.lr=0.1")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def load_toml(path) -> Dict[str, Any]:
+    """A TOML file as dotted overrides."""
+    try:
+        with open(path, "rb") as f:
+            tree = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError("--config", f"cannot read {path}: {e}") from None
+    return dict(_flatten(tree))
+
+
+def _flatten(tree: dict, prefix: str = ""):
+    for key, value in tree.items():
+        if isinstance(value, dict) and not key.endswith("options"):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value

@@ -1,0 +1,1 @@
+"""Catalog entries, one module each."""

@@ -1,0 +1,59 @@
+"""A run directory: summary.json (flat key figures), figures (PNG and PDF), trajectories, report.md."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from games.trajectory import Trajectory, _atomic_write
+
+
+class Report:
+    """Collects an experiment's sections, figures and key figures, and writes them into ``out``."""
+
+    def __init__(self, out, title: str, quiet: bool = False):
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.title, self.quiet = title, quiet
+        self.sections, self.summary = [], {}
+        self.start = time.perf_counter()
+
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            print(message, flush=True)
+
+    def text(self, markdown: str) -> None:
+        self.sections.append(markdown.strip())
+
+    def figure(self, fig, name: str, caption: str) -> None:
+        """Save ``fig`` as NAME.png and NAME.pdf and cite it in the report."""
+        fig.savefig(self.out / f"{name}.png", dpi=110, bbox_inches="tight")
+        fig.savefig(self.out / f"{name}.pdf", bbox_inches="tight")
+        plt.close(fig)
+        self.sections.append(f"![{caption}]({name}.png)\n\n*{caption}*")
+
+    def trajectory(self, traj: Trajectory, name: str) -> None:
+        traj.save(self.out / "trajectories" / name)
+
+    def key(self, name: str, value) -> None:
+        """One figure of ``summary.json``: a number (NaN/inf stored as null), string or bool."""
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        self.summary[name] = value
+
+    def write(self, config: dict) -> Path:
+        self.key("wall_time_s", round(time.perf_counter() - self.start, 3))
+        summary = json.dumps(self.summary, indent=2, sort_keys=True)
+        _atomic_write(self.out / "summary.json", lambda f: f.write(summary.encode()))
+        _atomic_write(self.out / "config.json", lambda f: f.write(json.dumps(config, indent=2).encode()))
+        table = ["| key | value |", "|---|---|"] + [f"| `{k}` | {_fmt(v)} |" for k, v in sorted(self.summary.items())]
+        text = "\n\n".join([f"# {self.title}", *self.sections, "## Key figures", "\n".join(table)])
+        _atomic_write(self.out / "report.md", lambda f: f.write((text + "\n").encode()))
+        return self.out
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -1,0 +1,1 @@
+"""Coupled-SDE approximations of discrete training (stochastic modified equations, THEORY §2)."""

@@ -1,0 +1,73 @@
+"""The command line: bad input exits with status 2 and one line naming the field; runs write their files."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gandyn.cli import main
+from gandyn.config import Config, load_toml, parse_overrides
+
+
+@pytest.mark.parametrize("setting,field", [
+    ("sga.lr=-1", "sga.lr"),
+    ("sga.lr=nan", "sga.lr"),
+    ("sga.n_d=0", "sga.n_d"),
+    ("game.name=nosuchgame", "game.name"),
+    ("sga.gen.optimizer=nosuchopt", "sga.gen.optimizer"),
+    ("run.paths=0", "run.paths"),
+    ("sga.update=sideways", "sga.update"),
+    ("sga.nosuchkey=1", "sga.nosuchkey"),
+    ("game.nosuchoption=1", "game.nosuchoption"),
+    ("game.ridge=-0.5", "game.ridge"),
+])
+def test_bad_values_exit_2_naming_the_field(setting, field, capsys, tmp_path):
+    assert main(["run", "--quiet", "--out", str(tmp_path), "--set", setting]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and field in err, err
+
+
+def test_unknown_experiment_exits_2(capsys):
+    assert main(["reproduce", "nosuch", "--quiet"]) == 2
+    assert "nosuch" in capsys.readouterr().err
+
+
+def test_console_script_exit_status():
+    out = subprocess.run([sys.executable, "-m", "gandyn.cli", "run", "--set", "sga.lr=-1"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "sga.lr" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_overrides_and_toml(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text('[game]\nname = "dirac"\nloss = "wgan"\n[sga]\nlr = 0.1\n[sga.gen]\noptimizer = "adam"\n'
+                    'beta1 = 0.5\n[run]\npaths = 3\n')
+    cfg = Config().with_overrides({**load_toml(toml), **parse_overrides(["sga.n_d=2", "sga.update='alt-d'"])})
+    assert cfg.game.name == "dirac" and cfg.game.options == {"loss": "wgan"}
+    assert cfg.sga.lr == 0.1 and cfg.sga.n_d == 2 and cfg.sga.gen.optimizer == "adam"
+    assert cfg.sga.gen.options == {"beta1": 0.5} and cfg.run.paths == 3
+    assert cfg.sga.build(cfg.game.build()).optimizers["theta"].beta1 == 0.5
+
+
+def test_list_names_the_catalog(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "dirac-phase" in out and "overview" in out
+
+
+def test_dirac_phase_quick_eigenvalues(tmp_path):
+    assert main(["reproduce", "dirac-phase", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["eigen_max_abs_error"] <= 1e-6
+    assert summary["eigen_cases_compared"] >= 12
+    assert (tmp_path / "dirac_phase.png").exists() and (tmp_path / "report.md").exists()
+
+
+def test_run_quick_writes_a_report(tmp_path):
+    assert main(["run", "--quick", "--quiet", "--out", str(tmp_path), "--set", "run.paths=32",
+                 "--set", "sga.steps=600"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["paths"] == 32 and summary["diverged_runs"] == 0
+    assert summary["w2_final_mean"] < summary["w2_initial_mean"]
+    for name in ("parameters.png", "convergence.png", "report.md", "config.json", "trajectories/sga.npz"):
+        assert (tmp_path / name).exists(), name
