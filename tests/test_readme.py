@@ -1,0 +1,17 @@
+"""The README's Python example runs and does what it says."""
+import re
+from pathlib import Path
+
+import torch
+
+
+def test_readme_custom_game_example(tmp_path, monkeypatch):
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    block = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(compile(block.replace("2000", "600"), "README.md", "exec"), scope)
+    traj = scope["traj"]
+    assert abs(traj.theta[-1].mean().item() - 1.0) < 0.1
+    assert (tmp_path / "runs" / "custom.npz").exists()
+    assert traj.states.dtype == torch.float64
