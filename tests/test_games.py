@@ -7,7 +7,6 @@ import torch
 from games import BilinearGame, DiracGAN, GaussianGame
 from games.random import Streams
 
-torch.set_default_dtype(torch.float64)
 
 
 def cubature_batch(r: int, K: int):

@@ -38,7 +38,7 @@ def test_sizes_and_shapes():
     real, z = game.sample(5, 7, streams)
     assert x.shape == (5, game.d) and x.dtype == torch.float32
     assert real.shape == (5, 7, 2) and z.shape == (5, 7, 3)
-    assert game.generate(x, torch.zeros(5, 11, 3)).shape == (5, 11, 2)
+    assert game.generate(x, torch.zeros(5, 11, 3, dtype=x.dtype)).shape == (5, 11, 2)
     assert game.discriminate(x[:, game.p :], real).shape == (5, 7)
     lg, ld = game.sample_losses(*game.split(x), (real, z))
     assert lg.shape == ld.shape == (5, 7)

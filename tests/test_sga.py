@@ -10,7 +10,6 @@ from analysis.linearisation import (eigenvalues, field_jacobian, max_eigen_diffe
 from games import SGA, BilinearGame, Custom, DiracGAN, GaussianGame, Player, Trajectory, train
 from games.random import Streams
 
-torch.set_default_dtype(torch.float64)
 
 
 @pytest.mark.parametrize("update,n_d,shared", [("sim", 1, False), ("sim", 1, True), ("alt-d", 3, False),
