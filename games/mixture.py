@@ -1,4 +1,4 @@
-"""Mixture-of-Gaussians GAN: MLP generator G_θ: R^{z_dim} → R² against an MLP discriminator D_ω: R² → R.
+"""Mixture-of-Gaussians GAN: MLP generator G_θ: R^{z_dim} → R², MLP discriminator D_ω: R² → R.
 
 Targets: "ring" (8 modes on the circle of radius 2, σ = 0.02) and "grid" (5×5 modes on
 {−4, −2, 0, 2, 4}², σ = 0.05). The networks are nn.Sequential architectures built on the meta device;
@@ -60,13 +60,15 @@ class MixtureGAN(Game):
         self.activation = check_choice("game.activation", activation, tuple(ACTIVATIONS))
         self.gp_weight = check_positive("game.gp_weight", gp_weight, allow_zero=True)
         self.sigma = TARGETS[self.target]
-        self.generator = mlp([self.z_dim, *self.hidden, 2], self.activation)
-        self.discriminator = mlp([2, *self.hidden, 1], self.activation)
-        self._g_shapes = [(n, w.shape) for n, w in self.generator.named_parameters()]
-        self._d_shapes = [(n, w.shape) for n, w in self.discriminator.named_parameters()]
+        self.generator_module = mlp([self.z_dim, *self.hidden, 2], self.activation)
+        self.discriminator_module = mlp([2, *self.hidden, 1], self.activation)
+        self._g_shapes = [(n, w.shape) for n, w in self.generator_module.named_parameters()]
+        self._d_shapes = [(n, w.shape) for n, w in self.discriminator_module.named_parameters()]
         self.p = sum(math.prod(s) for _, s in self._g_shapes)
         self.q = sum(math.prod(s) for _, s in self._d_shapes)
-        self._bounds = torch.cat([self._init_bounds(self.generator), self._init_bounds(self.discriminator)])
+        self._bounds = torch.cat(
+            [self._init_bounds(self.generator_module), self._init_bounds(self.discriminator_module)]
+        )
 
     @staticmethod
     def _check_hidden(hidden) -> tuple:
@@ -92,15 +94,15 @@ class MixtureGAN(Game):
 
     def generate(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """G_θ(z) [K, N, 2] for states x [K, d] (or θ [K, p]) and latents z [K, N, z_dim]."""
-        return _batched(self.generator, self._g_shapes, x[..., : self.p], z)
+        return _batched(self.generator_module, self._g_shapes, x[..., : self.p], z)
 
     def discriminate(self, omega: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """D_ω(points) [K, N] for ω [K, q] and points [K, N, 2]."""
-        return _batched(self.discriminator, self._d_shapes, omega, points)[..., 0]
+        return _batched(self.discriminator_module, self._d_shapes, omega, points)[..., 0]
 
     def discriminator_input_grad(self, omega: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """∇_x D_ω(x) at each point [K, N, 2]; torch.func, so it composes with autograd and jacrev."""
-        d_sum = lambda params, x: functional_call(self.discriminator, params, (x,)).sum()
+        d_sum = lambda params, x: functional_call(self.discriminator_module, params, (x,)).sum()
         return vmap(grad(d_sum, argnums=1))(unflatten(omega, self._d_shapes), points)
 
     def sample(self, K: int, B: int, generator: Streams):

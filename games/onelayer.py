@@ -49,7 +49,8 @@ class OneLayerGAN(Game):
     def _check_target(self, target) -> torch.Tensor:
         t = torch.as_tensor(target, dtype=torch.float64).detach().cpu()
         if t.shape != (self.n, self.k) or not torch.isfinite(t).all():
-            raise ConfigError("game.target", f"expected a finite {self.n}×{self.k} matrix A*, got shape {tuple(t.shape)}")
+            raise ConfigError("game.target",
+                              f"expected a finite {self.n}×{self.k} matrix A*, got shape {tuple(t.shape)}")
         return t
 
     def matrices(self, x: torch.Tensor):
@@ -69,7 +70,7 @@ class OneLayerGAN(Game):
         return generator.normal(B, self.k), generator.normal(B, self.k)
 
     def sample_losses(self, theta, omega, batch):
-        """L = D_V(φ(A*z_r)) − D_V(φ(Az_f)) − ½‖V‖²_F per sample; (L_G, L_D) = (L, −L), [K, B]."""
+        """L = D_V(φ(A*z_r)) − D_V(φ(Az_f)) − ½‖V‖²_F per sample; (L_G, L_D) = (L, −L) [K, B]."""
         z_real, z_fake = batch
         phi = ACTIVATIONS[self.activation]
         A = theta.reshape(-1, self.n, self.k)

@@ -37,7 +37,8 @@ def test_equilibrium_is_a_zero_of_the_field():
     x = game.equilibrium()[None]
     assert torch.allclose(game.expected_field(x), torch.zeros_like(x), atol=1e-14)
     tanh = OneLayerGAN(activation="tanh")
-    field = tanh.field(tanh.equilibrium()[None].expand(4000, -1), tanh.sample(4000, 8, Streams.from_seed(0, 4000)))
+    x = tanh.equilibrium()[None].expand(4000, -1)
+    field = tanh.field(x, tanh.sample(4000, 8, Streams.from_seed(0, 4000)))
     assert (field[:, : tanh.p] == 0).all()  # V = 0: every minibatch gradient wrt A vanishes
     assert field.mean(0).abs().max() < 5 * field.std(0).max() / 4000**0.5
 
@@ -90,7 +91,8 @@ def test_init_and_shapes():
     x = game.init(6, Streams.from_seed(0, 6, dtype=torch.float32))
     assert x.shape == (6, 15) and x.dtype == torch.float32
     assert (x[:, game.p :] == 0).all()
-    lg, ld = game.sample_losses(x[:, : game.p], x[:, game.p :], game.sample(6, 5, Streams.from_seed(0, 6, dtype=torch.float32)))
+    batch = game.sample(6, 5, Streams.from_seed(0, 6, dtype=torch.float32))
+    lg, ld = game.sample_losses(x[:, : game.p], x[:, game.p :], batch)
     assert lg.shape == ld.shape == (6, 5) and torch.equal(lg, -ld)
 
 
