@@ -62,9 +62,9 @@ class Game:
         """Initial states [K, d]."""
         return torch.zeros(K, self.d, device=generator.device, dtype=generator.dtype)
 
-    def project(self, x: torch.Tensor) -> torch.Tensor:
+    def project(self, theta: torch.Tensor, omega: torch.Tensor):
         """Constraint applied after each update (e.g. weight clipping); identity by default."""
-        return x
+        return theta, omega
 
     def equilibrium(self, device="cpu", dtype=torch.float64) -> torch.Tensor:
         """The equilibrium x* [d], where the game has a known one."""
@@ -85,14 +85,16 @@ class Game:
 
         Differentiable in x and in the batch when they require grad (for Jacobians of update maps).
         """
-        (theta, omega), _ = self.player_fields(x, batch)
-        return torch.cat([theta, omega], dim=-1)
+        (v_theta, v_omega), _ = self.player_fields(*self.split(x), batch)
+        return torch.cat([v_theta, v_omega], dim=-1)
 
-    def player_fields(self, x, batch, players=("theta", "omega")):
+    def player_fields(self, theta, omega, batch, players=("theta", "omega")):
         """The requested players' fields [K, p] / [K, q], and the minibatch losses (L̂_G, L̂_D)."""
-        nested = _requires_grad(x) or _requires_grad(batch)
+        nested = _requires_grad((theta, omega, batch))
         with torch.enable_grad():
-            theta, omega = self.split(x if x.requires_grad else x.detach().requires_grad_())
+            # fresh nodes: partial derivatives at this point even when ω itself depends on θ
+            theta, omega = (t.view_as(t) if t.requires_grad else t.detach().requires_grad_()
+                            for t in (theta, omega))
             lg, ld = self.losses(theta, omega, batch)
             out = []
             for who in players:

@@ -82,10 +82,9 @@ class DiracGAN(Game):
     def equilibrium(self, device="cpu", dtype=torch.float64):
         return torch.zeros(2, device=device, dtype=dtype)
 
-    def project(self, x):
-        if self.clip is None:
-            return x
-        return torch.cat([x[:, :1], x[:, 1:].clamp(-self.clip, self.clip)], dim=-1)
+    def project(self, theta, omega):
+        """WGAN weight clipping |ψ| ≤ clip, when set."""
+        return theta, omega if self.clip is None else omega.clamp(-self.clip, self.clip)
 
     def sample_losses(self, theta, omega, batch):
         psi = omega  # [K, 1] broadcasts over the batch [K, B]

@@ -87,17 +87,22 @@ class SGA:
 
     def step(self, x: torch.Tensor, state: dict, k: int, streams: Streams):
         """One iteration x_k → x_{k+1}: returns (x', state', observables {name: [K]})."""
-        K = x.shape[0]
-        draw = self._batches(K, streams)
+        draw = self._batches(x.shape[0], streams)
         state = {**state, "count": dict(state["count"])}
-        obs = {}
+        params, obs = dict(zip(PLAYERS, self.game.split(x))), {}
         if self.update == "sim":
-            x = self._simultaneous(x, state, k, draw, obs)
+            fields, losses = self._simultaneous_fields(params, draw)
+            params = {who: self._apply(who, params[who], fields[who], losses[who], state, k, obs)
+                      for who in PLAYERS}
+            params = dict(zip(PLAYERS, self.game.project(params["theta"], params["omega"])))
         else:
             order = ["omega"] * self.n_d + ["theta"]
             for who in order if self.update == "alt-d" else order[::-1]:
-                x = self._player_step(who, x, state, k, draw(), obs)
-        return x, state, obs
+                i = PLAYERS.index(who)
+                (v,), losses = self.game.player_fields(params["theta"], params["omega"], draw(), (who,))
+                params[who] = self._apply(who, params[who], v, losses[i], state, k, obs)
+                params = dict(zip(PLAYERS, self.game.project(params["theta"], params["omega"])))
+        return self.game.join(params["theta"], params["omega"]), state, obs
 
     def _batches(self, K: int, streams: Streams):
         """A function giving the batch of the next gradient evaluation (shared: the same each time)."""
@@ -106,27 +111,19 @@ class SGA:
             return lambda: batch
         return lambda: self.game.sample(K, self.batch_size, streams)
 
-    def _simultaneous(self, x, state, k, draw, obs):
+    def _simultaneous_fields(self, params, draw):
+        """Both fields at x_k: from one batch (shared) or one batch each (fresh)."""
         if self.shared_batch:
-            fields, losses = self.game.player_fields(x, draw())
-            fields, losses = dict(zip(PLAYERS, fields)), dict(zip(PLAYERS, losses))
-        else:
-            fields, losses = {}, {}
-            for i, who in enumerate(PLAYERS):
-                (fields[who],), both = self.game.player_fields(x, draw(), (who,))
-                losses[who] = both[i]
-        new = [self._apply(who, x, fields[who], losses[who], state, k, obs) for who in PLAYERS]
-        return self.game.project(torch.cat(new, dim=-1))
+            fields, losses = self.game.player_fields(params["theta"], params["omega"], draw())
+            return dict(zip(PLAYERS, fields)), dict(zip(PLAYERS, losses))
+        fields, losses = {}, {}
+        for i, who in enumerate(PLAYERS):
+            (fields[who],), both = self.game.player_fields(params["theta"], params["omega"], draw(), (who,))
+            losses[who] = both[i]
+        return fields, losses
 
-    def _player_step(self, who, x, state, k, batch, obs):
-        (v,), losses = self.game.player_fields(x, batch, (who,))
-        new = self._apply(who, x, v, losses[PLAYERS.index(who)], state, k, obs)
-        theta, omega = self.game.split(x)
-        return self.game.project(self.game.join(new, omega) if who == "theta" else self.game.join(theta, new))
-
-    def _apply(self, who, x, v, loss, state, k, obs):
+    def _apply(self, who, params, v, loss, state, k, obs):
         """params − η d for one player; records loss, |∇L|, params·d and |d|² (summed over sub-steps)."""
-        params = self.game.split(x)[PLAYERS.index(who)]
         grad = -v + self.players[who].weight_decay * params
         d, state[who] = self.optimizers[who].direction(grad, state[who], state["count"][who])
         state["count"][who] += 1
@@ -199,7 +196,13 @@ def _as_states(x0, streams: Streams) -> torch.Tensor:
 
 
 def _check_finite(x, alive, step, diverged) -> torch.Tensor:
-    """Mark runs whose state just stopped being finite; ``diverged`` maps run → first bad step."""
+    """Mark runs whose state just stopped being finite; ``diverged`` maps run → first bad step.
+
+    A row sum is non-finite whenever an entry is (and, rarely, when finite entries overflow it), so
+    it screens in one pass; the entrywise test decides.
+    """
+    if torch.isfinite(x.sum(dim=-1)).all():
+        return alive
     now = torch.isfinite(x).all(dim=-1)
     for run in torch.nonzero(alive & ~now).flatten().tolist():
         diverged[run] = step
