@@ -13,6 +13,7 @@ import torch
 from .random import Streams
 
 Batch = Any  # a tensor or a tuple of tensors, each with leading dimensions [K, B]
+PLAYERS = ("theta", "omega")  # the generator θ and the discriminator ω
 
 
 def _requires_grad(obj) -> bool:
@@ -85,23 +86,30 @@ class Game:
 
         Differentiable in x and in the batch when they require grad (for Jacobians of update maps).
         """
-        (v_theta, v_omega), _ = self.player_fields(*self.split(x), batch)
-        return torch.cat([v_theta, v_omega], dim=-1)
+        fields, _ = self.player_fields(*self.split(x), batch)
+        return torch.cat([fields["theta"], fields["omega"]], dim=-1)
 
-    def player_fields(self, theta, omega, batch, players=("theta", "omega")):
-        """The requested players' fields [K, p] / [K, q], and the minibatch losses (L̂_G, L̂_D)."""
+    def player_losses(self, theta, omega, batch, players=PLAYERS) -> dict:
+        """{player: its minibatch loss [K]} for the requested players ("theta" → L̂_G, "omega" → L̂_D).
+
+        Games may override this to skip work that the other player's loss alone needs.
+        """
+        return dict(zip(PLAYERS, self.losses(theta, omega, batch)))
+
+    def player_fields(self, theta, omega, batch, players=PLAYERS):
+        """({player: field [K, p] or [K, q]}, {player: minibatch loss [K]}) for the requested players."""
         nested = _requires_grad((theta, omega, batch))
         with torch.enable_grad():
             # fresh nodes: partial derivatives at this point even when ω itself depends on θ
-            theta, omega = (t.view_as(t) if t.requires_grad else t.detach().requires_grad_()
-                            for t in (theta, omega))
-            lg, ld = self.losses(theta, omega, batch)
-            out = []
+            params = {who: t.view_as(t) if t.requires_grad else t.detach().requires_grad_()
+                      for who, t in zip(PLAYERS, (theta, omega))}
+            losses = self.player_losses(params["theta"], params["omega"], batch, players)
+            fields = {}
             for who in players:
-                loss, wrt = (lg, theta) if who == "theta" else (ld, omega)
-                (g,) = torch.autograd.grad(loss.sum(), wrt, create_graph=nested, retain_graph=True)
-                out.append(-g)
-        return out, (lg.detach(), ld.detach())
+                (g,) = torch.autograd.grad(losses[who].sum(), params[who], create_graph=nested,
+                                           retain_graph=True)
+                fields[who] = -g
+        return fields, {who: losses[who].detach() for who in players}
 
     def sample_fields(self, x: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Per-sample fields [K, B, d] (for covariance estimates), by torch.func."""

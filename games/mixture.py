@@ -112,6 +112,13 @@ class MixtureGAN(Game):
         z = generator.normal(B, self.z_dim)
         return (real, z, generator.uniform(B, 1)) if self.loss == "wgan-gp" else (real, z)
 
+    def player_losses(self, theta, omega, batch, players=("theta", "omega")) -> dict:
+        """As Game's, but the generator's NS-GAN and WGAN-GP losses alone need no real samples."""
+        if tuple(players) != ("theta",) or self.loss == "gan":
+            return super().player_losses(theta, omega, batch, players)
+        d_fake = self.discriminate(omega, self.generate(theta, batch[1]))
+        return {"theta": (-d_fake if self.loss == "wgan-gp" else F.softplus(-d_fake)).mean(-1)}
+
     def sample_losses(self, theta, omega, batch):
         """Per-sample (L_G, L_D) [K, B]; log σ via softplus: −log σ(t) = softplus(−t)."""
         real, z = batch[:2]

@@ -17,7 +17,7 @@ from typing import Callable, Optional, Union
 
 import torch
 
-from .base import Game
+from .base import PLAYERS, Game
 from .errors import ConfigError, check_choice, check_int, check_positive
 from .optim import Optimizer, make_optimizer
 from .random import Streams
@@ -25,7 +25,6 @@ from .schedules import Schedule, as_schedule
 from .trajectory import Trajectory
 
 UPDATES = ("sim", "alt-d", "alt-g")
-PLAYERS = ("theta", "omega")
 
 
 @dataclass(frozen=True)
@@ -87,22 +86,24 @@ class SGA:
 
     def step(self, x: torch.Tensor, state: dict, k: int, streams: Streams):
         """One iteration x_k → x_{k+1}: returns (x', state', observables {name: [K]})."""
-        draw = self._batches(x.shape[0], streams)
-        state = {**state, "count": dict(state["count"])}
-        params, obs = dict(zip(PLAYERS, self.game.split(x))), {}
+        params, state, obs = self.step_players(dict(zip(PLAYERS, self.game.split(x))), state, k, streams)
+        return self.game.join(params["theta"], params["omega"]), state, obs
+
+    def step_players(self, params: dict, state: dict, k: int, streams: Streams):
+        """``step`` on the players' parameters {"theta": [K, p], "omega": [K, q]}."""
+        draw = self._batches(params["theta"].shape[0], streams)
+        state, obs = {**state, "count": dict(state["count"])}, {}
         if self.update == "sim":
             fields, losses = self._simultaneous_fields(params, draw)
-            params = {who: self._apply(who, params[who], fields[who], losses[who], state, k, obs)
-                      for who in PLAYERS}
+            new = {who: self._apply(who, params[who], fields[who], losses[who], state, k, obs)
+                   for who in PLAYERS}
+            return dict(zip(PLAYERS, self.game.project(new["theta"], new["omega"]))), state, obs
+        order = ["omega"] * self.n_d + ["theta"]
+        for who in order if self.update == "alt-d" else order[::-1]:
+            fields, losses = self.game.player_fields(params["theta"], params["omega"], draw(), (who,))
+            params = {**params, who: self._apply(who, params[who], fields[who], losses[who], state, k, obs)}
             params = dict(zip(PLAYERS, self.game.project(params["theta"], params["omega"])))
-        else:
-            order = ["omega"] * self.n_d + ["theta"]
-            for who in order if self.update == "alt-d" else order[::-1]:
-                i = PLAYERS.index(who)
-                (v,), losses = self.game.player_fields(params["theta"], params["omega"], draw(), (who,))
-                params[who] = self._apply(who, params[who], v, losses[i], state, k, obs)
-                params = dict(zip(PLAYERS, self.game.project(params["theta"], params["omega"])))
-        return self.game.join(params["theta"], params["omega"]), state, obs
+        return params, state, obs
 
     def _batches(self, K: int, streams: Streams):
         """A function giving the batch of the next gradient evaluation (shared: the same each time)."""
@@ -113,13 +114,14 @@ class SGA:
 
     def _simultaneous_fields(self, params, draw):
         """Both fields at x_k: from one batch (shared) or one batch each (fresh)."""
+        theta, omega = params["theta"], params["omega"]
         if self.shared_batch:
-            fields, losses = self.game.player_fields(params["theta"], params["omega"], draw())
-            return dict(zip(PLAYERS, fields)), dict(zip(PLAYERS, losses))
+            return self.game.player_fields(theta, omega, draw())
         fields, losses = {}, {}
-        for i, who in enumerate(PLAYERS):
-            (fields[who],), both = self.game.player_fields(params["theta"], params["omega"], draw(), (who,))
-            losses[who] = both[i]
+        for who in PLAYERS:
+            f, l = self.game.player_fields(theta, omega, draw(), (who,))
+            fields.update(f)
+            losses.update(l)
         return fields, losses
 
     def _apply(self, who, params, v, loss, state, k, obs):
@@ -151,35 +153,38 @@ class SGA:
         record_every = check_int("run.record_every", record_every)
         streams = streams or Streams.from_seed(seed, check_int("run.paths", K), device=device, dtype=dtype)
         x = self.game.init(streams.K, streams) if x0 is None else _as_states(x0, streams)
-        recorder = _Recorder(record_states)
-        state, t, alive = self.init_state(x), 0.0, torch.ones(streams.K, dtype=torch.bool, device=x.device)
-        diverged, interrupted, start = {}, None, time.perf_counter()
-        bar = _progress(steps, progress)
+        params, state, t = dict(zip(PLAYERS, self.game.split(x))), self.init_state(x), 0.0
+        recorder = _Recorder(self.game, record_states)
+        alive, diverged, interrupted = torch.ones(streams.K, dtype=torch.bool, device=x.device), {}, None
+        bar, start = _progress(steps, progress), time.perf_counter()
         try:
             for k in range(steps + 1):
-                x_new, state, obs = self.step(x, state, k, streams)
+                new, state, obs = self.step_players(params, state, k, streams)
                 if k % record_every == 0 or k == steps:
                     obs.update({f"lr_{w}": torch.full_like(obs[f"sq_{w}"], self.rate(w, k)) for w in PLAYERS})
-                    recorder.add(t, x, obs)
+                    recorder.add(t, params, obs)
                 if k == steps:
                     break
-                x, t = x_new.detach(), t + float(self.schedule(k))
-                alive = _check_finite(x, alive, k + 1, diverged)
+                params, t = {w: v.detach() for w, v in new.items()}, t + float(self.schedule(k))
+                alive = _check_finite(params, alive, k + 1, diverged)
                 if not alive.any():
-                    recorder.add(t, x, {n: torch.full_like(v, math.nan) for n, v in obs.items()})
+                    recorder.add(t, params, {n: torch.full_like(v, math.nan) for n, v in obs.items()})
                     break
                 bar.update(1)
         except KeyboardInterrupt:
             interrupted = k
         finally:
             bar.close()
-        meta = {"method": "sga", "game": _describe(self.game), "update": self.update, "n_d": self.n_d,
+        meta = {**self.describe(), "seeds": streams.seeds.tolist() if streams.K <= 64 else None,
+                "steps": steps, "record_every": record_every, "diverged": diverged,
+                "interrupted": interrupted, "wall_time_s": time.perf_counter() - start, **(metadata or {})}
+        return recorder.trajectory(meta)
+
+    def describe(self) -> dict:
+        """The training set-up, for a Trajectory's metadata."""
+        return {"method": "sga", "game": _describe(self.game), "update": self.update, "n_d": self.n_d,
                 "batch_size": self.batch_size, "shared_batch": self.shared_batch,
-                "seeds": streams.seeds.tolist() if streams.K <= 64 else None, "steps": steps,
-                "record_every": record_every, "diverged": diverged, "interrupted": interrupted,
-                "wall_time_s": time.perf_counter() - start, "versions": {"torch": torch.__version__},
-                **(metadata or {})}
-        return recorder.trajectory(self.game.p, meta)
+                "versions": {"torch": torch.__version__}}
 
 
 def train(game: Game, steps: int, **options) -> Trajectory:
@@ -195,15 +200,15 @@ def _as_states(x0, streams: Streams) -> torch.Tensor:
     return x0.expand(streams.K, -1).clone() if x0.ndim == 1 else x0.clone()
 
 
-def _check_finite(x, alive, step, diverged) -> torch.Tensor:
+def _check_finite(params: dict, alive, step, diverged) -> torch.Tensor:
     """Mark runs whose state just stopped being finite; ``diverged`` maps run → first bad step.
 
     A row sum is non-finite whenever an entry is (and, rarely, when finite entries overflow it), so
     it screens in one pass; the entrywise test decides.
     """
-    if torch.isfinite(x.sum(dim=-1)).all():
+    if all(torch.isfinite(v.sum(dim=-1)).all() for v in params.values()):
         return alive
-    now = torch.isfinite(x).all(dim=-1)
+    now = torch.stack([torch.isfinite(v).all(dim=-1) for v in params.values()]).all(dim=0)
     for run in torch.nonzero(alive & ~now).flatten().tolist():
         diverged[run] = step
     return alive & now
@@ -223,19 +228,20 @@ def _progress(total: int, enabled: bool):
 class _Recorder:
     """Collects rows of the record on the CPU."""
 
-    def __init__(self, record_states: bool):
-        self.record_states = record_states
+    def __init__(self, game: Game, record_states: bool):
+        self.game, self.record_states = game, record_states
         self.times, self.states, self.obs = [], [], {}
 
-    def add(self, t, x, obs):
+    def add(self, t, params: dict, obs):
         self.times.append(t)
-        self.states.append(x.detach().cpu() if self.record_states else x.detach()[:, :0].cpu())
+        x = self.game.join(params["theta"], params["omega"]) if self.record_states else params["theta"][:, :0]
+        self.states.append(x.detach().cpu())
         for name, v in obs.items():
             self.obs.setdefault(name, []).append(torch.as_tensor(v).detach().cpu())
 
-    def trajectory(self, p: int, metadata: dict) -> Trajectory:
+    def trajectory(self, metadata: dict) -> Trajectory:
         states = torch.stack(self.states)
         obs = {n: torch.stack(v) for n, v in self.obs.items()}
         meta = {**metadata, "states_recorded": self.record_states}
         return Trajectory(torch.tensor(self.times, dtype=torch.float64), states,
-                          p if self.record_states else 0, obs, meta)
+                          self.game.p if self.record_states else 0, obs, meta)

@@ -152,3 +152,16 @@ def test_short_training_moves_samples_onto_the_ring():
         x = x + 0.05 * game.field(x, game.sample(2, 64, streams))
     assert (distance_to_modes(x) < 0.6 * before).all()
     assert (game.quality(game.generate(x, z), radius=0.5) > 0.1).all()
+
+
+@pytest.mark.parametrize("loss", ["ns-gan", "wgan-gp", "gan"])
+def test_generator_loss_alone_equals_the_full_computation(loss):
+    game = MixtureGAN(loss=loss, hidden=(16,))
+    streams = Streams.from_seed(4, 3)
+    x = game.init(3, streams)
+    batch = game.sample(3, 5, streams)
+    theta, omega = game.split(x)
+    alone, _ = game.player_fields(theta, omega, batch, ("theta",))
+    both, losses = game.player_fields(theta, omega, batch)
+    assert torch.allclose(alone["theta"], both["theta"], atol=1e-14)
+    assert torch.allclose(game.player_losses(theta, omega, batch, ("theta",))["theta"], losses["theta"])

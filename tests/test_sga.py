@@ -139,7 +139,7 @@ def test_interrupt_keeps_the_record(monkeypatch):
     game = GaussianGame()
     sga = SGA(game, lr=0.01)
     calls = {"n": 0}
-    original = sga.step
+    original = sga.step_players
 
     def step(*args):
         calls["n"] += 1
@@ -147,7 +147,7 @@ def test_interrupt_keeps_the_record(monkeypatch):
             raise KeyboardInterrupt
         return original(*args)
 
-    monkeypatch.setattr(sga, "step", step)
+    monkeypatch.setattr(sga, "step_players", step)
     traj = sga.run(100, K=2, seed=0, record_every=5)
     assert traj.metadata["interrupted"] == 12
     assert len(traj.times) == 3  # rows at steps 0, 5, 10
