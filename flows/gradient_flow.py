@@ -20,5 +20,5 @@ def gradient_flow(game: Game, x0: torch.Tensor, t_end: float, *, n_records: int 
     times = torch.linspace(0.0, t_end, n_records, dtype=x0.dtype, device=x0.device)
     states = odeint(rhs, x0, times, method=method, rtol=rtol, atol=atol, options=options)
     meta = {"method": "gradient-flow", "solver": method, "c_theta": c_theta, "c_omega": c_omega,
-            "game": game.describe() if hasattr(game, "describe") else {"name": game.name}}
+            "game": game.describe()}
     return Trajectory(times.double().cpu(), states.detach().cpu(), game.p, {}, meta)

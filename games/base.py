@@ -6,6 +6,7 @@ by the training and SDE layers, not here.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Tuple
 
 import torch
@@ -67,6 +68,12 @@ class Game:
         """Constraint applied after each update (e.g. weight clipping); identity by default."""
         return theta, omega
 
+    def describe(self) -> dict:
+        """The game's name and constructor options (for metadata and reports)."""
+        names = inspect.signature(type(self)).parameters
+        options = {k: getattr(self, k, None) for k in names}
+        return {"name": self.name, **{k: v for k, v in options.items() if v is not None and not callable(v)}}
+
     def equilibrium(self, device="cpu", dtype=torch.float64) -> torch.Tensor:
         """The equilibrium x* [d], where the game has a known one."""
         raise NotImplementedError(f"{self.name} has no known equilibrium")
@@ -98,18 +105,20 @@ class Game:
 
     def player_fields(self, theta, omega, batch, players=PLAYERS):
         """({player: field [K, p] or [K, q]}, {player: minibatch loss [K]}) for the requested players."""
+        grads, losses = self.player_grads(theta, omega, batch, players)
+        return {who: -g for who, g in grads.items()}, losses
+
+    def player_grads(self, theta, omega, batch, players=PLAYERS):
+        """({player: gradient of its own loss}, {player: loss}): −field, as training uses it."""
         nested = _requires_grad((theta, omega, batch))
         with torch.enable_grad():
-            # fresh nodes: partial derivatives at this point even when ω itself depends on θ
-            params = {who: t.view_as(t) if t.requires_grad else t.detach().requires_grad_()
-                      for who, t in zip(PLAYERS, (theta, omega))}
+            params = {who: _leaf(t, nested, who in players) for who, t in zip(PLAYERS, (theta, omega))}
             losses = self.player_losses(params["theta"], params["omega"], batch, players)
-            fields = {}
+            grads = {}
             for who in players:
-                (g,) = torch.autograd.grad(losses[who].sum(), params[who], create_graph=nested,
-                                           retain_graph=True)
-                fields[who] = -g
-        return fields, {who: losses[who].detach() for who in players}
+                (grads[who],) = torch.autograd.grad(losses[who].sum(), params[who], create_graph=nested,
+                                                    retain_graph=True)
+        return grads, {who: losses[who].detach() for who in players}
 
     def sample_fields(self, x: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Per-sample fields [K, B, d] (for covariance estimates), by torch.func."""
@@ -122,6 +131,14 @@ class Game:
         jg = torch.func.jacrev(lambda th: per_sample(th, omega)[0])(theta)  # [B, K, p]
         jd = torch.func.jacrev(lambda om: per_sample(theta, om)[1])(omega)  # [B, K, q]
         return -torch.cat([jg, jd], dim=-1).transpose(0, 1)
+
+
+def _leaf(t: torch.Tensor, nested: bool, wanted: bool) -> torch.Tensor:
+    """A fresh node for t, so that gradients are partial derivatives at this point (even when,
+    inside a nested differentiation, ω itself depends on θ); tracked only where needed."""
+    if nested:
+        return t.view_as(t) if t.requires_grad else t.detach().requires_grad_()
+    return t.detach().requires_grad_(wanted)
 
 
 def gaussian_quadratic_covariance(g, r: int, like: torch.Tensor) -> torch.Tensor:

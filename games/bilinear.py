@@ -39,10 +39,6 @@ class BilinearGame(Game):
         if self.coupling is not None and torch.as_tensor(self.coupling).shape != (self.p, self.q):
             raise ConfigError("game.coupling", f"must be a {self.p}×{self.q} matrix")
 
-    def describe(self) -> dict:
-        return {"name": self.name, "p": self.p, "q": self.q, "coupling": self.coupling, "b": self.b,
-                "c": self.c, "ridge": self.ridge, "noise_coupling": self.noise_coupling,
-                "noise_offset": self.noise_offset, "x0": self.x0}
 
     def A(self, like) -> torch.Tensor:
         if self.coupling is None:

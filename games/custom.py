@@ -26,8 +26,6 @@ class Custom(Game):
         self._losses, self._sample, self._sample_losses = losses, sample, sample_losses
         self._init, self._x_star, self.name = init, x_star, name
 
-    def describe(self) -> dict:
-        return {"name": self.name, "p": self.p, "q": self.q}
 
     def sample(self, K, B, generator):
         return None if self._sample is None else self._sample(K, B, generator)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import cmath
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -56,8 +56,6 @@ class DiracGAN(Game):
         if self.clip is not None:
             check_positive("game.clip", self.clip)
 
-    def describe(self) -> dict:
-        return {"name": self.name, **asdict(self)}
 
     @property
     def f(self):

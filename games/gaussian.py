@@ -38,9 +38,6 @@ class GaussianGame(Game):
         check_finite("game.mean", self.mean)
         check_finite("game.mu0", self.mu0)
 
-    def describe(self) -> dict:
-        return {"name": self.name, "n": self.n, "mean": self.mean, "std": self.std, "ridge": self.ridge,
-                "mu0": self.mu0, "sigma0": self.sigma0}
 
     @property
     def p(self) -> int:

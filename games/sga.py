@@ -89,19 +89,20 @@ class SGA:
         params, state, obs = self.step_players(dict(zip(PLAYERS, self.game.split(x))), state, k, streams)
         return self.game.join(params["theta"], params["omega"]), state, obs
 
-    def step_players(self, params: dict, state: dict, k: int, streams: Streams):
-        """``step`` on the players' parameters {"theta": [K, p], "omega": [K, q]}."""
+    def step_players(self, params: dict, state: dict, k: int, streams: Streams, observe: bool = True):
+        """``step`` on the players' parameters {"theta": [K, p], "omega": [K, q]}; the observables
+        are computed only if ``observe``."""
         draw = self._batches(params["theta"].shape[0], streams)
-        state, obs = {**state, "count": dict(state["count"])}, {}
+        state, obs = {**state, "count": dict(state["count"])}, {} if observe else None
         if self.update == "sim":
-            fields, losses = self._simultaneous_fields(params, draw)
-            new = {who: self._apply(who, params[who], fields[who], losses[who], state, k, obs)
+            grads, losses = self._simultaneous_grads(params, draw)
+            new = {who: self._apply(who, params[who], grads[who], losses[who], state, k, obs)
                    for who in PLAYERS}
             return dict(zip(PLAYERS, self.game.project(new["theta"], new["omega"]))), state, obs
         order = ["omega"] * self.n_d + ["theta"]
         for who in order if self.update == "alt-d" else order[::-1]:
-            fields, losses = self.game.player_fields(params["theta"], params["omega"], draw(), (who,))
-            params = {**params, who: self._apply(who, params[who], fields[who], losses[who], state, k, obs)}
+            grads, losses = self.game.player_grads(params["theta"], params["omega"], draw(), (who,))
+            params = {**params, who: self._apply(who, params[who], grads[who], losses[who], state, k, obs)}
             params = dict(zip(PLAYERS, self.game.project(params["theta"], params["omega"])))
         return params, state, obs
 
@@ -112,30 +113,30 @@ class SGA:
             return lambda: batch
         return lambda: self.game.sample(K, self.batch_size, streams)
 
-    def _simultaneous_fields(self, params, draw):
-        """Both fields at x_k: from one batch (shared) or one batch each (fresh)."""
+    def _simultaneous_grads(self, params, draw):
+        """Both players' gradients at x_k: from one batch (shared) or one batch each (fresh)."""
         theta, omega = params["theta"], params["omega"]
         if self.shared_batch:
-            return self.game.player_fields(theta, omega, draw())
-        fields, losses = {}, {}
+            return self.game.player_grads(theta, omega, draw())
+        grads, losses = {}, {}
         for who in PLAYERS:
-            f, l = self.game.player_fields(theta, omega, draw(), (who,))
-            fields.update(f)
+            g, l = self.game.player_grads(theta, omega, draw(), (who,))
+            grads.update(g)
             losses.update(l)
-        return fields, losses
+        return grads, losses
 
-    def _apply(self, who, params, v, loss, state, k, obs):
+    def _apply(self, who, params, grad, loss, state, k, obs):
         """params − η d for one player; records loss, |∇L|, params·d and |d|² (summed over sub-steps)."""
-        grad = -v + self.players[who].weight_decay * params
+        decay = self.players[who].weight_decay
+        grad = grad + decay * params if decay else grad
         d, state[who] = self.optimizers[who].direction(grad, state[who], state["count"][who])
         state["count"][who] += 1
-        with torch.no_grad():
-            first = f"loss_{who}" not in obs
-            if first:
-                obs[f"loss_{who}"] = loss
-                obs[f"grad_norm_{who}"] = grad.norm(dim=-1)
-            obs[f"dot_{who}"] = obs.get(f"dot_{who}", 0.0) + (params * d).sum(-1)
-            obs[f"sq_{who}"] = obs.get(f"sq_{who}", 0.0) + (d * d).sum(-1)
+        if obs is not None:
+            with torch.no_grad():
+                if f"loss_{who}" not in obs:
+                    obs[f"loss_{who}"], obs[f"grad_norm_{who}"] = loss, grad.norm(dim=-1)
+                obs[f"dot_{who}"] = obs.get(f"dot_{who}", 0.0) + (params * d).sum(-1)
+                obs[f"sq_{who}"] = obs.get(f"sq_{who}", 0.0) + (d * d).sum(-1)
         return params - self.rate(who, k) * d
 
     # -- running an ensemble --------------------------------------------------------------------
@@ -159,8 +160,9 @@ class SGA:
         bar, start = _progress(steps, progress), time.perf_counter()
         try:
             for k in range(steps + 1):
-                new, state, obs = self.step_players(params, state, k, streams)
-                if k % record_every == 0 or k == steps:
+                record = k % record_every == 0 or k == steps
+                new, state, obs = self.step_players(params, state, k, streams, observe=record)
+                if record:
                     obs.update({f"lr_{w}": torch.full_like(obs[f"sq_{w}"], self.rate(w, k)) for w in PLAYERS})
                     recorder.add(t, params, obs)
                 if k == steps:
@@ -168,7 +170,7 @@ class SGA:
                 params, t = {w: v.detach() for w, v in new.items()}, t + float(self.schedule(k))
                 alive = _check_finite(params, alive, k + 1, diverged)
                 if not alive.any():
-                    recorder.add(t, params, {n: torch.full_like(v, math.nan) for n, v in obs.items()})
+                    recorder.add(t, params, {n: torch.full_like(v, math.nan) for n, v in recorder.last.items()})
                     break
                 bar.update(1)
         except KeyboardInterrupt:
@@ -182,7 +184,7 @@ class SGA:
 
     def describe(self) -> dict:
         """The training set-up, for a Trajectory's metadata."""
-        return {"method": "sga", "game": _describe(self.game), "update": self.update, "n_d": self.n_d,
+        return {"method": "sga", "game": self.game.describe(), "update": self.update, "n_d": self.n_d,
                 "batch_size": self.batch_size, "shared_batch": self.shared_batch,
                 "versions": {"torch": torch.__version__}}
 
@@ -214,11 +216,6 @@ def _check_finite(params: dict, alive, step, diverged) -> torch.Tensor:
     return alive & now
 
 
-def _describe(game: Game) -> dict:
-    describe = getattr(game, "describe", None)
-    return describe() if describe else {"name": game.name}
-
-
 def _progress(total: int, enabled: bool):
     from tqdm.auto import tqdm
 
@@ -238,6 +235,7 @@ class _Recorder:
         self.states.append(x.detach().cpu())
         for name, v in obs.items():
             self.obs.setdefault(name, []).append(torch.as_tensor(v).detach().cpu())
+        self.last = obs
 
     def trajectory(self, metadata: dict) -> Trajectory:
         states = torch.stack(self.states)

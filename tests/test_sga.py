@@ -141,13 +141,22 @@ def test_interrupt_keeps_the_record(monkeypatch):
     calls = {"n": 0}
     original = sga.step_players
 
-    def step(*args):
+    def step(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 13:
             raise KeyboardInterrupt
-        return original(*args)
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(sga, "step_players", step)
     traj = sga.run(100, K=2, seed=0, record_every=5)
     assert traj.metadata["interrupted"] == 12
     assert len(traj.times) == 3  # rows at steps 0, 5, 10
+
+
+def test_observables_skipped_between_records_do_not_change_the_dynamics():
+    game = GaussianGame()
+    a = train(game, 30, K=3, seed=1, batch_size=2, record_every=1, gen=Player("adam"))
+    b = train(game, 30, K=3, seed=1, batch_size=2, record_every=10, gen=Player("adam"))
+    assert torch.equal(a.states[::10], b.states)
+    for name in b.observables:
+        assert torch.equal(a[name][::10], b[name]), name
