@@ -108,12 +108,17 @@ class Game:
         grads, losses = self.player_grads(theta, omega, batch, players)
         return {who: -g for who, g in grads.items()}, losses
 
-    def player_grads(self, theta, omega, batch, players=PLAYERS):
-        """({player: gradient of its own loss}, {player: loss}): −field, as training uses it."""
+    def player_grads(self, theta, omega, batch, players=PLAYERS, player_losses=None):
+        """({player: gradient of its own loss}, {player: loss}): −field, as training uses it.
+
+        ``player_losses`` may replace the method of that name (a compiled version, say); it is not
+        used inside a differentiation of the gradients themselves.
+        """
         nested = _requires_grad((theta, omega, batch))
+        losses_of = self.player_losses if nested or player_losses is None else player_losses
         with torch.enable_grad():
             params = {who: _leaf(t, nested, who in players) for who, t in zip(PLAYERS, (theta, omega))}
-            losses = self.player_losses(params["theta"], params["omega"], batch, players)
+            losses = losses_of(params["theta"], params["omega"], batch, players)
             grads = {}
             for who in players:
                 (grads[who],) = torch.autograd.grad(losses[who].sum(), params[who], create_graph=nested,

@@ -80,14 +80,14 @@ class Streams:
         """[K, n] independent 32-bit integers for the next draw.
 
         The draw's key (lo', hi') is bijective in each seed word, so distinct seeds never share a
-        draw's stream; element i is hashed from lo' + (i+1)·φ and mixed with hi'.
+        draw's stream; element i is one lowbias32 round of the Weyl sequence lo' + (i+1)·φ, keyed by hi'.
         """
         self.counter += 1
         c = self.counter * _GOLDEN
         lo = _mix32((self._lo + _mix32_int((c + _ODD[0]) & _MASK)) & _MASK)
         hi = _mix32(((self._hi ^ lo) + _mix32_int((c + _ODD[1]) & _MASK)) & _MASK)
         index = torch.arange(1, n + 1, device=self.device, dtype=torch.int64)[None, :]
-        return _mix32(_mix32((lo[:, None] + index * _GOLDEN) & _MASK) ^ hi[:, None] ^ _ODD[2])
+        return _mix32(((lo[:, None] + index * _GOLDEN) & _MASK) ^ hi[:, None])
 
     def uniform(self, *shape) -> torch.Tensor:
         """Uniform numbers in (0, 1), shape [K, *shape]."""

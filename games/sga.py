@@ -54,6 +54,7 @@ class SGA:
     shared_batch: bool = False
     gen: Player = field(default_factory=Player)
     disc: Player = field(default_factory=Player)
+    compile: bool = False  # torch.compile the players' losses (their backward too); pays off on long runs
 
     def __post_init__(self):
         check_choice("sga.update", self.update, UPDATES)
@@ -70,6 +71,11 @@ class SGA:
         self.players = {"theta": self.gen, "omega": self.disc}
         self.optimizers = {w: p.make_optimizer(f"sga.{n}") for w, p, n in
                            (("theta", self.gen, "gen"), ("omega", self.disc, "disc"))}
+        self._player_losses = torch.compile(self.game.player_losses) if self.compile else None
+
+    def _grads(self, params: dict, batch, players=PLAYERS):
+        """The requested players' loss gradients and losses at ``params``."""
+        return self.game.player_grads(params["theta"], params["omega"], batch, players, self._player_losses)
 
     # -- the update map -----------------------------------------------------------------------
     def rate(self, who: str, k: int) -> float:
@@ -101,7 +107,7 @@ class SGA:
             return dict(zip(PLAYERS, self.game.project(new["theta"], new["omega"]))), state, obs
         order = ["omega"] * self.n_d + ["theta"]
         for who in order if self.update == "alt-d" else order[::-1]:
-            grads, losses = self.game.player_grads(params["theta"], params["omega"], draw(), (who,))
+            grads, losses = self._grads(params, draw(), (who,))
             params = {**params, who: self._apply(who, params[who], grads[who], losses[who], state, k, obs)}
             params = dict(zip(PLAYERS, self.game.project(params["theta"], params["omega"])))
         return params, state, obs
@@ -115,12 +121,11 @@ class SGA:
 
     def _simultaneous_grads(self, params, draw):
         """Both players' gradients at x_k: from one batch (shared) or one batch each (fresh)."""
-        theta, omega = params["theta"], params["omega"]
         if self.shared_batch:
-            return self.game.player_grads(theta, omega, draw())
+            return self._grads(params, draw())
         grads, losses = {}, {}
         for who in PLAYERS:
-            g, l = self.game.player_grads(theta, omega, draw(), (who,))
+            g, l = self._grads(params, draw(), (who,))
             grads.update(g)
             losses.update(l)
         return grads, losses
@@ -185,7 +190,7 @@ class SGA:
     def describe(self) -> dict:
         """The training set-up, for a Trajectory's metadata."""
         return {"method": "sga", "game": self.game.describe(), "update": self.update, "n_d": self.n_d,
-                "batch_size": self.batch_size, "shared_batch": self.shared_batch,
+                "batch_size": self.batch_size, "shared_batch": self.shared_batch, "compile": self.compile,
                 "versions": {"torch": torch.__version__}}
 
 

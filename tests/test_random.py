@@ -41,3 +41,24 @@ def test_seed_zero_first_draw_is_not_degenerate():
 def test_same_seed_same_numbers_different_seed_different():
     a, b, c = (Streams.from_seed(s, 3).normal(10) for s in (1, 1, 2))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_uniform_and_serial_pairs_chi_square():
+    """χ² of 64 bins (df 63: mean 63, sd 11.2) for values and for consecutive pairs within a run."""
+    u = Streams.from_seed(0, 256).uniform(4096)
+    h = torch.histc(u.flatten(), 64, 0, 1)
+    e = u.numel() / 64
+    assert ((h - e) ** 2 / e).sum() < 63 + 5 * 11.2
+    pairs = (u[:, :-1] * 8).long() * 8 + (u[:, 1:] * 8).long()
+    h2 = torch.bincount(pairs.flatten(), minlength=64).double()
+    e2 = pairs.numel() / 64
+    assert ((h2 - e2) ** 2 / e2).sum() < 63 + 5 * 11.2
+
+
+def test_no_correlation_across_elements_runs_and_draws():
+    s = Streams.from_seed(1, 512)
+    z, z_next = s.normal(2048), s.normal(2048)
+    n = z.numel() ** 0.5
+    assert abs((z[:, 1:] * z[:, :-1]).mean() * n) < 5  # within a run
+    assert abs((z[1:] * z[:-1]).mean() * n) < 5  # neighbouring runs
+    assert abs((z * z_next).mean() * n) < 5  # consecutive draws
