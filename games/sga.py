@@ -29,12 +29,18 @@ UPDATES = ("sim", "alt-d", "alt-g")
 
 @dataclass(frozen=True)
 class Player:
-    """One player's optimiser, rate scale c (η_player = c·η_k) and weight decay (added to the gradient)."""
+    """One player's optimiser, rate scale c (η_player = c·η_k) and weight decay (added to the gradient).
+
+    ``center`` c₀ is the point the FDR observable (θ − c₀)·d is taken about: 2E[(θ − c₀)·d] = ηE|d|²
+    holds at stationarity for every constant c₀ (THEORY §4), and c₀ near the stationary mean makes
+    it far less noisy than c₀ = 0.
+    """
 
     optimizer: Union[str, Optimizer] = "sgd"
     scale: float = 1.0
     weight_decay: float = 0.0
     schedule: Optional[Union[Schedule, Callable[[int], float]]] = None  # replaces c·η_k if given
+    center: Union[float, torch.Tensor] = 0.0
 
     def make_optimizer(self, field: str) -> Optimizer:
         if isinstance(self.optimizer, str):
@@ -131,7 +137,8 @@ class SGA:
         return grads, losses
 
     def _apply(self, who, params, grad, loss, state, k, obs):
-        """params − η d for one player; records loss, |∇L|, params·d and |d|² (summed over sub-steps)."""
+        """params − η d for one player; records loss, |∇L|, (params − c₀)·d and |d|² (summed over
+        sub-steps)."""
         decay = self.players[who].weight_decay
         grad = grad + decay * params if decay else grad
         d, state[who] = self.optimizers[who].direction(grad, state[who], state["count"][who])
@@ -140,7 +147,9 @@ class SGA:
             with torch.no_grad():
                 if f"loss_{who}" not in obs:
                     obs[f"loss_{who}"], obs[f"grad_norm_{who}"] = loss, grad.norm(dim=-1)
-                obs[f"dot_{who}"] = obs.get(f"dot_{who}", 0.0) + (params * d).sum(-1)
+                centred = params - torch.as_tensor(self.players[who].center, dtype=params.dtype,
+                                                   device=params.device)
+                obs[f"dot_{who}"] = obs.get(f"dot_{who}", 0.0) + (centred * d).sum(-1)
                 obs[f"sq_{who}"] = obs.get(f"sq_{who}", 0.0) + (d * d).sum(-1)
         return params - self.rate(who, k) * d
 

@@ -49,11 +49,11 @@ class PlayerConfig:
     weight_decay: float = 0.0
     options: Dict[str, Any] = field(default_factory=dict)
 
-    def player(self, field: str) -> Player:
+    def player(self, field: str, center=0.0) -> Player:
         check_positive(f"{field}.scale", self.scale)
         check_positive(f"{field}.weight_decay", self.weight_decay, allow_zero=True)
         opt = make_optimizer(self.optimizer, field=f"{field}.optimizer", **self.options)
-        return Player(opt, self.scale, self.weight_decay)
+        return Player(opt, self.scale, self.weight_decay, center=center)
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,12 @@ class SGAConfig:
         self.gen.player("sga.gen"), self.disc.player("sga.disc")
         make_schedule(self.schedule, self.lr, field="sga.schedule", **self.schedule_options)
 
-    def build(self, game) -> SGA:
+    def build(self, game, centers=(0.0, 0.0)) -> SGA:
+        """The trainer; ``centers`` are the players' FDR centres c₀ (see games.sga.Player)."""
         lr = make_schedule(self.schedule, self.lr, field="sga.schedule", **self.schedule_options)
         return SGA(game, lr=lr, update=self.update, n_d=self.n_d, batch_size=self.batch_size,
-                   shared_batch=self.shared_batch, gen=self.gen.player("sga.gen"),
-                   disc=self.disc.player("sga.disc"))
+                   shared_batch=self.shared_batch, gen=self.gen.player("sga.gen", centers[0]),
+                   disc=self.disc.player("sga.disc", centers[1]))
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ class Report:
 
     def figure(self, fig, name: str, caption: str) -> None:
         """Save ``fig`` as NAME.png and NAME.pdf and cite it in the report."""
+        fig.tight_layout()
         fig.savefig(self.out / f"{name}.png", dpi=110, bbox_inches="tight")
         fig.savefig(self.out / f"{name}.pdf", bbox_inches="tight")
         plt.close(fig)

@@ -94,11 +94,12 @@ def test_record_rows_and_observables():
 
 
 def test_fdr_terms_are_those_of_the_applied_direction():
-    """|θ'|² − |θ|² = −2η θ·d + η²|d|² holds exactly, step by step, with d the applied direction."""
+    """|θ'−c|² − |θ−c|² = −2η (θ−c)·d + η²|d|² holds exactly, step by step, for the applied d."""
     game = GaussianGame()
-    sga = SGA(game, lr=0.05, update="alt-g", batch_size=3, gen=Player("adam"), disc=Player("heavy_ball"))
+    sga = SGA(game, lr=0.05, update="alt-g", batch_size=3, gen=Player("adam", center=0.3),
+              disc=Player("heavy_ball", center=-0.2))
     traj = sga.run(40, K=5, seed=2, record_every=1)
-    for who, part in (("theta", traj.theta), ("omega", traj.omega)):
+    for who, part in (("theta", traj.theta - 0.3), ("omega", traj.omega + 0.2)):
         lhs = (part[1:] ** 2).sum(-1) - (part[:-1] ** 2).sum(-1)
         eta = traj[f"lr_{who}"][:-1]
         rhs = -2 * eta * traj[f"dot_{who}"][:-1] + eta**2 * traj[f"sq_{who}"][:-1]
