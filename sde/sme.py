@@ -1,0 +1,164 @@
+"""Stochastic modified equations (SME) of stateless stochastic gradient training (THEORY §2).
+
+dX = b(X) dt + √η σ(X) dW approximates the chain x_{k+1} = Φ_η(x_k) in the weak sense. Everything is
+read off the actual update code (games.sga.SGA) with the expected field in place of the minibatch
+field, Φ̄_η, by forward-mode derivatives in η at η = 0 (torch.func.jvp):
+
+- b₁ = ∂_η Φ̄_η(x)                 (V for sim and alt; (V_θ, n_d V_ω) with n_d discriminator steps)
+- m₂ = ½ ∂²_η Φ̄_η(x)              (0 for sim; the interaction terms of alternating updates)
+- SME-1: b = b₁;  SME-2: b = b₁ + η(m₂ − ½ Db₁·b₁)
+- noise: Σ̃ = Σ_g A_g Σ_B A_gᵀ, one term per minibatch g of an iteration, A_g the sum of the
+  rate-scaled projections of the sub-steps that use it (fresh: one each; shared: all);
+- SME-2s (stationary-consistent): SME-2 drift, σσᵀ = Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ), J = Db₁, projected
+  onto the positive semidefinite cone (counted in ``projections``).
+
+Needs a game with ``expected_field`` and ``gradient_covariance``, and SGD for both players. SME-2 of
+alternating updates with a shared batch also needs the curvature–noise term η E[(∂_ω ζ_θ) ζ_ω]
+(THEORY §2), not yet implemented: that case is refused.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch.func import jvp
+
+from games.base import PLAYERS, Game
+from games.errors import ConfigError, check_choice
+from games.optim import SGD
+from games.random import Streams
+from games.sga import SGA, Player
+
+ORDERS = ("1", "2", "2s")
+
+
+class _ScaledMeanField(Game):
+    """The game's expected field times η, minus weight decay: one unit-rate SGD step with this
+    field is one step of rate η of the original rule."""
+
+    def __init__(self, game: Game, decay: dict):
+        self.game, self.decay, self.eta = game, decay, None
+        self.name, self.p, self.q = f"mean-field {game.name}", game.p, game.q
+
+    def sample(self, K, B, generator):
+        return None
+
+    def player_grads(self, theta, omega, batch, players=PLAYERS, player_losses=None):
+        field = dict(zip(PLAYERS, self.game.split(self.game.expected_field(self.game.join(theta, omega)))))
+        params = dict(zip(PLAYERS, (theta, omega)))
+        grads = {who: -self.eta * (field[who] - self.decay[who] * params[who]) for who in players}
+        return grads, {who: torch.zeros_like(theta[:, 0]) for who in players}
+
+
+class SME:
+    """The SME of order "1", "2" or "2s" of ``sga`` at reference rate ``eta`` (default: sga's rate at
+    step 0), as a torchsde-compatible Itô SDE with general noise: f(t, y) = b(y), g(t, y) = √η σ(y)."""
+
+    noise_type = "general"
+    sde_type = "ito"
+
+    def __init__(self, sga: SGA, order: str = "1", eta: Optional[float] = None):
+        self.order = check_choice("sde.order", str(order), ORDERS)
+        for who, player in sga.players.items():
+            if not isinstance(sga.optimizers[who], SGD) or player.schedule is not None:
+                raise ConfigError(f"sga.{'gen' if who == 'theta' else 'disc'}.optimizer",
+                                  "the SME is derived for SGD with a constant rate ratio")
+        if sga.update != "sim" and sga.shared_batch and self.order != "1":
+            raise ConfigError("sga.shared_batch", "SME-2 of alternating updates with a shared batch needs "
+                              "the curvature–noise term E[(∂_ω ζ_θ) ζ_ω], which is not implemented yet")
+        self.sga, self.game = sga, sga.game
+        self.eta = float(sga.schedule(0)) if eta is None else float(eta)
+        self.p, self.d = self.game.p, self.game.d
+        self.m = self.d
+        self.name = f"SME-{self.order} ({sga.update}, n_d={sga.n_d})"
+        self.projections = 0  # evaluations where the SME-2s covariance had a negative eigenvalue
+        decay = {w: p.weight_decay for w, p in sga.players.items()}
+        self._mean_field = _ScaledMeanField(self.game, decay)
+        self._unit = SGA(self._mean_field, lr=1.0, update=sga.update, n_d=sga.n_d,
+                         gen=Player("sgd", scale=sga.gen.scale), disc=Player("sgd", scale=sga.disc.scale))
+
+    def describe(self) -> dict:
+        return {"name": self.name, "order": self.order, "eta": self.eta, "sga": self.sga.describe()}
+
+    # -- torchsde interface ----------------------------------------------------------------------
+    def f(self, t, y):
+        return self.drift(y)
+
+    def g(self, t, y):
+        return math.sqrt(self.eta) * self.diffusion(y)
+
+    # -- the coefficients --------------------------------------------------------------------------
+    def mean_step(self, x: torch.Tensor, eta) -> torch.Tensor:
+        """Φ̄_η(x): one iteration of the update rule on the expected field, η a (dual) tensor."""
+        self._mean_field.eta = eta
+        params, _, _ = self._unit.step_players(dict(zip(PLAYERS, self.game.split(x))),
+                                               self._unit.init_state(x), 0, _NO_STREAMS, observe=False)
+        return self.game.join(params["theta"], params["omega"])
+
+    def leading_drift(self, x: torch.Tensor) -> torch.Tensor:
+        """b₁(x) = ∂_η Φ̄_η(x) at η = 0."""
+        zero, one = torch.zeros((), dtype=x.dtype, device=x.device), torch.ones((), dtype=x.dtype, device=x.device)
+        return jvp(lambda e: self.mean_step(x, e), (zero,), (one,))[1]
+
+    def second_moment_term(self, x: torch.Tensor) -> torch.Tensor:
+        """m₂(x) = ½ ∂²_η Φ̄_η(x) at η = 0."""
+        zero, one = torch.zeros((), dtype=x.dtype, device=x.device), torch.ones((), dtype=x.dtype, device=x.device)
+        first = lambda e: jvp(lambda e2: self.mean_step(x, e2), (e,), (one,))[1]  # noqa: E731
+        return 0.5 * jvp(first, (zero,), (one,))[1]
+
+    def drift(self, x: torch.Tensor) -> torch.Tensor:
+        """b₁ (SME-1) or b₁ + η(m₂ − ½ Db₁·b₁) (SME-2, SME-2s)."""
+        b1 = self.leading_drift(x)
+        if self.order == "1":
+            return b1
+        db1_b1 = jvp(self.leading_drift, (x,), (b1,))[1]
+        return b1 + self.eta * (self.second_moment_term(x) - 0.5 * db1_b1)
+
+    def noise_covariance(self, x: torch.Tensor) -> torch.Tensor:
+        """Σ̃ = Σ_g A_g Σ_B A_gᵀ over the minibatches of one iteration (SME-1, SME-2)."""
+        sigma_b = self.game.gradient_covariance(x, self.sga.batch_size)
+        scale = torch.cat([torch.full((self.game.p,), self.sga.gen.scale),
+                           torch.full((self.game.q,), self.sga.disc.scale)]).to(x)
+        total = torch.zeros_like(sigma_b)
+        for weights in self._batch_groups():
+            a = scale * torch.cat([torch.full((self.game.p,), float(weights["theta"])),
+                                   torch.full((self.game.q,), float(weights["omega"]))]).to(x)
+            total = total + a[:, None] * sigma_b * a[None, :]
+        return total
+
+    def _batch_groups(self) -> list:
+        """How many sub-steps of each player use each minibatch of an iteration."""
+        sga = self.sga
+        if sga.update == "sim":
+            return [{"theta": 1, "omega": 1}] if sga.shared_batch else [{"theta": 1, "omega": 0},
+                                                                          {"theta": 0, "omega": 1}]
+        if sga.shared_batch:
+            return [{"theta": 1, "omega": sga.n_d}]
+        return [{"theta": 1, "omega": 0}] + [{"theta": 0, "omega": 1}] * sga.n_d
+
+    def covariance(self, x: torch.Tensor) -> torch.Tensor:
+        """σσᵀ: Σ̃ (SME-1, SME-2) or the projected Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ) (SME-2s)."""
+        sigma = self.noise_covariance(x)
+        if self.order != "2s":
+            return sigma
+        jac = _batched_jacobian(self.leading_drift, x)
+        corrected = sigma - 0.5 * self.eta * (jac @ sigma + sigma @ jac.transpose(1, 2))
+        vals, vecs = torch.linalg.eigh(0.5 * (corrected + corrected.transpose(1, 2)))
+        self.projections += int((vals < 0).any(dim=-1).sum())
+        return (vecs * vals.clamp_min(0)[..., None, :]) @ vecs.transpose(1, 2)
+
+    def diffusion(self, x: torch.Tensor) -> torch.Tensor:
+        """σ(x) [K, d, d], the symmetric square root of ``covariance``."""
+        vals, vecs = torch.linalg.eigh(self.covariance(x))
+        return (vecs * vals.clamp_min(0).sqrt()[..., None, :]) @ vecs.transpose(1, 2)
+
+
+def _batched_jacobian(fn, x: torch.Tensor) -> torch.Tensor:
+    """[K, d, d] Jacobians of a map [K, d] → [K, d] that acts on each row separately."""
+    eye = torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)
+    columns = [jvp(fn, (x,), (eye[i].expand_as(x),))[1] for i in range(x.shape[-1])]
+    return torch.stack(columns, dim=-1)
+
+
+_NO_STREAMS = Streams([0])  # the mean-field map draws no random numbers
