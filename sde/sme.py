@@ -144,14 +144,26 @@ class SME:
             return sigma
         jac = _batched_jacobian(self.leading_drift, x)
         corrected = sigma - 0.5 * self.eta * (jac @ sigma + sigma @ jac.transpose(1, 2))
-        vals, vecs = torch.linalg.eigh(0.5 * (corrected + corrected.transpose(1, 2)))
+        vals, vecs = _eigh(0.5 * (corrected + corrected.transpose(1, 2)))
         self.projections += int((vals < 0).any(dim=-1).sum())
         return (vecs * vals.clamp_min(0)[..., None, :]) @ vecs.transpose(1, 2)
 
     def diffusion(self, x: torch.Tensor) -> torch.Tensor:
         """σ(x) [K, d, d], the symmetric square root of ``covariance``."""
-        vals, vecs = torch.linalg.eigh(self.covariance(x))
+        vals, vecs = _eigh(self.covariance(x))
         return (vecs * vals.clamp_min(0).sqrt()[..., None, :]) @ vecs.transpose(1, 2)
+
+
+def _eigh(sym: torch.Tensor):
+    """Batched eigh; rows that are not finite (diverged paths) get NaN, for the integrator to report."""
+    ok = torch.isfinite(sym).all(dim=(-1, -2))
+    if ok.all():
+        return torch.linalg.eigh(sym)
+    vals = torch.full(sym.shape[:-1], float("nan"), dtype=sym.dtype, device=sym.device)
+    vecs = torch.full_like(sym, float("nan"))
+    if ok.any():
+        vals[ok], vecs[ok] = torch.linalg.eigh(sym[ok])
+    return vals, vecs
 
 
 def _batched_jacobian(fn, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,340 @@
+"""Fixed-step integrators for Itô SDEs dX = f(t, X) dt + g(t, X) dW, batched over K paths.
+
+The SDE interface is torchsde's: ``f(t, y) -> [K, d]``, ``g(t, y) -> [K, d, m]`` (any √η factor
+included), ``noise_type = "general"`` (or ``"additive"``), ``sde_type = "ito"``, the dimensions
+``d`` and ``m``, and ``p`` (the state splits into θ = y[:, :p] and ω = y[:, p:]); ``name`` and
+``describe()`` are optional, for the metadata.
+
+- ``euler_maruyama``: the fast path (DESIGN.md, "Performance model"): no Python loop over paths,
+  Brownian increments drawn from the per-path ``Streams`` in blocks of ``block`` steps, a few
+  tensor operations per step, divergence screened once per block.
+- ``sdeint``: the reference path, through ``torchsde.sdeint``, with the same Trajectory layout.
+- ``brownian_from_increments``: a torchsde Brownian motion made of given increments, so that
+  torchsde's Euler and ``euler_maruyama`` can be compared path by path.
+
+Time grid: t_n = n·dt, n = 0 … N with N = t_end/dt, which must be an integer (within 1e-9).
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Optional
+
+import numpy as np
+import torch
+
+from games.errors import ConfigError, check_int, check_positive
+from games.random import Streams
+from games.trajectory import Trajectory
+
+NOISE_TYPES = ("general", "additive")  # both have g(t, y) of shape [K, d, m]
+
+
+# -- Euler–Maruyama (the fast path) -----------------------------------------------------------------
+def euler_maruyama(sde, x0, t_end: float, dt: float, *, K: Optional[int] = None, seed: int = 0,
+                   streams: Optional[Streams] = None, increments: Optional[torch.Tensor] = None,
+                   record_every: int = 1, device="cpu", dtype=torch.float64, progress: bool = False,
+                   block: int = 64, metadata: Optional[dict] = None) -> Trajectory:
+    """Euler–Maruyama: X_{n+1} = X_n + f(t_n, X_n) dt + g(t_n, X_n) ΔW_n, ΔW_n = √dt·N(0, I_m).
+
+    ``x0`` is [d] (the same start for every path) or [K, d]. The normals come from ``streams``
+    (default ``Streams.from_seed(seed, K)``), one draw of [K, block, m] per ``block`` steps (always a
+    full block, so a shorter run is a prefix of a longer one). A path's numbers therefore depend
+    on its seed *and on ``block``*, not on K, ``record_every`` or the number of steps: an ensemble
+    of K paths equals K single paths with the same seeds exactly. ``increments`` [N, K, m], if
+    given, are used as the ΔW_n instead (for pathwise comparisons; no streams are used).
+
+    The state is recorded at t = 0, every ``record_every`` steps and at t_end (on the CPU). A path
+    whose state stops being finite is reported in ``metadata['diverged']`` ({path: first step n
+    with X_n non-finite}) and its record is kept; the run stops early once every path has
+    diverged (its last row is then the non-finite state at the end of that block). Ctrl-C stops the
+    run and returns what was recorded (``metadata['interrupted']`` = the step reached).
+    """
+    _check_sde(sde)
+    N = _steps(t_end, dt)
+    record_every = check_int("record_every", record_every)
+    block = check_int("block", block)
+    if increments is not None:
+        if streams is not None:
+            raise ConfigError("increments", "give either increments or streams, not both")
+        increments = torch.as_tensor(increments, device=device, dtype=dtype)
+        if increments.ndim != 3 or increments.shape[0] != N or increments.shape[2] != sde.m:
+            raise ConfigError("increments", f"expected [N={N}, K, m={sde.m}], got {tuple(increments.shape)}")
+        K = _paths(K, x0, increments.shape[1])
+    elif streams is not None:
+        K, device, dtype = _paths(K, x0, streams.K), streams.device, streams.dtype
+    else:
+        K = _paths(K, x0)
+        streams = Streams.from_seed(seed, K, device=device, dtype=dtype)
+    x = _initial(x0, K, sde.d, device, dtype)
+
+    steps = _record_steps(N, record_every)
+    record = torch.empty(len(steps), K, sde.d, dtype=dtype)
+    record[0].copy_(x)
+    rows, next_record = 1, steps[1] if len(steps) > 1 else -1
+    sqrt_dt = math.sqrt(dt)
+    buf = torch.empty(K, sde.d, 1, device=device, dtype=dtype)  # g ΔW, written in place
+    gdw = buf.view(K, sde.d)
+    alive = torch.ones(K, dtype=torch.bool, device=device)
+    diverged, interrupted, n, checked = {}, None, 0, 0
+    x_start, dw = x, None
+    bar, start = _progress(N, progress), time.perf_counter()
+    try:
+        while n < N:
+            nb = min(block, N - n)
+            if increments is None:
+                z = streams.normal(block, sde.m)  # [K, block, m]
+                dw = (z.transpose(0, 1)[:nb] * sqrt_dt).to(dtype).unsqueeze(-1).contiguous()
+            else:
+                dw = increments[n : n + nb].unsqueeze(-1)  # [nb, K, m, 1]
+            x_start = x
+            for j in range(nb):
+                x = _em_step(sde, x, n * dt, dt, dw[j], buf, gdw)
+                n += 1
+                if n == next_record:
+                    record[rows].copy_(x)
+                    rows += 1
+                    next_record = steps[rows] if rows < len(steps) else -1
+            alive = _screen(sde, x, x_start, dw, n - nb, dt, alive, diverged)
+            checked = n
+            bar.update(nb)
+            if not alive.any():
+                if steps[rows - 1] != n:
+                    steps, record = steps[:rows] + [n], record[: rows + 1]
+                    record[rows].copy_(x)
+                    rows += 1
+                break
+    except KeyboardInterrupt:
+        interrupted = n
+        if dw is not None and checked < n:  # screen the part of the block that was done
+            _screen(sde, x, x_start, dw[: n - checked], checked, dt, alive, diverged)
+    finally:
+        bar.close()
+
+    meta = {"method": "euler-maruyama", "sde": _describe(sde), "t_end": float(t_end), "dt": float(dt),
+            "steps": N, "record_every": record_every, "block": block,
+            "noise": "increments" if increments is not None else "streams",
+            "seeds": streams.seeds.tolist() if streams is not None and K <= 64 else None,
+            "diverged": diverged, "interrupted": interrupted,
+            "wall_time_s": time.perf_counter() - start, "versions": {"torch": torch.__version__},
+            **(metadata or {})}
+    times = torch.tensor(steps[:rows], dtype=torch.float64) * dt
+    return Trajectory(times, record[:rows], sde.p, {}, meta)
+
+
+def _em_step(sde, x, t, dt, dw, buf, gdw):
+    """x + f dt + g ΔW, in the order torchsde's Euler uses; ``buf`` receives g ΔW ([K, d, 1])."""
+    f, g = sde.f(t, x), sde.g(t, x)
+    with torch.no_grad():
+        new = torch.mul(f, dt)
+        new += x
+        torch.bmm(g, dw, out=buf)
+        new += gdw
+    return new
+
+
+def _screen(sde, x, x_start, dw, n_start, dt, alive, diverged) -> torch.Tensor:
+    """Mark the paths that became non-finite in the block that took ``x_start`` (step n_start) to x.
+
+    Non-finite entries stay non-finite under an Euler step (inf + finite = inf, NaN stays NaN), so
+    one test per block finds every diverged path; the block is then replayed from ``x_start`` with
+    the same increments (the whole ensemble: f and g may depend on K) to find each one's first step.
+    """
+    if torch.isfinite(x).all():
+        return alive
+    now = torch.isfinite(x).all(dim=-1)
+    new = alive & ~now
+    if new.any():
+        pending = set(torch.nonzero(new).flatten().tolist())
+        y = x_start
+        buf = torch.empty(y.shape[0], y.shape[1], 1, device=y.device, dtype=y.dtype)
+        for j in range(dw.shape[0]):
+            y = _em_step(sde, y, (n_start + j) * dt, dt, dw[j], buf, buf.view(y.shape[0], y.shape[1]))
+            bad = torch.nonzero(~torch.isfinite(y).all(dim=-1)).flatten().tolist()
+            for run in pending.intersection(bad):
+                diverged[run] = n_start + j + 1
+            pending.difference_update(bad)
+            if not pending:
+                break
+        for run in pending:  # not reproduced by the replay (a non-deterministic f or g)
+            diverged[run] = n_start + dw.shape[0]
+    return alive & now
+
+
+# -- torchsde (the reference path) --------------------------------------------------------------------
+def sdeint(sde, x0, t_end: float, dt: float, *, method: str = "euler", K: Optional[int] = None,
+           seed: int = 0, record_every: int = 1, bm=None, increments: Optional[torch.Tensor] = None,
+           device="cpu", dtype=torch.float64, metadata: Optional[dict] = None, **kwargs) -> Trajectory:
+    """``torchsde.sdeint(sde, x0, ts, bm=bm, method=method, dt=dt, **kwargs)`` on the record grid.
+
+    The Trajectory has the layout of ``euler_maruyama``'s: times n·dt for the recorded steps n.
+    The Brownian motion is ``bm``, else one made of ``increments`` [N, K, m]
+    (``brownian_from_increments``), else torchsde's ``BrownianInterval`` with ``entropy=seed``
+    (its numbers are torchsde's, not the Streams'). The times handed to torchsde are the running
+    sums 0, dt, dt + dt, … in the state's dtype, the clock torchsde's fixed-step loop keeps, so
+    that it lands on every recorded time without a sliver step. Divergence is reported after the
+    fact at the resolution of the record: {path: first recorded step whose state is non-finite}.
+    """
+    import torchsde
+
+    _check_sde(sde)
+    N = _steps(t_end, dt)
+    record_every = check_int("record_every", record_every)
+    if increments is not None:
+        if bm is not None:
+            raise ConfigError("increments", "give either increments or bm, not both")
+        bm = brownian_from_increments(torch.as_tensor(increments, device=device, dtype=dtype), dt)
+    K = _paths(K, x0, bm.shape[0] if bm is not None else None)
+    x = _initial(x0, K, sde.d, device, dtype)
+    steps = _record_steps(N, record_every)
+    start = time.perf_counter()
+    if N == 0:
+        ys = x[None]
+    else:
+        clock = np.add.accumulate(np.concatenate([[0.0], np.full(N, dt)]).astype(_np_dtype(dtype)))
+        ts = torch.as_tensor(clock[steps], dtype=dtype, device=device)
+        if bm is None:
+            levy = {"srk": "space-time", "log_ode": "foster"}.get(method, "none")
+            bm = torchsde.BrownianInterval(t0=float(ts[0]), t1=float(ts[-1]), size=(K, sde.m), dtype=dtype,
+                                           device=device, entropy=seed, dt=dt, levy_area_approximation=levy)
+        ys = torchsde.sdeint(sde, x, ts, bm=bm, method=method, dt=dt, **kwargs)
+        ys = ys[0] if isinstance(ys, tuple) else ys
+    ys = ys.detach().cpu()
+    finite = torch.isfinite(ys).all(dim=-1)  # [R, K]
+    diverged = {run: steps[int(torch.nonzero(~finite[:, run])[0])]
+                for run in torch.nonzero(~finite.all(dim=0)).flatten().tolist()}
+    meta = {"method": f"torchsde-{method}", "sde": _describe(sde), "t_end": float(t_end), "dt": float(dt),
+            "steps": N, "record_every": record_every, "noise": repr(bm) if N else None,
+            "seed": seed if increments is None else None, "diverged": diverged, "interrupted": None,
+            "wall_time_s": time.perf_counter() - start,
+            "versions": {"torch": torch.__version__, "torchsde": torchsde.__version__},
+            **(metadata or {})}
+    times = torch.tensor(steps, dtype=torch.float64) * dt
+    return Trajectory(times, ys, sde.p, {}, meta)
+
+
+def brownian_from_increments(increments: torch.Tensor, dt: float, t0: float = 0.0):
+    """A torchsde Brownian motion whose increments over [t0 + n·dt, t0 + (n+1)·dt] are increments[n]."""
+    from torchsde import BaseBrownian
+
+    class IncrementBrownian(BaseBrownian):
+        """W on the grid t0 + n·dt from given increments [N, K, m]; queries off the grid are errors.
+
+        A one-step query returns increments[n] itself (bit for bit); longer ones a difference of
+        running sums. No Lévy area (``levy_area_approximation = "none"``).
+        """
+
+        def __init__(self, increments, dt, t0):
+            self.increments, self.dt, self.t0 = increments, float(dt), float(t0)
+            self._W = None
+
+        def _index(self, t) -> int:
+            s = (float(t) - self.t0) / self.dt
+            n = round(s)
+            if abs(s - n) > 1e-3 or not 0 <= n <= self.increments.shape[0]:
+                raise ValueError(f"time {float(t)!r} is not on the grid t0 + n·dt "
+                                 f"(t0={self.t0}, dt={self.dt}, n = 0 … {self.increments.shape[0]})")
+            return n
+
+        def __call__(self, ta, tb=None, return_U=False, return_A=False):
+            if return_U or return_A:
+                raise ValueError("brownian_from_increments has no Lévy area (levy_area_approximation='none')")
+            if tb is None:
+                ta, tb = self.t0, ta
+            a, b = self._index(ta), self._index(tb)
+            if b == a + 1:
+                return self.increments[a]
+            if self._W is None:
+                zero = torch.zeros_like(self.increments[:1])
+                self._W = torch.cat([zero, self.increments.cumsum(dim=0)])
+            return self._W[b] - self._W[a]
+
+        def __repr__(self):
+            N, K, m = self.increments.shape
+            return f"IncrementBrownian(N={N}, K={K}, m={m}, dt={self.dt}, t0={self.t0})"
+
+        @property
+        def dtype(self):
+            return self.increments.dtype
+
+        @property
+        def device(self):
+            return self.increments.device
+
+        @property
+        def shape(self):
+            return self.increments.shape[1:]
+
+        @property
+        def levy_area_approximation(self):
+            return "none"
+
+    increments = torch.as_tensor(increments)
+    if increments.ndim != 3:
+        raise ConfigError("increments", f"expected [N, K, m], got {tuple(increments.shape)}")
+    check_positive("dt", dt)
+    return IncrementBrownian(increments, dt, t0)
+
+
+# -- shared helpers -----------------------------------------------------------------------------------
+def _check_sde(sde) -> None:
+    for attr in ("f", "g", "noise_type", "sde_type", "d", "m", "p"):
+        if not hasattr(sde, attr):
+            raise ConfigError("sde", f"an SDE needs f, g, noise_type, sde_type, d, m and p; {attr!r} is missing")
+    if sde.sde_type != "ito":
+        raise ConfigError("sde.sde_type", f"expected 'ito', got {sde.sde_type!r}")
+    if sde.noise_type not in NOISE_TYPES:
+        raise ConfigError("sde.noise_type", f"expected one of {', '.join(NOISE_TYPES)}, got {sde.noise_type!r}")
+
+
+def _steps(t_end, dt) -> int:
+    """N = t_end/dt, which must be an integer within 1e-9."""
+    dt = check_positive("dt", dt)
+    t_end = check_positive("t_end", t_end, allow_zero=True)
+    ratio = t_end / dt
+    N = round(ratio)
+    if abs(ratio - N) > 1e-9:
+        raise ConfigError("dt", f"t_end/dt = {t_end}/{dt} = {ratio!r} must be an integer (within 1e-9)")
+    return N
+
+
+def _record_steps(N: int, record_every: int) -> list:
+    steps = list(range(0, N + 1, record_every))
+    return steps if steps[-1] == N else steps + [N]
+
+
+def _paths(K, x0, *others) -> int:
+    """The ensemble size: K if given, else from x0 [K, d] or the noise source; they must agree."""
+    sizes = [("K", K)] if K is not None else []
+    shape = getattr(x0, "shape", None) if torch.is_tensor(x0) else np.shape(x0)
+    if len(shape) == 2:
+        sizes.append(("x0", shape[0]))
+    sizes += [("noise", k) for k in others if k is not None]
+    if not sizes:
+        return 1
+    if len({int(k) for _, k in sizes}) > 1:
+        raise ConfigError("K", "inconsistent numbers of paths: " + ", ".join(f"{n}: {k}" for n, k in sizes))
+    return check_int("K", sizes[0][1])
+
+
+def _initial(x0, K, d, device, dtype) -> torch.Tensor:
+    x0 = torch.as_tensor(x0, device=device, dtype=dtype)
+    if x0.shape[-1:] != (d,) or x0.ndim not in (1, 2):
+        raise ConfigError("x0", f"expected [d={d}] or [K, d={d}], got {tuple(x0.shape)}")
+    return x0.expand(K, d).clone() if x0.ndim == 1 else x0.clone()
+
+
+def _np_dtype(dtype):
+    return {torch.float64: np.float64, torch.float32: np.float32, torch.float16: np.float16}[dtype]
+
+
+def _describe(sde) -> dict:
+    if hasattr(sde, "describe"):
+        return sde.describe()
+    return {"name": getattr(sde, "name", type(sde).__name__), "d": sde.d, "m": sde.m, "p": sde.p}
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc="sde", unit="step", leave=False)
