@@ -146,31 +146,23 @@ def _leaf(t: torch.Tensor, nested: bool, wanted: bool) -> torch.Tensor:
     return t.detach().requires_grad_(wanted)
 
 
-def gaussian_quadratic_covariance(g, r: int, like: torch.Tensor) -> torch.Tensor:
-    """Cov g(ξ), ξ ~ N(0, I_r), of a map g: [K, r] → [K, d] that is quadratic in ξ (Isserlis).
+def gaussian_quadratic_covariance(g, x: torch.Tensor, r: int) -> torch.Tensor:
+    """Cov g(x, ξ), ξ ~ N(0, I_r), of a field g(x [N, d], ξ [N, r]) → [N, d] quadratic in ξ (Isserlis).
 
-    With g(ξ) = g(0) + Jξ + ½ξᵀH_iξ: Cov = JJᵀ + ½ tr(H_i H_j), exact for any quadratic g.
+    With g = g₀ + Jξ + ½ξᵀH_iξ, Cov = JJᵀ + ½ tr(H_i H_j), exact. Since g is quadratic, J and H are
+    exact central differences with unit steps: J_j = (g(e_j) − g(−e_j))/2, H_jj = g(e_j) + g(−e_j) − 2g₀,
+    H_jl = (g(e_j+e_l) − g(e_j−e_l) − g(−e_j+e_l) + g(−e_j−e_l))/4, all in one evaluation.
     """
-    K = like.shape[0]
-    xi = torch.zeros(K, r, dtype=like.dtype, device=like.device, requires_grad=True)
-    out = g(xi)
-    d = out.shape[-1]
-    jac = torch.stack(
-        [torch.autograd.grad(out[:, i].sum(), xi, create_graph=True)[0] for i in range(d)], 1
-    )  # [K, d, r]
-    hess = torch.stack(
-        [
-            torch.stack([_grad_or_zero(jac[:, i, j].sum(), xi) for j in range(r)], -1)
-            for i in range(d)
-        ],
-        1,
-    )  # [K, d, r, r]
-    jac = jac.detach()
+    K, eye = x.shape[0], torch.eye(r, dtype=x.dtype, device=x.device)
+    pairs = [(j, l) for j in range(r) for l in range(j + 1, r)]
+    points = [torch.zeros(r, dtype=x.dtype, device=x.device)] + [s * eye[j] for j in range(r) for s in (1, -1)]
+    points += [s * eye[j] + t * eye[l] for j, l in pairs for s in (1, -1) for t in (1, -1)]
+    P = len(points)
+    out = g(x.repeat_interleave(P, 0), torch.stack(points).repeat(K, 1)).reshape(K, P, -1)
+    g0, plus, minus = out[:, 0], out[:, 1 : 2 * r + 1 : 2], out[:, 2 : 2 * r + 1 : 2]  # [K, r, d]
+    jac = ((plus - minus) / 2).transpose(1, 2)  # [K, d, r]
+    hess = torch.diag_embed((plus + minus - 2 * g0[:, None]).transpose(1, 2))  # [K, d, r, r]
+    for i, (j, l) in enumerate(pairs):
+        pp, pm, mp, mm = out[:, 2 * r + 1 + 4 * i : 2 * r + 5 + 4 * i].unbind(1)
+        hess[:, :, j, l] = hess[:, :, l, j] = (pp - pm - mp + mm) / 4
     return jac @ jac.transpose(1, 2) + 0.5 * torch.einsum("kirs,kjsr->kij", hess, hess)
-
-
-def _grad_or_zero(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    if not y.requires_grad:
-        return torch.zeros_like(x)
-    (g,) = torch.autograd.grad(y, x, retain_graph=True, allow_unused=True)
-    return torch.zeros_like(x) if g is None else g

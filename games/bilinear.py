@@ -86,5 +86,5 @@ class BilinearGame(Game):
 
     def gradient_covariance(self, x, B):
         """Σ_B = Cov[one sample's field]/B (exact: the field is linear in the noise)."""
-        x = x.detach()
-        return gaussian_quadratic_covariance(lambda n: self.field(x, n[:, None]), self.noise_dim, x) / B
+        one_sample = lambda rows, noise: self.field(rows, noise[:, None])  # noqa: E731
+        return gaussian_quadratic_covariance(one_sample, x.detach(), self.noise_dim) / B

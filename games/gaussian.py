@@ -108,13 +108,8 @@ class GaussianGame(Game):
     def gradient_covariance(self, x, B):
         """Σ_B = Cov[one sample's field]/B, exact: the field is quadratic in the Gaussian noise."""
         n = self.n
-        x = x.detach()
-
-        def one_sample_field(noise):
-            batch = (noise[:, None, :n], noise[:, None, n:])
-            return self.field(x, batch)
-
-        return gaussian_quadratic_covariance(one_sample_field, 2 * n, x) / B
+        one_sample = lambda rows, noise: self.field(rows, (noise[:, None, :n], noise[:, None, n:]))  # noqa: E731
+        return gaussian_quadratic_covariance(one_sample, x.detach(), 2 * n) / B
 
     def w2(self, x):
         """W₂ between the generator law N(μ, WWᵀ) and N(m, S): |μ−m|² + tr(C + S − 2(S^½CS^½)^½)."""

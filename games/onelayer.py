@@ -102,16 +102,13 @@ class OneLayerGAN(Game):
     def gradient_covariance(self, x: torch.Tensor, B: int) -> torch.Tensor:
         """Linear φ: Cov of the one-sample field (quadratic in ξ = (z_r, z_f), Isserlis), over B."""
         self._linear_only("the gradient covariance")
-        A, V = self.matrices(x)
-        At = self._target(x)
-        M = V + V.transpose(1, 2)
 
-        def one_sample_field(xi):
-            real = xi[:, : self.k] @ At.T  # A*z_r [K, n]
-            fake = (A @ xi[:, self.k :, None])[..., 0]  # Az_f [K, n]
-            fA = (M @ fake[..., None]) * xi[:, None, self.k :]  # (V + Vᵀ)A z_f z_fᵀ
+        def one_sample_field(rows, xi):
+            A, V = self.matrices(rows)
+            real = xi[:, : self.k] @ self._target(rows).T  # A*z_r [N, n]
+            fake = (A @ xi[:, self.k :, None])[..., 0]  # Az_f [N, n]
+            fA = ((V + V.transpose(1, 2)) @ fake[..., None]) * xi[:, None, self.k :]  # (V + Vᵀ)A z_f z_fᵀ
             fV = real[:, :, None] * real[:, None, :] - fake[:, :, None] * fake[:, None, :] - V
             return torch.cat([fA.flatten(1), fV.flatten(1)], dim=-1)
 
-        with torch.enable_grad():
-            return gaussian_quadratic_covariance(one_sample_field, 2 * self.k, like=x) / B
+        return gaussian_quadratic_covariance(one_sample_field, x.detach(), 2 * self.k) / B
