@@ -126,16 +126,19 @@ class Game:
         return grads, {who: losses[who].detach() for who in players}
 
     def sample_fields(self, x: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """Per-sample fields [K, B, d] (for covariance estimates), by torch.func."""
-        theta, omega = self.split(x.detach())
+        """Per-sample fields [K, B, d]: torch.func.vmap over the samples of the gradient of each
+        one-sample loss (memory linear in B; composable with jvp)."""
+        theta, omega = self.split(x)
 
-        def per_sample(th, om):
-            lg, ld = self.sample_losses(th, om, batch)
-            return lg.sum(0), ld.sum(0)  # [B]: run k's terms depend on run k's parameters only
+        def one_sample(th, om, sample, who):
+            single = torch.utils._pytree.tree_map(lambda t: t.unsqueeze(1), sample)  # a batch of size 1
+            return self.sample_losses(th, om, single)[who].sum()  # runs are independent
 
-        jg = torch.func.jacrev(lambda th: per_sample(th, omega)[0])(theta)  # [B, K, p]
-        jd = torch.func.jacrev(lambda om: per_sample(theta, om)[1])(omega)  # [B, K, q]
-        return -torch.cat([jg, jd], dim=-1).transpose(0, 1)
+        g_theta = torch.func.vmap(torch.func.grad(lambda th, s: one_sample(th, omega, s, 0)),
+                                  in_dims=(None, 1))(theta, batch)  # [B, K, p]
+        g_omega = torch.func.vmap(torch.func.grad(lambda om, s: one_sample(theta, om, s, 1)),
+                                  in_dims=(None, 1))(omega, batch)  # [B, K, q]
+        return -torch.cat([g_theta, g_omega], dim=-1).transpose(0, 1)
 
 
 def _leaf(t: torch.Tensor, nested: bool, wanted: bool) -> torch.Tensor:
