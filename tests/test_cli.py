@@ -68,6 +68,16 @@ def test_run_quick_writes_a_report(tmp_path):
                  "--set", "sga.steps=600"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["paths"] == 32 and summary["diverged_runs"] == 0
-    assert summary["w2_final_mean"] < summary["w2_initial_mean"]
+    assert summary["distance"].startswith("W₂")
+    assert summary["distance_final_mean"] < summary["distance_initial_mean"]
     for name in ("parameters.png", "convergence.png", "report.md", "config.json", "trajectories/sga.npz"):
         assert (tmp_path / name).exists(), name
+
+
+@pytest.mark.parametrize("game", ["dirac", "bilinear", "onelayer", "mixture"])
+def test_run_works_for_every_game(game, tmp_path):
+    assert main(["run", "--quick", "--quiet", "--out", str(tmp_path), "--set", f"game.name={game}",
+                 "--set", "run.paths=4", "--set", "sga.steps=40"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["paths"] == 4 and "fdr_ratio_theta" in summary
+    assert ("distance_final_mean" in summary) == (game != "mixture")  # the mixture has no known x*

@@ -36,55 +36,93 @@ def moving_ratio(traj, who: str, window: int):
     return smooth(2 * traj[f"dot_{who}"]) / smooth(traj[f"lr_{who}"] * traj[f"sq_{who}"])
 
 
-def run(config, report, quick: bool):
-    game = config.game.build()
-    x_star = game.equilibrium()
-    sga = config.sga.build(game, centers=(x_star[: game.p], x_star[game.p :]))
-    report.log(f"overview: {config.run.paths} runs of {config.sga.steps} {config.sga.update} steps on "
-               f"the {game.name} game")
-    traj = sga.run(config.sga.steps, K=config.run.paths, seed=config.run.seed,
-                   record_every=config.run.record_every, device=config.run.device,
-                   dtype=config.run.torch_dtype, progress=not report.quiet)
-    report.trajectory(traj, "sga")
-    t = traj.times.numpy()
-    w2 = torch.stack([game.w2(x) for x in traj.states])
+MAX_RECORDED_DIM = 1000  # above this (network games) states are not recorded: K·T·d floats add up
 
-    fig, axes = new_figure(1, 4)
-    for i, name in enumerate(NAMES if game.d == 4 else [f"x{i}" for i in range(4)]):
+
+def equilibrium(game):
+    """x* where the game knows it, else None."""
+    try:
+        return game.equilibrium()
+    except NotImplementedError:
+        return None
+
+
+def distance(game, traj, x_star):
+    """([T, K] distances to the target, their label): W₂ where the game defines it, else |x − x*|."""
+    if traj.p == 0:
+        return None
+    if hasattr(game, "w2"):
+        return torch.stack([game.w2(x) for x in traj.states]), "W₂(generator, target)"
+    if x_star is not None:
+        return (traj.states - x_star.to(traj.states)).norm(dim=-1), "|x − x*|"
+    return None
+
+
+def parameter_figure(game, traj, report):
+    t, d = traj.times.numpy(), traj.states.shape[-1]
+    names = NAMES if game.name == "gaussian" and d == 4 else [f"x{i}" for i in range(d)]
+    fig, axes = new_figure(1, min(d, 4))
+    for i in range(min(d, 4)):
         band(axes[0, i], t, traj.states[:, :, i])
-        axes[0, i].set_title(name)
+        axes[0, i].set_title(names[i])
         axes[0, i].set_xlabel("t = Σ η")
     report.figure(fig, "parameters", "Parameters over time: mean ± std over runs, and three runs")
 
+
+def convergence_figure(traj, dist, report):
+    t = traj.times.numpy()
     fig, axes = new_figure(1, 3)
-    band(axes[0, 0], t, w2)
-    axes[0, 0].set_yscale("log")
-    axes[0, 0].set_title("W₂(generator, target)")
-    start = len(t) // 2
+    if dist is not None:
+        band(axes[0, 0], t, dist[0])
+        axes[0, 0].set_yscale("log")
+        axes[0, 0].set_title(dist[1])
     window = max(len(t) // 20, 1)
     for who, label in (("theta", "generator"), ("omega", "discriminator")):
         axes[0, 1].plot(t[window - 1 :], moving_ratio(traj, who, window).numpy(), label=label, lw=1)
         band(axes[0, 2], t, traj[f"loss_{who}"], label=label, paths=0)
     axes[0, 1].axhline(1.0, color="k", lw=0.8, ls="--")
     axes[0, 1].set_ylim(-1, 3)
-    axes[0, 1].set_title("FDR ratio 2E[(θ−θ*)·d] / (η E|d|²)")
+    axes[0, 1].set_title("FDR ratio 2E[(θ−c₀)·d] / (η E|d|²)")
     axes[0, 1].legend(fontsize=8)
     axes[0, 2].set_title("minibatch losses")
     axes[0, 2].legend(fontsize=8)
     report.figure(fig, "convergence", "Distance to the target, fluctuation–dissipation ratio, losses")
 
-    if game.d == 4:
-        fig, axes = new_figure(1, 1)
-        final = traj.states[-1]
-        axes[0, 0].scatter(final[:, 0], final[:, 1], s=4, alpha=0.5)
-        axes[0, 0].plot([game.mean], [game.std], "r*", ms=10, label="target")
-        axes[0, 0].set_xlabel("μ")
-        axes[0, 0].set_ylabel("σ")
-        axes[0, 0].legend()
-        report.figure(fig, "final_spread", "Generator parameters of all runs at the end")
 
-    report.key("w2_final_mean", w2[-1].nanmean().item())
-    report.key("w2_initial_mean", w2[0].nanmean().item())
+def spread_figure(game, traj, report):
+    """The generator parameters (μ, σ) of every run at the end, against the target."""
+    fig, axes = new_figure(1, 1)
+    final = traj.states[-1]
+    axes[0, 0].scatter(final[:, 0], final[:, 1], s=4, alpha=0.5)
+    axes[0, 0].plot([game.mean], [game.std], "r*", ms=10, label="target")
+    axes[0, 0].set_xlabel("μ")
+    axes[0, 0].set_ylabel("σ")
+    axes[0, 0].legend()
+    report.figure(fig, "final_spread", "Generator parameters of all runs at the end")
+
+
+def run(config, report, quick: bool):
+    game = config.game.build()
+    x_star = equilibrium(game)
+    centers = (0.0, 0.0) if x_star is None else (x_star[: game.p], x_star[game.p :])
+    sga = config.sga.build(game, centers=centers)
+    report.log(f"overview: {config.run.paths} runs of {config.sga.steps} {config.sga.update} steps on "
+               f"the {game.name} game")
+    traj = sga.run(config.sga.steps, K=config.run.paths, seed=config.run.seed,
+                   record_every=config.run.record_every, record_states=game.d <= MAX_RECORDED_DIM,
+                   device=config.run.device, dtype=config.run.torch_dtype, progress=not report.quiet)
+    report.trajectory(traj, "sga")
+    dist = distance(game, traj, x_star)
+    if traj.p:
+        parameter_figure(game, traj, report)
+    convergence_figure(traj, dist, report)
+    if game.name == "gaussian" and game.d == 4:
+        spread_figure(game, traj, report)
+    if dist is not None:
+        report.key("distance", dist[1])
+        report.key("distance_initial_mean", dist[0][0].nanmean().item())
+        report.key("distance_final_mean", dist[0][-1].nanmean().item())
+    start = len(traj.times) // 2
     for who in ("theta", "omega"):
         mean, se = fdr_ratio(traj, who, start)
         report.key(f"fdr_ratio_{who}", mean)
@@ -92,11 +130,12 @@ def run(config, report, quick: bool):
     report.key("diverged_runs", len(traj.metadata["diverged"]))
     report.key("paths", traj.K)
     report.text(f"{traj.K} runs of {config.sga.update} SGD (η = {config.sga.lr}, batch "
-                f"{config.sga.batch_size}) on the Gaussian game N({game.mean}, {game.std}²), ridge "
-                f"{game.ridge}. The FDR ratio 2E[(θ − θ*)·d] / (η E|d|²), d the applied direction, is 1 at "
-                f"stationarity for any update rule with a constant rate (THEORY §4); it is taken over "
-                f"the second half of the run as a ratio of ensemble means, with a delta-method "
-                f"standard error, and plotted over a moving window of records.")
+                f"{config.sga.batch_size}) on the {game.name} game ({game.describe()}). The distance is "
+                f"{'none (no known target)' if dist is None else dist[1]}. The FDR ratio "
+                f"2E[(θ − c₀)·d] / (η E|d|²), d the applied direction and c₀ the equilibrium where "
+                f"known (else 0), is 1 at stationarity for any update rule with a constant rate "
+                f"(THEORY §4); it is taken over the second half of the run as a ratio of ensemble "
+                f"means, with a delta-method standard error, and plotted over a moving window.")
 
 
 EXPERIMENT = Experiment(
