@@ -7,6 +7,7 @@ by the training and SDE layers, not here.
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any, Tuple
 
 import torch
@@ -83,9 +84,14 @@ class Game:
         """The exact expected field E V̂(x) [K, d]."""
         raise NotImplementedError(f"{self.name} has no closed-form field")
 
-    def gradient_covariance(self, x: torch.Tensor, B: int) -> torch.Tensor:
-        """The exact covariance Σ_B(x) = Cov[V̂(x)] of the minibatch field, [K, d, d]."""
+    def gradient_noise_factor(self, x: torch.Tensor, B: int) -> torch.Tensor:
+        """A factor F [K, d, m] of the minibatch field's covariance: F Fᵀ = Σ_B(x) = Cov[V̂(x)]."""
         raise NotImplementedError(f"{self.name} has no closed-form gradient covariance")
+
+    def gradient_covariance(self, x: torch.Tensor, B: int) -> torch.Tensor:
+        """Σ_B(x) = F Fᵀ [K, d, d] (dense: for small games, tests and Lyapunov equations)."""
+        factor = self.gradient_noise_factor(x, B)
+        return factor @ factor.transpose(1, 2)
 
     # -- derived by autograd --------------------------------------------------------------------
     def field(self, x: torch.Tensor, batch: Batch) -> torch.Tensor:
@@ -149,23 +155,26 @@ def _leaf(t: torch.Tensor, nested: bool, wanted: bool) -> torch.Tensor:
     return t.detach().requires_grad_(wanted)
 
 
-def gaussian_quadratic_covariance(g, x: torch.Tensor, r: int) -> torch.Tensor:
-    """Cov g(x, ξ), ξ ~ N(0, I_r), of a field g(x [N, d], ξ [N, r]) → [N, d] quadratic in ξ (Isserlis).
+def gaussian_quadratic_factor(g, x: torch.Tensor, r: int, quadratic: bool = True) -> torch.Tensor:
+    """A factor F of Cov g(x, ξ), ξ ~ N(0, I_r), for a field g(x [N, d], ξ [N, r]) → [N, d] quadratic in ξ.
 
-    With g = g₀ + Jξ + ½ξᵀH_iξ, Cov = JJᵀ + ½ tr(H_i H_j), exact. Since g is quadratic, J and H are
-    exact central differences with unit steps: J_j = (g(e_j) − g(−e_j))/2, H_jj = g(e_j) + g(−e_j) − 2g₀,
+    With g = g₀ + Jξ + ½ξᵀH_iξ, Isserlis gives Cov = JJᵀ + ½ tr(H_i H_j) = F Fᵀ, F_i = [J_i, vec(H_i)/√2]
+    (only J when ``quadratic`` is False). Since g is quadratic, J and H are exact central differences
+    with unit steps: J_j = (g(e_j) − g(−e_j))/2, H_jj = g(e_j) + g(−e_j) − 2g₀,
     H_jl = (g(e_j+e_l) − g(e_j−e_l) − g(−e_j+e_l) + g(−e_j−e_l))/4, all in one evaluation.
     """
     K, eye = x.shape[0], torch.eye(r, dtype=x.dtype, device=x.device)
-    pairs = [(j, l) for j in range(r) for l in range(j + 1, r)]
+    pairs = [(j, l) for j in range(r) for l in range(j + 1, r)] if quadratic else []
     points = [torch.zeros(r, dtype=x.dtype, device=x.device)] + [s * eye[j] for j in range(r) for s in (1, -1)]
     points += [s * eye[j] + t * eye[l] for j, l in pairs for s in (1, -1) for t in (1, -1)]
     P = len(points)
     out = g(x.repeat_interleave(P, 0), torch.stack(points).repeat(K, 1)).reshape(K, P, -1)
     g0, plus, minus = out[:, 0], out[:, 1 : 2 * r + 1 : 2], out[:, 2 : 2 * r + 1 : 2]  # [K, r, d]
     jac = ((plus - minus) / 2).transpose(1, 2)  # [K, d, r]
+    if not quadratic:
+        return jac
     hess = torch.diag_embed((plus + minus - 2 * g0[:, None]).transpose(1, 2))  # [K, d, r, r]
     for i, (j, l) in enumerate(pairs):
         pp, pm, mp, mm = out[:, 2 * r + 1 + 4 * i : 2 * r + 5 + 4 * i].unbind(1)
         hess[:, :, j, l] = hess[:, :, l, j] = (pp - pm - mp + mm) / 4
-    return jac @ jac.transpose(1, 2) + 0.5 * torch.einsum("kirs,kjsr->kij", hess, hess)
+    return torch.cat([jac, hess.flatten(2) / math.sqrt(2)], dim=-1)

@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .base import Game, gaussian_quadratic_covariance
+from .base import Game, gaussian_quadratic_factor
 from .errors import ConfigError, check_int, check_positive
 
 
@@ -84,7 +84,7 @@ class BilinearGame(Game):
         M, v = self.linear_field(torch.empty(0, device=device, dtype=dtype))
         return torch.linalg.solve(M, -v)
 
-    def gradient_covariance(self, x, B):
-        """Σ_B = Cov[one sample's field]/B (exact: the field is linear in the noise)."""
+    def gradient_noise_factor(self, x, B):
+        """F with FFᵀ = Σ_B = Cov[one sample's field]/B (exact: the field is linear in the noise)."""
         one_sample = lambda rows, noise: self.field(rows, noise[:, None])  # noqa: E731
-        return gaussian_quadratic_covariance(one_sample, x.detach(), self.noise_dim) / B
+        return gaussian_quadratic_factor(one_sample, x.detach(), self.noise_dim, quadratic=False) / B**0.5

@@ -116,6 +116,12 @@ class DiracGAN(Game):
             reg = self.gamma * psi
         return torch.cat([v_theta, theta * self.fprime(psi * theta) - reg], dim=-1)
 
+    def gradient_noise_factor(self, x, B):
+        """Without instance noise the field is deterministic: Σ_B = 0, a single zero column."""
+        if self.noise > 0:
+            raise NotImplementedError("the GAN field with instance noise has no closed-form covariance")
+        return torch.zeros(x.shape[0], 2, 1, dtype=x.dtype, device=x.device)
+
     def flow_eigenvalues(self) -> list:
         """Eigenvalues of DV at the equilibrium: ±i f'(0), or −γ/2 ± √(γ²/4 − f'(0)²) with R1/R2."""
         a = self.fprime0

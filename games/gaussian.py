@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import Game, gaussian_quadratic_covariance
+from .base import Game, gaussian_quadratic_factor
 from .errors import check_finite, check_int, check_positive
 
 
@@ -105,11 +105,11 @@ class GaussianGame(Game):
         K = x.shape[0]
         return torch.cat([v_mu, v_W.reshape(K, -1), v_v, v_U.reshape(K, -1)], dim=-1)
 
-    def gradient_covariance(self, x, B):
-        """Σ_B = Cov[one sample's field]/B, exact: the field is quadratic in the Gaussian noise."""
+    def gradient_noise_factor(self, x, B):
+        """F with FFᵀ = Σ_B = Cov[one sample's field]/B, exact: the field is quadratic in the noise."""
         n = self.n
         one_sample = lambda rows, noise: self.field(rows, (noise[:, None, :n], noise[:, None, n:]))  # noqa: E731
-        return gaussian_quadratic_covariance(one_sample, x.detach(), 2 * n) / B
+        return gaussian_quadratic_factor(one_sample, x.detach(), 2 * n) / B**0.5
 
     def w2(self, x):
         """W₂ between the generator law N(μ, WWᵀ) and N(m, S): |μ−m|² + tr(C + S − 2(S^½CS^½)^½)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import Game, gaussian_quadratic_covariance
+from .base import Game, gaussian_quadratic_factor
 from .errors import ConfigError, check_choice, check_int, check_positive
 from .random import Streams
 
@@ -99,8 +99,8 @@ class OneLayerGAN(Game):
         fV = At @ At.T - A @ A.transpose(1, 2) - V
         return torch.cat([fA.flatten(1), fV.flatten(1)], dim=-1)
 
-    def gradient_covariance(self, x: torch.Tensor, B: int) -> torch.Tensor:
-        """Linear φ: Cov of the one-sample field (quadratic in ξ = (z_r, z_f), Isserlis), over B."""
+    def gradient_noise_factor(self, x: torch.Tensor, B: int) -> torch.Tensor:
+        """Linear φ: a factor of Cov[one-sample field]/B (quadratic in ξ = (z_r, z_f), Isserlis)."""
         self._linear_only("the gradient covariance")
 
         def one_sample_field(rows, xi):
@@ -111,4 +111,4 @@ class OneLayerGAN(Game):
             fV = real[:, :, None] * real[:, None, :] - fake[:, :, None] * fake[:, None, :] - V
             return torch.cat([fA.flatten(1), fV.flatten(1)], dim=-1)
 
-        return gaussian_quadratic_covariance(one_sample_field, x.detach(), 2 * self.k) / B
+        return gaussian_quadratic_factor(one_sample_field, x.detach(), 2 * self.k) / B**0.5

@@ -4,7 +4,7 @@ Each run k draws its own fixed reference batch of N samples (seeded, so the esti
 function of x at every call: common random numbers along a path). With per-sample fields g_n(x):
 
 - E V̂(x) ≈ ḡ = (1/N) Σ_n g_n(x);
-- Σ_B(x) ≈ F Fᵀ with the low-rank factor F = (g_n − ḡ)_n / √(B (N − 1)) ∈ R^{d×N}, unbiased for Σ_B, so
+- Σ_B(x) ≈ F Fᵀ (``gradient_noise_factor``) with the low-rank factor F = (g_n − ḡ)_n / √(B (N − 1)) ∈ R^{d×N}, unbiased for Σ_B, so
   a network with 10⁵ parameters never forms a dense d×d covariance.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from games.random import Streams
 
 
 class ReferenceBatchGame(Game):
-    """``game`` with ``expected_field`` and ``gradient_covariance`` estimated on N reference samples
+    """``game`` with ``expected_field`` and ``gradient_noise_factor`` estimated on N reference samples
     per run (needs ``game.sample_losses``); sampling, losses and constraints are the game's own."""
 
     def __init__(self, game: Game, samples: int = 4096, seed: int = 0):
@@ -53,12 +53,7 @@ class ReferenceBatchGame(Game):
         """ḡ(x), the reference-batch mean of the per-sample fields."""
         return self.reference_fields(x).mean(dim=1)
 
-    def noise_factor(self, x: torch.Tensor, B: int) -> torch.Tensor:
+    def gradient_noise_factor(self, x: torch.Tensor, B: int) -> torch.Tensor:
         """F [K, d, N] with F Fᵀ the unbiased estimate of Σ_B(x)."""
         g = self.reference_fields(x)
         return (g - g.mean(dim=1, keepdim=True)).transpose(1, 2) / math.sqrt(B * (self.samples - 1))
-
-    def gradient_covariance(self, x: torch.Tensor, B: int) -> torch.Tensor:
-        """F Fᵀ [K, d, d] (dense: for small games and tests)."""
-        factor = self.noise_factor(x, B)
-        return factor @ factor.transpose(1, 2)

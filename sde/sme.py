@@ -8,16 +8,18 @@ field, Φ̄_η, by forward-mode derivatives in η at η = 0 (torch.func.jvp):
 - m₂ = ½ ∂²_η Φ̄_η(x)              (0 for sim; the interaction terms of alternating updates)
 - SME-1: b = b₁;  SME-2: b = b₁ + η(m₂ − ½ Db₁·b₁)
 - noise: Σ̃ = Σ_g A_g Σ_B A_gᵀ, one term per minibatch g of an iteration, A_g the sum of the
-  rate-scaled projections of the sub-steps that use it (fresh: one each; shared: all);
+  rate-scaled projections of the sub-steps that use it (fresh: one each; shared: all); σ is the
+  factor [A_g F]_g built from the game's factor F of Σ_B, so no d×d matrix is formed;
 - SME-2s (stationary-consistent): SME-2 drift, σσᵀ = Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ), J = Db₁, projected
   onto the positive semidefinite cone (counted in ``projections``).
 
-Needs a game with ``expected_field`` and ``gradient_covariance``, and SGD for both players. SME-2 of
+Needs a game with ``expected_field`` and ``gradient_noise_factor``, and SGD for both players. SME-2 of
 alternating updates with a shared batch also needs the curvature–noise term η E[(∂_ω ζ_θ) ζ_ω]
 (THEORY §2), not yet implemented: that case is refused.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional
 
@@ -70,13 +72,17 @@ class SME:
         self.sga, self.game = sga, sga.game
         self.eta = float(sga.schedule(0)) if eta is None else float(eta)
         self.p, self.d = self.game.p, self.game.d
-        self.m = self.d
         self.name = f"SME-{self.order} ({sga.update}, n_d={sga.n_d})"
         self.projections = 0  # evaluations where the SME-2s covariance had a negative eigenvalue
         decay = {w: p.weight_decay for w, p in sga.players.items()}
         self._mean_field = _ScaledMeanField(self.game, decay)
         self._unit = SGA(self._mean_field, lr=1.0, update=sga.update, n_d=sga.n_d,
                          gen=Player("sgd", scale=sga.gen.scale), disc=Player("sgd", scale=sga.disc.scale))
+
+    @functools.cached_property
+    def m(self) -> int:
+        """The Brownian dimension: the width of σ (probed once, at the game's initial state)."""
+        return self.d if self.order == "2s" else self.noise_factor(self.game.init(1, Streams([0]))).shape[-1]
 
     def describe(self) -> dict:
         return {"name": self.name, "order": self.order, "eta": self.eta, "sga": self.sga.describe()}
@@ -115,17 +121,22 @@ class SME:
         db1_b1 = jvp(self.leading_drift, (x,), (b1,))[1]
         return b1 + self.eta * (self.second_moment_term(x) - 0.5 * db1_b1)
 
-    def noise_covariance(self, x: torch.Tensor) -> torch.Tensor:
-        """Σ̃ = Σ_g A_g Σ_B A_gᵀ over the minibatches of one iteration (SME-1, SME-2)."""
-        sigma_b = self.game.gradient_covariance(x, self.sga.batch_size)
-        scale = torch.cat([torch.full((self.game.p,), self.sga.gen.scale),
-                           torch.full((self.game.q,), self.sga.disc.scale)]).to(x)
-        total = torch.zeros_like(sigma_b)
+    def noise_factor(self, x: torch.Tensor) -> torch.Tensor:
+        """F̃ = [A_g F]_g [K, d, G·m] over the minibatches g of one iteration: F̃F̃ᵀ = Σ̃ = Σ_g A_g Σ_B A_gᵀ,
+        with F the game's factor of Σ_B (never a dense d×d matrix)."""
+        factor = self.game.gradient_noise_factor(x, self.sga.batch_size)
+        p, q, sga = self.game.p, self.game.q, self.sga
+        blocks = []
         for weights in self._batch_groups():
-            a = scale * torch.cat([torch.full((self.game.p,), float(weights["theta"])),
-                                   torch.full((self.game.q,), float(weights["omega"]))]).to(x)
-            total = total + a[:, None] * sigma_b * a[None, :]
-        return total
+            a = torch.cat([torch.full((p,), sga.gen.scale * weights["theta"]),
+                           torch.full((q,), sga.disc.scale * weights["omega"])]).to(x)
+            blocks.append(a[:, None] * factor)
+        return torch.cat(blocks, dim=-1)
+
+    def noise_covariance(self, x: torch.Tensor) -> torch.Tensor:
+        """Σ̃ = F̃F̃ᵀ [K, d, d] (dense)."""
+        factor = self.noise_factor(x)
+        return factor @ factor.transpose(1, 2)
 
     def _batch_groups(self) -> list:
         """How many sub-steps of each player use each minibatch of an iteration."""
@@ -149,7 +160,10 @@ class SME:
         return (vecs * vals.clamp_min(0)[..., None, :]) @ vecs.transpose(1, 2)
 
     def diffusion(self, x: torch.Tensor) -> torch.Tensor:
-        """σ(x) [K, d, d], the symmetric square root of ``covariance``."""
+        """σ(x) with σσᵀ = ``covariance``: the factor F̃ [K, d, m] (SME-1, SME-2), or the symmetric root
+        of the projected matrix [K, d, d] (SME-2s)."""
+        if self.order != "2s":
+            return self.noise_factor(x)
         vals, vecs = _eigh(self.covariance(x))
         return (vecs * vals.clamp_min(0).sqrt()[..., None, :]) @ vecs.transpose(1, 2)
 

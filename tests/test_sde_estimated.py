@@ -12,7 +12,7 @@ def test_low_rank_factor_reproduces_the_exact_covariance():
     game, B, N = GaussianGame(n=2, ridge=0.2), 4, 20000
     x = torch.randn(2, game.d, generator=torch.Generator().manual_seed(4))
     estimated = ReferenceBatchGame(game, samples=N, seed=3)
-    factor = estimated.noise_factor(x, B)
+    factor = estimated.gradient_noise_factor(x, B)
     assert factor.shape == (2, game.d, N)
     exact = game.gradient_covariance(x, B)
     fields = estimated.reference_fields(x)  # the per-sample fields behind the estimate

@@ -8,7 +8,7 @@ from sde import SME, brownian_from_increments, euler_maruyama, sdeint
 
 def test_sme_pathwise_fused_equals_torchsde():
     sme = SME(SGA(GaussianGame(), lr=0.05, batch_size=8, update="alt-d"), order="2")
-    increments = 0.01**0.5 * Streams.from_seed(1, 6).normal(100, 4).transpose(0, 1)  # [N, K, m], dt = 0.01
+    increments = 0.01**0.5 * Streams.from_seed(1, 6).normal(100, sme.m).transpose(0, 1)  # [N, K, m], dt = 0.01
     x0 = GaussianGame().init(6, Streams.from_seed(0, 6))
     fused = euler_maruyama(sme, x0, 1.0, 0.01, increments=increments)
     reference = sdeint(sme, x0, 1.0, 0.01, bm=brownian_from_increments(increments, 0.01))
@@ -20,7 +20,7 @@ def test_sme_divergence_is_reported_not_raised():
     """Explicit EM at dt = 0.1 blows this SME up: the paths are reported, the ensemble is not lost."""
     sme = SME(SGA(GaussianGame(), lr=0.05, batch_size=8, update="alt-d"), order="2")
     x0 = GaussianGame().init(6, Streams.from_seed(0, 6))
-    increments = 0.1**0.5 * Streams.from_seed(1, 6).normal(30, 4).transpose(0, 1)  # path 1 overflows
+    increments = 0.1**0.5 * Streams.from_seed(1, 6).normal(30, sme.m).transpose(0, 1)
     traj = euler_maruyama(sme, x0, 3.0, 0.1, increments=increments)
     assert traj.metadata["diverged"]
     step = min(traj.metadata["diverged"].values())
