@@ -46,7 +46,14 @@ def reproduce(name: str, args) -> Path:
         overrides["run.seed"] = args.seed
     config = experiment.config(args.quick, overrides)
     report = Report(args.out or Path("runs") / name, experiment.title, quiet=args.quiet)
-    experiment.run(config, report, args.quick)
+    try:
+        experiment.run(config, report, args.quick)
+    except KeyboardInterrupt:
+        report.key("interrupted", True)
+        report.text("**Interrupted:** the figures and key figures above are those computed before it.")
+        report.write(config.to_dict())
+        print(f"gandyn: interrupted; what was computed is in {report.out}", file=sys.stderr)
+        raise
     out = report.write(config.to_dict())
     report.log(f"wrote {out}/summary.json and {out}/report.md")
     return out
@@ -64,7 +71,6 @@ def main(argv=None) -> int:
         print(f"gandyn: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("gandyn: interrupted", file=sys.stderr)
         return 130
     return 0
 

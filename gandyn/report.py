@@ -37,7 +37,10 @@ class Report:
         self.sections.append(f"![{caption}]({name}.png)\n\n*{caption}*")
 
     def trajectory(self, traj: Trajectory, name: str) -> None:
+        """Save ``traj``; if it was stopped by Ctrl-C, pass the interrupt on once it is on disk."""
         traj.save(self.out / "trajectories" / name)
+        if traj.metadata.get("interrupted") is not None:
+            raise KeyboardInterrupt
 
     def key(self, name: str, value) -> None:
         """One figure of ``summary.json``: a number (NaN/inf stored as null), string or bool."""

@@ -81,3 +81,27 @@ def test_run_works_for_every_game(game, tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["paths"] == 4 and "fdr_ratio_theta" in summary
     assert ("distance_final_mean" in summary) == (game != "mixture")  # the mixture has no known x*
+
+
+def test_ctrl_c_keeps_what_was_computed(tmp_path, monkeypatch, capsys):
+    """An interrupt during training: exit 130, the partial record and a report marked interrupted."""
+    from games.sga import SGA
+
+    original = SGA.step_players
+    calls = {"n": 0}
+
+    def step_players(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 150:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SGA, "step_players", step_players)
+    assert main(["run", "--quick", "--quiet", "--out", str(tmp_path), "--set", "run.paths=8"]) == 130
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["interrupted"] is True
+    from games import Trajectory
+
+    traj = Trajectory.load(tmp_path / "trajectories" / "sga")
+    assert traj.metadata["interrupted"] == 149 and len(traj.times) == 8  # rows at steps 0, 20, …, 140
+    assert "interrupted" in capsys.readouterr().err

@@ -48,11 +48,13 @@ def run(config, report, quick: bool):
         game = DiracGAN(**options)
         x_star = game.equilibrium(dtype=dtype)
         flow = gradient_flow(game, x0, h * steps, n_records=steps + 1, rtol=1e-7, atol=1e-9)
+        report.trajectory(flow, _key(label, "flow"))
         jac = eigenvalues(field_jacobian(game, x_star))
         cases = [("flow", jac, None if game.loss == "wgan-gp" else game.flow_eigenvalues(), flow.states[:, 0])]
         for name, (update, n_d) in UPDATES.items():
             sga = SGA(game, lr=h, update=update, n_d=n_d)
             traj = sga.run(steps, K=1, x0=x0, seed=config.run.seed, dtype=dtype)
+            report.trajectory(traj, _key(label, name))
             auto = eigenvalues(update_map_jacobian(sga, x_star))
             cases.append((name, auto, closed_form(game, h, update, n_d), traj.states[:, 0]))
         for j, (name, auto, exact, path) in enumerate(cases):
