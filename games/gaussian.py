@@ -12,6 +12,7 @@ import torch
 
 from .base import Game, gaussian_quadratic_factor
 from .errors import check_finite, check_int, check_positive
+from .linalg import psd_power
 
 
 @dataclass(frozen=True)
@@ -115,13 +116,8 @@ class GaussianGame(Game):
         """W₂ between the generator law N(μ, WWᵀ) and N(m, S): |μ−m|² + tr(C + S − 2(S^½CS^½)^½)."""
         mu, W, _, _ = self.unpack(x)
         m, S = self.target(x)
-        root_s = _sqrt_psd(S)
-        cross = _sqrt_psd(root_s @ W @ W.transpose(1, 2) @ root_s)
+        root_s, _ = psd_power(S, 0.5)
+        cross, _ = psd_power(root_s @ W @ W.transpose(1, 2) @ root_s, 0.5)
         trace = torch.diagonal(W @ W.transpose(1, 2) + S - 2 * cross, dim1=-2, dim2=-1).sum(-1)
         return torch.sqrt((((mu - m) ** 2).sum(-1) + trace).clamp_min(0))
 
-
-def _sqrt_psd(M):
-    """Symmetric square root of positive semidefinite matrices [..., n, n]."""
-    vals, vecs = torch.linalg.eigh(M)
-    return (vecs * vals.clamp_min(0).sqrt()[..., None, :]) @ vecs.transpose(-1, -2)

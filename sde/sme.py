@@ -11,7 +11,7 @@ field, Φ̄_η, by forward-mode derivatives in η at η = 0 (torch.func.jvp):
   rate-scaled projections of the sub-steps that use it (fresh: one each; shared: all); σ is the
   factor [A_g F]_g built from the game's factor F of Σ_B, so no d×d matrix is formed;
 - SME-2s (stationary-consistent): SME-2 drift, σσᵀ = Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ), J = Db₁, projected
-  onto the positive semidefinite cone (counted in ``projections``).
+  onto the positive semidefinite cone (evaluations that needed it are counted in ``projections``).
 
 Needs a game with ``expected_field`` and ``gradient_noise_factor``, and SGD for both players. SME-2 of
 alternating updates with a shared batch also needs the curvature–noise term η E[(∂_ω ζ_θ) ζ_ω]
@@ -28,6 +28,7 @@ from torch.func import jvp
 
 from games.base import PLAYERS, Game
 from games.errors import ConfigError, check_choice
+from games.linalg import psd_power
 from games.optim import SGD
 from games.random import Streams
 from games.sga import SGA, Player
@@ -148,36 +149,27 @@ class SME:
             return [{"theta": 1, "omega": sga.n_d}]
         return [{"theta": 1, "omega": 0}] + [{"theta": 0, "omega": 1}] * sga.n_d
 
-    def covariance(self, x: torch.Tensor) -> torch.Tensor:
-        """σσᵀ: Σ̃ (SME-1, SME-2) or the projected Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ) (SME-2s)."""
+    def _stationary_corrected(self, x: torch.Tensor) -> torch.Tensor:
+        """Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ), J = Db₁, symmetrised (SME-2s, before projection)."""
         sigma = self.noise_covariance(x)
-        if self.order != "2s":
-            return sigma
         jac = _batched_jacobian(self.leading_drift, x)
         corrected = sigma - 0.5 * self.eta * (jac @ sigma + sigma @ jac.transpose(1, 2))
-        vals, vecs = _eigh(0.5 * (corrected + corrected.transpose(1, 2)))
-        self.projections += int((vals < 0).any(dim=-1).sum())
-        return (vecs * vals.clamp_min(0)[..., None, :]) @ vecs.transpose(1, 2)
+        return 0.5 * (corrected + corrected.transpose(1, 2))
+
+    def _projected_power(self, x: torch.Tensor, power: float) -> torch.Tensor:
+        """The SME-2s matrix projected onto the PSD cone, to ``power``; projections are counted."""
+        result, negative = psd_power(self._stationary_corrected(x), power)
+        self.projections += negative
+        return result
+
+    def covariance(self, x: torch.Tensor) -> torch.Tensor:
+        """σσᵀ: Σ̃ (SME-1, SME-2) or the projected Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ) (SME-2s)."""
+        return self.noise_covariance(x) if self.order != "2s" else self._projected_power(x, 1.0)
 
     def diffusion(self, x: torch.Tensor) -> torch.Tensor:
         """σ(x) with σσᵀ = ``covariance``: the factor F̃ [K, d, m] (SME-1, SME-2), or the symmetric root
         of the projected matrix [K, d, d] (SME-2s)."""
-        if self.order != "2s":
-            return self.noise_factor(x)
-        vals, vecs = _eigh(self.covariance(x))
-        return (vecs * vals.clamp_min(0).sqrt()[..., None, :]) @ vecs.transpose(1, 2)
-
-
-def _eigh(sym: torch.Tensor):
-    """Batched eigh; rows that are not finite (diverged paths) get NaN, for the integrator to report."""
-    ok = torch.isfinite(sym).all(dim=(-1, -2))
-    if ok.all():
-        return torch.linalg.eigh(sym)
-    vals = torch.full(sym.shape[:-1], float("nan"), dtype=sym.dtype, device=sym.device)
-    vecs = torch.full_like(sym, float("nan"))
-    if ok.any():
-        vals[ok], vecs[ok] = torch.linalg.eigh(sym[ok])
-    return vals, vecs
+        return self.noise_factor(x) if self.order != "2s" else self._projected_power(x, 0.5)
 
 
 def _batched_jacobian(fn, x: torch.Tensor) -> torch.Tensor:
