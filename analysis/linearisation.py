@@ -24,13 +24,12 @@ def update_map_jacobian(sga: SGA, x_star: torch.Tensor, seed: int = 0) -> torch.
 
 
 def eigenvalues(M: torch.Tensor) -> list:
-    """Eigenvalues as Python complex numbers, sorted by (real, imag)."""
-    vals = torch.linalg.eigvals(M.double()).tolist()
-    return sorted(vals, key=lambda z: (round(z.real, 9), round(z.imag, 9)))
+    """Eigenvalues as Python complex numbers."""
+    return torch.linalg.eigvals(M.double()).tolist()
 
 
 def max_eigen_difference(a: list, b: list) -> float:
-    """Largest |λ_a − λ_b| after sorting both spectra by (real, imag)."""
+    """Largest |λ_a − λ_b| after sorting both spectra by (real, imag), rounded to match conjugates."""
     key = lambda z: (round(z.real, 6), round(z.imag, 6))  # noqa: E731
     return max(abs(x - y) for x, y in zip(sorted(a, key=key), sorted(b, key=key)))
 
