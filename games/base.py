@@ -156,19 +156,19 @@ def _leaf(t: torch.Tensor, nested: bool, wanted: bool) -> torch.Tensor:
 
 
 def gaussian_quadratic_factor(g, x: torch.Tensor, r: int, quadratic: bool = True) -> torch.Tensor:
-    """A factor F of Cov g(x, ξ), ξ ~ N(0, I_r), for a field g(x [N, d], ξ [N, r]) → [N, d] quadratic in ξ.
+    """A factor F of Cov g(x, ξ), ξ ~ N(0, I_r), for per-sample fields g(x [K, d], ξ [K, P, r]) → [K, P, d]
+    quadratic in ξ.
 
     With g = g₀ + Jξ + ½ξᵀH_iξ, Isserlis gives Cov = JJᵀ + ½ tr(H_i H_j) = F Fᵀ, F_i = [J_i, vec(H_i)/√2]
     (only J when ``quadratic`` is False). Since g is quadratic, J and H are exact central differences
     with unit steps: J_j = (g(e_j) − g(−e_j))/2, H_jj = g(e_j) + g(−e_j) − 2g₀,
-    H_jl = (g(e_j+e_l) − g(e_j−e_l) − g(−e_j+e_l) + g(−e_j−e_l))/4, all in one evaluation.
+    H_jl = (g(e_j+e_l) − g(e_j−e_l) − g(−e_j+e_l) + g(−e_j−e_l))/4, all P points in one evaluation.
     """
     K, eye = x.shape[0], torch.eye(r, dtype=x.dtype, device=x.device)
     pairs = [(j, l) for j in range(r) for l in range(j + 1, r)] if quadratic else []
     points = [torch.zeros(r, dtype=x.dtype, device=x.device)] + [s * eye[j] for j in range(r) for s in (1, -1)]
     points += [s * eye[j] + t * eye[l] for j, l in pairs for s in (1, -1) for t in (1, -1)]
-    P = len(points)
-    out = g(x.repeat_interleave(P, 0), torch.stack(points).repeat(K, 1)).reshape(K, P, -1)
+    out = g(x, torch.stack(points).expand(K, -1, -1))  # [K, P, d]
     g0, plus, minus = out[:, 0], out[:, 1 : 2 * r + 1 : 2], out[:, 2 : 2 * r + 1 : 2]  # [K, r, d]
     jac = ((plus - minus) / 2).transpose(1, 2)  # [K, d, r]
     if not quadratic:

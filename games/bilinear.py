@@ -86,5 +86,4 @@ class BilinearGame(Game):
 
     def gradient_noise_factor(self, x, B):
         """F with FFᵀ = Σ_B = Cov[one sample's field]/B (exact: the field is linear in the noise)."""
-        one_sample = lambda rows, noise: self.field(rows, noise[:, None])  # noqa: E731
-        return gaussian_quadratic_factor(one_sample, x.detach(), self.noise_dim, quadratic=False) / B**0.5
+        return gaussian_quadratic_factor(self.sample_fields, x.detach(), self.noise_dim, quadratic=False) / B**0.5

@@ -106,10 +106,28 @@ class GaussianGame(Game):
         K = x.shape[0]
         return torch.cat([v_mu, v_W.reshape(K, -1), v_v, v_U.reshape(K, -1)], dim=-1)
 
+    def sample_fields(self, x, batch):
+        """Per-sample fields [K, B, d] in closed form, with r = m + S^½ξ, f = μ + Wz, Ũ = U + Uᵀ:
+        (v + Ũf, (v + Ũf)zᵀ, r − f − λv, rrᵀ − ffᵀ − λU) (autograd's ``Game.sample_fields`` is the check)."""
+        xi, z = batch
+        mu, W, v, U = self.unpack(x)
+        m, S = self.target(x)
+        real = m + xi @ torch.linalg.cholesky(S).T  # [K, B, n]
+        fake = mu[:, None] + z @ W.transpose(1, 2)
+        push = v[:, None] + fake @ (U + U.transpose(1, 2)).transpose(1, 2)  # ∇D(f) [K, B, n]
+        outer = lambda a, b: (a[..., :, None] * b[..., None, :]).flatten(-2)  # noqa: E731
+        ridge = self.ridge * x[:, None, self.p :]
+        critic = torch.cat([real - fake, outer(real, real) - outer(fake, fake)], dim=-1) - ridge
+        return torch.cat([push, outer(push, z), critic], dim=-1)
+
+    def field(self, x, batch):
+        """V̂: the minibatch mean of ``sample_fields``."""
+        return self.sample_fields(x, batch).mean(1)
+
     def gradient_noise_factor(self, x, B):
         """F with FFᵀ = Σ_B = Cov[one sample's field]/B, exact: the field is quadratic in the noise."""
         n = self.n
-        one_sample = lambda rows, noise: self.field(rows, (noise[:, None, :n], noise[:, None, n:]))  # noqa: E731
+        one_sample = lambda rows, noise: self.sample_fields(rows, (noise[..., :n], noise[..., n:]))  # noqa: E731
         return gaussian_quadratic_factor(one_sample, x.detach(), 2 * n) / B**0.5
 
     def w2(self, x):

@@ -103,12 +103,13 @@ class OneLayerGAN(Game):
         """Linear φ: a factor of Cov[one-sample field]/B (quadratic in ξ = (z_r, z_f), Isserlis)."""
         self._linear_only("the gradient covariance")
 
-        def one_sample_field(rows, xi):
+        def one_sample_field(rows, xi):  # xi [K, P, 2k]
             A, V = self.matrices(rows)
-            real = xi[:, : self.k] @ self._target(rows).T  # A*z_r [N, n]
-            fake = (A @ xi[:, self.k :, None])[..., 0]  # Az_f [N, n]
-            fA = ((V + V.transpose(1, 2)) @ fake[..., None]) * xi[:, None, self.k :]  # (V + Vᵀ)A z_f z_fᵀ
-            fV = real[:, :, None] * real[:, None, :] - fake[:, :, None] * fake[:, None, :] - V
-            return torch.cat([fA.flatten(1), fV.flatten(1)], dim=-1)
+            real = xi[..., : self.k] @ self._target(rows).T  # A*z_r [K, P, n]
+            fake = xi[..., self.k :] @ A.transpose(1, 2)  # Az_f [K, P, n]
+            outer = lambda a, b: (a[..., :, None] * b[..., None, :]).flatten(-2)  # noqa: E731
+            fA = outer(fake @ (V + V.transpose(1, 2)).transpose(1, 2), xi[..., self.k :])  # (V + Vᵀ)A z_f z_fᵀ
+            fV = outer(real, real) - outer(fake, fake) - V.flatten(1)[:, None]
+            return torch.cat([fA, fV], dim=-1)
 
         return gaussian_quadratic_factor(one_sample_field, x.detach(), 2 * self.k) / B**0.5

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from games import BilinearGame, DiracGAN, GaussianGame
+from games.base import Game
 from games.random import Streams
 
 
@@ -30,6 +31,15 @@ def test_gaussian_field_is_closed_form(n):
     pts = cubature_batch(2 * n, 20)
     batch = (pts[..., :n], pts[..., n:])  # joint noise (ξ_data, z) of each sample
     assert torch.allclose(game.field(x, batch), game.expected_field(x), atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_gaussian_closed_form_minibatch_field_matches_autograd(n):
+    game = GaussianGame(n=n, mean=0.7, std=1.3, ridge=0.3)
+    x, s = torch.randn(6, game.d), Streams.from_seed(3, 6)
+    batch = game.sample(6, 5, s)
+    assert torch.allclose(game.field(x, batch), Game.field(game, x, batch), atol=1e-12)
+    assert torch.allclose(game.sample_fields(x, batch), Game.sample_fields(game, x, batch), atol=1e-12)
 
 
 def test_gaussian_n1_field_matches_theory():
