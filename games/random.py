@@ -8,6 +8,7 @@ are cut at about 6.7 standard deviations.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -44,6 +45,29 @@ def run_seeds(seed: int, K: int) -> torch.Tensor:
     return (hi << 32) | _mix32((lo + _GOLDEN * (k + 1)) & _MASK)
 
 
+def _bits(lo: torch.Tensor, hi: torch.Tensor, n: int) -> torch.Tensor:
+    """[K, n] 32-bit integers of draws keyed (lo, hi) [K]: element i is one lowbias32 round of the
+    Weyl sequence lo + (i+1)·φ, keyed by hi."""
+    index = torch.arange(1, n + 1, device=lo.device, dtype=torch.int64)[None, :]
+    return _mix32(((lo[:, None] + index * _GOLDEN) & _MASK) ^ hi[:, None])
+
+
+def _normal(lo: torch.Tensor, hi: torch.Tensor, n: int) -> torch.Tensor:
+    """[K, n] float64 normals of draws keyed (lo, hi), by Box–Muller on pairs (i, i + ⌈n/2⌉) of 32-bit
+    uniforms: the first half takes the cosines, the second the sines."""
+    half = (n + 1) // 2
+    bits = _bits(lo, hi, 2 * half).to(torch.float64)
+    u1, u2 = (bits[:, :half] + 0.5) / 2.0**32, (bits[:, half:] + 0.5) / 2.0**32
+    r = torch.sqrt(-2.0 * torch.log(u1))
+    z = torch.cat([r * torch.cos(2 * math.pi * u2), r * torch.sin(2 * math.pi * u2)], dim=1)
+    return z[:, :n]
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_normal():
+    return torch.compile(_normal, dynamic=False)
+
+
 class Streams:
     """Independent random streams for K runs; every draw returns a tensor of shape [K, *shape].
 
@@ -76,18 +100,18 @@ class Streams:
         sub.counter = self.counter
         return sub
 
-    def _bits(self, n: int) -> torch.Tensor:
-        """[K, n] independent 32-bit integers for the next draw.
-
-        The draw's key (lo', hi') is bijective in each seed word, so distinct seeds never share a
-        draw's stream; element i is one lowbias32 round of the Weyl sequence lo' + (i+1)·φ, keyed by hi'.
-        """
+    def _key(self) -> tuple:
+        """The next draw's key words (lo', hi') [K] each: bijective in each seed word, so distinct seeds
+        never share a draw's stream."""
         self.counter += 1
         c = self.counter * _GOLDEN
         lo = _mix32((self._lo + _mix32_int((c + _ODD[0]) & _MASK)) & _MASK)
         hi = _mix32(((self._hi ^ lo) + _mix32_int((c + _ODD[1]) & _MASK)) & _MASK)
-        index = torch.arange(1, n + 1, device=self.device, dtype=torch.int64)[None, :]
-        return _mix32(((lo[:, None] + index * _GOLDEN) & _MASK) ^ hi[:, None])
+        return lo, hi
+
+    def _bits(self, n: int) -> torch.Tensor:
+        """[K, n] independent 32-bit integers for the next draw."""
+        return _bits(*self._key(), n)
 
     def uniform(self, *shape) -> torch.Tensor:
         """Uniform numbers in (0, 1), shape [K, *shape]."""
@@ -95,15 +119,13 @@ class Streams:
         u = (self._bits(n).to(torch.float64) + 0.5) / 2.0**32
         return u.to(self.dtype).reshape(self.K, *shape)
 
-    def normal(self, *shape) -> torch.Tensor:
-        """Standard normal numbers, shape [K, *shape] (Box–Muller)."""
+    def normal(self, *shape, compiled: bool = False) -> torch.Tensor:
+        """Standard normal numbers, shape [K, *shape] (Box–Muller). ``compiled`` draws the same numbers
+        (to rounding in log, cos and sin) through one fused torch.compile'd kernel."""
         n = math.prod(shape)
-        half = (n + 1) // 2
-        bits = self._bits(2 * half).to(torch.float64)
-        u1, u2 = (bits[:, :half] + 0.5) / 2.0**32, (bits[:, half:] + 0.5) / 2.0**32
-        r = torch.sqrt(-2.0 * torch.log(u1))
-        z = torch.cat([r * torch.cos(2 * math.pi * u2), r * torch.sin(2 * math.pi * u2)], dim=1)
-        return z[:, :n].to(self.dtype).reshape(self.K, *shape)
+        lo, hi = self._key()
+        z = (_compiled_normal() if compiled else _normal)(lo, hi, n)
+        return z.to(self.dtype).reshape(self.K, *shape)
 
     def randint(self, high: int, *shape) -> torch.Tensor:
         """Integers uniform in {0, …, high − 1}, shape [K, *shape]."""

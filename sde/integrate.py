@@ -5,9 +5,10 @@ included), ``noise_type = "general"`` (or ``"additive"``), ``sde_type = "ito"``,
 ``d`` and ``m``, and ``p`` (the state splits into θ = y[:, :p] and ω = y[:, p:]); ``name`` and
 ``describe()`` are optional, for the metadata.
 
-- ``euler_maruyama``: the fast path (DESIGN.md, "Performance model"): no Python loop over paths,
-  Brownian increments drawn from the per-path ``Streams`` in blocks of ``block`` steps, a few
-  tensor operations per step, divergence screened once per block.
+- ``integrate`` (``euler_maruyama`` for its Euler scheme): the fast path (DESIGN.md, "Performance
+  model"): no Python loop over paths, Brownian increments drawn from the per-path ``Streams`` in
+  blocks of ``block`` steps, one solver step (``sde.solvers``) per time step, optionally fused by
+  torch.compile, divergence screened once per block.
 - ``sdeint``: the reference path, through ``torchsde.sdeint``, with the same Trajectory layout.
 - ``brownian_from_increments``: a torchsde Brownian motion made of given increments, so that
   torchsde's Euler and ``euler_maruyama`` can be compared path by path.
@@ -16,26 +17,31 @@ Time grid: t_n = n·dt, n = 0 … N with N = t_end/dt, which must be an integer 
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
+import weakref
 from typing import Optional
 
 import numpy as np
 import torch
 
-from games.errors import ConfigError, check_int, check_positive
+from games.errors import ConfigError, check_choice, check_int, check_positive
 from games.random import Streams
 from games.trajectory import Trajectory
+
+from .solvers import SOLVERS
 
 NOISE_TYPES = ("general", "additive")  # both have g(t, y) of shape [K, d, m]
 
 
-# -- Euler–Maruyama (the fast path) -----------------------------------------------------------------
-def euler_maruyama(sde, x0, t_end: float, dt: float, *, K: Optional[int] = None, seed: int = 0,
-                   streams: Optional[Streams] = None, increments: Optional[torch.Tensor] = None,
-                   record_every: int = 1, device="cpu", dtype=torch.float64, progress: bool = False,
-                   block: int = 64, metadata: Optional[dict] = None) -> Trajectory:
-    """Euler–Maruyama: X_{n+1} = X_n + f(t_n, X_n) dt + g(t_n, X_n) ΔW_n, ΔW_n = √dt·N(0, I_m).
+# -- the fused ensemble loop (the fast path) ---------------------------------------------------------
+def integrate(sde, x0, t_end: float, dt: float, *, solver="euler", K: Optional[int] = None, seed: int = 0,
+              streams: Optional[Streams] = None, increments: Optional[torch.Tensor] = None,
+              record_every: int = 1, device="cpu", dtype=torch.float64, progress: bool = False,
+              block: int = 64, compile: bool = False, metadata: Optional[dict] = None) -> Trajectory:
+    """Integrate ``sde`` from ``x0`` to ``t_end`` with the fixed-step ``solver`` ("euler", "platen2" or a
+    solver object of ``sde.solvers``), ΔW_n = √dt·N(0, I_m).
 
     ``x0`` is [d] (the same start for every path) or [K, d]. The normals come from ``streams``
     (default ``Streams.from_seed(seed, K)``), one draw of [K, block, m] per ``block`` steps (always a
@@ -44,6 +50,9 @@ def euler_maruyama(sde, x0, t_end: float, dt: float, *, K: Optional[int] = None,
     of K paths equals K single paths with the same seeds exactly. ``increments`` [N, K, m], if
     given, are used as the ΔW_n instead (for pathwise comparisons; no streams are used).
 
+    ``compile`` fuses each step (coefficients, noise and update) and the normals' generator with
+    torch.compile (one compilation per SDE object and shapes): the same numbers to rounding.
+
     The state is recorded at t = 0, every ``record_every`` steps and at t_end (on the CPU). A path
     whose state stops being finite is reported in ``metadata['diverged']`` ({path: first step n
     with X_n non-finite}) and its record is kept; the run stops early once every path has
@@ -51,6 +60,7 @@ def euler_maruyama(sde, x0, t_end: float, dt: float, *, K: Optional[int] = None,
     run and returns what was recorded (``metadata['interrupted']`` = the step reached).
     """
     _check_sde(sde)
+    solver = _solver(solver)
     N = _steps(t_end, dt)
     record_every = check_int("record_every", record_every)
     block = check_int("block", block)
@@ -67,14 +77,13 @@ def euler_maruyama(sde, x0, t_end: float, dt: float, *, K: Optional[int] = None,
         K = _paths(K, x0)
         streams = Streams.from_seed(seed, K, device=device, dtype=dtype)
     x = _initial(x0, K, sde.d, device, dtype)
+    step = _compiled_step(solver, sde) if compile else functools.partial(solver.step, sde)
 
     steps = _record_steps(N, record_every)
     record = torch.empty(len(steps), K, sde.d, dtype=dtype)
     record[0].copy_(x)
     rows, next_record = 1, steps[1] if len(steps) > 1 else -1
     sqrt_dt = math.sqrt(dt)
-    buf = torch.empty(K, sde.d, 1, device=device, dtype=dtype)  # g ΔW, written in place
-    gdw = buf.view(K, sde.d)
     alive = torch.ones(K, dtype=torch.bool, device=device)
     diverged, interrupted, n, checked = {}, None, 0, 0
     x_start, dw = x, None
@@ -83,19 +92,19 @@ def euler_maruyama(sde, x0, t_end: float, dt: float, *, K: Optional[int] = None,
         while n < N:
             nb = min(block, N - n)
             if increments is None:
-                z = streams.normal(block, sde.m)  # [K, block, m]
-                dw = (z.transpose(0, 1)[:nb] * sqrt_dt).to(dtype).unsqueeze(-1).contiguous()
+                z = streams.normal(block, sde.m, compiled=compile)  # [K, block, m]
+                dw = (z.transpose(0, 1)[:nb] * sqrt_dt).to(dtype).contiguous()
             else:
-                dw = increments[n : n + nb].unsqueeze(-1)  # [nb, K, m, 1]
+                dw = increments[n : n + nb]  # [nb, K, m]
             x_start = x
             for j in range(nb):
-                x = _em_step(sde, x, n * dt, dt, dw[j], buf, gdw)
+                x = step(_clock(n, dt, x), x, dt, dw[j])
                 n += 1
                 if n == next_record:
                     record[rows].copy_(x)
                     rows += 1
                     next_record = steps[rows] if rows < len(steps) else -1
-            alive = _screen(sde, x, x_start, dw, n - nb, dt, alive, diverged)
+            alive = _screen(step, x, x_start, dw, n - nb, dt, alive, diverged)
             checked = n
             bar.update(nb)
             if not alive.any():
@@ -107,12 +116,12 @@ def euler_maruyama(sde, x0, t_end: float, dt: float, *, K: Optional[int] = None,
     except KeyboardInterrupt:
         interrupted = n
         if dw is not None and checked < n:  # screen the part of the block that was done
-            _screen(sde, x, x_start, dw[: n - checked], checked, dt, alive, diverged)
+            _screen(step, x, x_start, dw[: n - checked], checked, dt, alive, diverged)
     finally:
         bar.close()
 
-    meta = {"method": "euler-maruyama", "sde": _describe(sde), "t_end": float(t_end), "dt": float(dt),
-            "steps": N, "record_every": record_every, "block": block,
+    meta = {"method": solver.name, "sde": _describe(sde), "t_end": float(t_end), "dt": float(dt),
+            "steps": N, "record_every": record_every, "block": block, "compiled": bool(compile),
             "noise": "increments" if increments is not None else "streams",
             "seeds": streams.seeds.tolist() if streams is not None and K <= 64 else None,
             "diverged": diverged, "interrupted": interrupted,
@@ -122,23 +131,41 @@ def euler_maruyama(sde, x0, t_end: float, dt: float, *, K: Optional[int] = None,
     return Trajectory(times, record[:rows], sde.p, {}, meta)
 
 
-def _em_step(sde, x, t, dt, dw, buf, gdw):
-    """x + f dt + g ΔW, in the order torchsde's Euler uses; ``buf`` receives g ΔW ([K, d, 1])."""
-    f, g = sde.f(t, x), sde.g(t, x)
-    with torch.no_grad():
-        new = torch.mul(f, dt)
-        new += x
-        torch.bmm(g, dw, out=buf)
-        new += gdw
-    return new
+def euler_maruyama(sde, x0, t_end: float, dt: float, **options) -> Trajectory:
+    """``integrate`` with the Euler–Maruyama scheme."""
+    return integrate(sde, x0, t_end, dt, solver="euler", **options)
 
 
-def _screen(sde, x, x_start, dw, n_start, dt, alive, diverged) -> torch.Tensor:
+def _solver(solver):
+    if isinstance(solver, str):
+        return SOLVERS[check_choice("solver", solver, tuple(SOLVERS))]()
+    if not hasattr(solver, "step"):
+        raise ConfigError("solver", f"expected one of {', '.join(SOLVERS)} or an object with step(); got {solver!r}")
+    return solver
+
+
+def _clock(n: int, dt: float, like: torch.Tensor) -> torch.Tensor:
+    """t_n = n·dt as a 0-dim tensor (a tensor, so that a compiled step is not specialised to each t)."""
+    return torch.tensor(n * dt, dtype=like.dtype, device=like.device)
+
+
+def _compiled_step(solver, sde):
+    """solver.step for ``sde``, torch.compile'd with static shapes (cached while ``sde`` lives)."""
+    cache = _COMPILED.setdefault(sde, {})
+    if type(solver) not in cache:
+        cache[type(solver)] = torch.compile(functools.partial(solver.step, sde), dynamic=False)
+    return cache[type(solver)]
+
+
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+def _screen(step, x, x_start, dw, n_start, dt, alive, diverged) -> torch.Tensor:
     """Mark the paths that became non-finite in the block that took ``x_start`` (step n_start) to x.
 
-    Non-finite entries stay non-finite under an Euler step (inf + finite = inf, NaN stays NaN), so
-    one test per block finds every diverged path; the block is then replayed from ``x_start`` with
-    the same increments (the whole ensemble: f and g may depend on K) to find each one's first step.
+    Non-finite entries stay non-finite under a step (inf + finite = inf, NaN stays NaN), so one
+    test per block finds every diverged path; the block is then replayed from ``x_start`` with the
+    same increments (the whole ensemble: f and g may depend on K) to find each one's first step.
     """
     if torch.isfinite(x).all():
         return alive
@@ -147,9 +174,8 @@ def _screen(sde, x, x_start, dw, n_start, dt, alive, diverged) -> torch.Tensor:
     if new.any():
         pending = set(torch.nonzero(new).flatten().tolist())
         y = x_start
-        buf = torch.empty(y.shape[0], y.shape[1], 1, device=y.device, dtype=y.dtype)
         for j in range(dw.shape[0]):
-            y = _em_step(sde, y, (n_start + j) * dt, dt, dw[j], buf, buf.view(y.shape[0], y.shape[1]))
+            y = step(_clock(n_start + j, dt, y), y, dt, dw[j])
             bad = torch.nonzero(~torch.isfinite(y).all(dim=-1)).flatten().tolist()
             for run in pending.intersection(bad):
                 diverged[run] = n_start + j + 1

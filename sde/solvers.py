@@ -1,0 +1,42 @@
+"""One-step schemes for Itô SDEs dX = f(t, X) dt + g(t, X) dW, separate from the equations they solve.
+
+A solver maps (sde, t, X_n, dt, ΔW_n) to X_{n+1}, with ΔW_n [K, m] and g [K, d, m]; the loop that
+draws ΔW, records and screens for divergence is ``sde.integrate.integrate``.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def noise_term(g: torch.Tensor, dw: torch.Tensor) -> torch.Tensor:
+    """g ΔW [K, d] for g [K, d, m] and ΔW [K, m]."""
+    return torch.bmm(g, dw.unsqueeze(-1)).squeeze(-1)
+
+
+class EulerMaruyama:
+    """X_{n+1} = X_n + f(t_n, X_n) dt + g(t_n, X_n) ΔW_n: weak order 1, strong order ½ (1 for additive
+    noise) (Kloeden & Platen 1992, §10.2 and §14.1)."""
+
+    name = "euler"
+    weak_order = 1
+
+    def step(self, sde, t, x, dt, dw):
+        # the operations in the order torchsde's Euler uses, so that the two agree bit for bit
+        return (x + sde.f(t, x) * dt) + noise_term(sde.g(t, x), dw)
+
+
+class PlatenWeak2:
+    """Ῡ = X + f(X) dt + g(X) ΔW,  X_{n+1} = X + ½(f(X) + f(Ῡ)) dt + g(X) ΔW: weak order 2 for additive
+    noise (Kloeden & Platen 1992, §15.1), and weak error O(dt² + ε² dt) for small noise g = εσ(x)
+    (Milstein & Tretyakov 2004, ch. 3), hence O(η²) for an SME (ε² = η) at dt = η."""
+
+    name = "platen2"
+    weak_order = 2
+
+    def step(self, sde, t, x, dt, dw):
+        drift, kick = sde.f(t, x), noise_term(sde.g(t, x), dw)
+        support = x + drift * dt + kick
+        return x + 0.5 * (drift + sde.f(t + dt, support)) * dt + kick
+
+
+SOLVERS = {cls.name: cls for cls in (EulerMaruyama, PlatenWeak2)}
