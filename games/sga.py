@@ -101,6 +101,14 @@ class SGA:
         params, state, obs = self.step_players(dict(zip(PLAYERS, self.game.split(x))), state, k, streams)
         return self.game.join(params["theta"], params["omega"]), state, obs
 
+    def substeps(self) -> list:
+        """The players each sub-step of an iteration updates, in order; the players of one sub-step
+        move from the same point (sim: one sub-step of both; alt-d: n_d of ω, then θ; alt-g: mirrored)."""
+        if self.update == "sim":
+            return [PLAYERS]
+        order = [("omega",)] * self.n_d + [("theta",)]
+        return order if self.update == "alt-d" else order[::-1]
+
     def step_players(self, params: dict, state: dict, k: int, streams: Streams, observe: bool = True):
         """``step`` on the players' parameters {"theta": [K, p], "omega": [K, q]}; the observables
         are computed only if ``observe``."""
@@ -111,8 +119,7 @@ class SGA:
             new = {who: self._apply(who, params[who], grads[who], losses[who], state, k, obs)
                    for who in PLAYERS}
             return dict(zip(PLAYERS, self.game.project(new["theta"], new["omega"]))), state, obs
-        order = ["omega"] * self.n_d + ["theta"]
-        for who in order if self.update == "alt-d" else order[::-1]:
+        for (who,) in self.substeps():
             grads, losses = self._grads(params, draw(), (who,))
             params = {**params, who: self._apply(who, params[who], grads[who], losses[who], state, k, obs)}
             params = dict(zip(PLAYERS, self.game.project(params["theta"], params["omega"])))

@@ -1,11 +1,12 @@
 """Stochastic modified equations (SME) of stateless stochastic gradient training (THEORY §2).
 
-dX = b(X) dt + √η σ(X) dW approximates the chain x_{k+1} = Φ_η(x_k) in the weak sense. Everything is
-read off the actual update code (games.sga.SGA) with the expected field in place of the minibatch
-field, Φ̄_η, by forward-mode derivatives in η at η = 0 (torch.func.jvp):
+dX = b(X) dt + √η σ(X) dW approximates the chain x_{k+1} = Φ_η(x_k) in the weak sense. An
+iteration of SGD is a composition of sub-steps x ← x + η P_s V(x) (``SGA.substeps``: P_s the rate
+scales of the players sub-step s moves, V the expected field less weight decay), so the mean map
+Φ̄_η (the update rule on the expected field) expands as Φ̄_η(x) = x + η b₁ + η² m₂ + O(η³) with
 
-- b₁ = ∂_η Φ̄_η(x)                 (V for sim and alt; (V_θ, n_d V_ω) with n_d discriminator steps)
-- m₂ = ½ ∂²_η Φ̄_η(x)              (0 for sim; the interaction terms of alternating updates)
+- b₁ = ∂_η Φ̄_η = Σ_s P_s V                        (V for sim and alt; (V_θ, n_d V_ω) with n_d steps)
+- m₂ = ½ ∂²_η Φ̄_η = Σ_s P_s DV·(Σ_{r<s} P_r V)    (0 for sim; the interaction terms of alternation)
 - SME-1: b = b₁;  SME-2: b = b₁ + η(m₂ − ½ Db₁·b₁)
 - noise: Σ̃ = Σ_g A_g Σ_B A_gᵀ, one term per minibatch g of an iteration, A_g the sum of the
   rate-scaled projections of the sub-steps that use it (fresh: one each; shared: all); σ is the
@@ -13,9 +14,13 @@ field, Φ̄_η, by forward-mode derivatives in η at η = 0 (torch.func.jvp):
 - SME-2s (stationary-consistent): SME-2 drift, σσᵀ = Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ), J = Db₁, projected
   onto the positive semidefinite cone (evaluations that needed it are counted in ``projections``).
 
-Needs a game with ``expected_field`` and ``gradient_noise_factor``, and SGD for both players. SME-2 of
-alternating updates with a shared batch also needs the curvature–noise term η E[(∂_ω ζ_θ) ζ_ω]
-(THEORY §2), not yet implemented: that case is refused.
+``update_map_terms`` reads b₁ and m₂ off the actual update code instead (forward-mode derivatives
+in η of ``SGA.step`` on the expected field, torch.func.jvp): the check of the formulas above, and
+the general mechanism for rules that are not such compositions.
+
+Needs a game with ``expected_field`` and ``gradient_noise_factor``, SGD for both players and no
+projection (weight clipping). SME-2 of alternating updates with a shared batch also needs the
+curvature–noise term η E[(∂_ω ζ_θ) ζ_ω] (THEORY §2), not yet implemented: that case is refused.
 """
 from __future__ import annotations
 
@@ -70,15 +75,26 @@ class SME:
         if sga.update != "sim" and sga.shared_batch and self.order != "1":
             raise ConfigError("sga.shared_batch", "SME-2 of alternating updates with a shared batch needs "
                               "the curvature–noise term E[(∂_ω ζ_θ) ζ_ω], which is not implemented yet")
+        if getattr(sga.game, "clip", None) is not None:
+            raise ConfigError("game.clip", "the SME has no projection: weight clipping is not a smooth update")
         self.sga, self.game = sga, sga.game
         self.eta = float(sga.schedule(0)) if eta is None else float(eta)
         self.p, self.d = self.game.p, self.game.d
         self.name = f"SME-{self.order} ({sga.update}, n_d={sga.n_d})"
         self.projections = 0  # evaluations where the SME-2s covariance had a negative eigenvalue
         decay = {w: p.weight_decay for w, p in sga.players.items()}
+        self._decay = self._per_coordinate(decay)
+        scale = {"theta": sga.gen.scale, "omega": sga.disc.scale}
+        self._scales = [self._per_coordinate({w: scale[w] if w in moved else 0.0 for w in PLAYERS})
+                        for moved in sga.substeps()]  # P_s
         self._mean_field = _ScaledMeanField(self.game, decay)
         self._unit = SGA(self._mean_field, lr=1.0, update=sga.update, n_d=sga.n_d,
                          gen=Player("sgd", scale=sga.gen.scale), disc=Player("sgd", scale=sga.disc.scale))
+
+    def _per_coordinate(self, values: dict) -> torch.Tensor:
+        """[d] with values["theta"] on θ's coordinates and values["omega"] on ω's."""
+        return torch.cat([torch.full((self.p,), float(values["theta"])),
+                          torch.full((self.d - self.p,), float(values["omega"]))])
 
     @functools.cached_property
     def m(self) -> int:
@@ -96,23 +112,23 @@ class SME:
         return math.sqrt(self.eta) * self.diffusion(y)
 
     # -- the coefficients --------------------------------------------------------------------------
-    def mean_step(self, x: torch.Tensor, eta) -> torch.Tensor:
-        """Φ̄_η(x): one iteration of the update rule on the expected field, η a (dual) tensor."""
-        self._mean_field.eta = eta
-        params, _, _ = self._unit.step_players(dict(zip(PLAYERS, self.game.split(x))),
-                                               self._unit.init_state(x), 0, _NO_STREAMS, observe=False)
-        return self.game.join(params["theta"], params["omega"])
+    def mean_field(self, x: torch.Tensor) -> torch.Tensor:
+        """V(x): the expected field less each player's weight decay."""
+        return self.game.expected_field(x) - self._decay.to(x) * x
 
     def leading_drift(self, x: torch.Tensor) -> torch.Tensor:
-        """b₁(x) = ∂_η Φ̄_η(x) at η = 0."""
-        zero, one = torch.zeros((), dtype=x.dtype, device=x.device), torch.ones((), dtype=x.dtype, device=x.device)
-        return jvp(lambda e: self.mean_step(x, e), (zero,), (one,))[1]
+        """b₁(x) = Σ_s P_s V(x)."""
+        return sum(self._scales).to(x) * self.mean_field(x)
 
     def second_moment_term(self, x: torch.Tensor) -> torch.Tensor:
-        """m₂(x) = ½ ∂²_η Φ̄_η(x) at η = 0."""
-        zero, one = torch.zeros((), dtype=x.dtype, device=x.device), torch.ones((), dtype=x.dtype, device=x.device)
-        first = lambda e: jvp(lambda e2: self.mean_step(x, e2), (e,), (one,))[1]  # noqa: E731
-        return 0.5 * jvp(first, (zero,), (one,))[1]
+        """m₂(x) = Σ_s P_s DV(x)·(Σ_{r<s} P_r V(x))."""
+        v, moved, m2 = self.mean_field(x), torch.zeros_like(x), torch.zeros_like(x)
+        for scale in self._scales:
+            scale = scale.to(x)
+            if moved.any():
+                m2 = m2 + scale * jvp(self.mean_field, (x,), (moved,))[1]
+            moved = moved + scale * v
+        return m2
 
     def drift(self, x: torch.Tensor) -> torch.Tensor:
         """b₁ (SME-1) or b₁ + η(m₂ − ½ Db₁·b₁) (SME-2, SME-2s)."""
@@ -121,6 +137,24 @@ class SME:
             return b1
         db1_b1 = jvp(self.leading_drift, (x,), (b1,))[1]
         return b1 + self.eta * (self.second_moment_term(x) - 0.5 * db1_b1)
+
+    # -- the same terms read off the update code -----------------------------------------------------
+    def mean_step(self, x: torch.Tensor, eta) -> torch.Tensor:
+        """Φ̄_η(x): one iteration of the actual update code on the expected field, η a (dual) tensor."""
+        self._mean_field.eta = eta
+        try:
+            params, _, _ = self._unit.step_players(dict(zip(PLAYERS, self.game.split(x))),
+                                                   self._unit.init_state(x), 0, _NO_STREAMS, observe=False)
+        finally:
+            self._mean_field.eta = None  # a dual η must not outlive its transform
+        return self.game.join(params["theta"], params["omega"])
+
+    def update_map_terms(self, x: torch.Tensor) -> tuple:
+        """(∂_η Φ̄_η(x), ½ ∂²_η Φ̄_η(x)) at η = 0 by forward-mode derivatives of ``mean_step``."""
+        zero, one = torch.zeros((), dtype=x.dtype, device=x.device), torch.ones((), dtype=x.dtype, device=x.device)
+        first = lambda e: jvp(lambda e2: self.mean_step(x, e2), (e,), (one,))[1]  # noqa: E731
+        b1, second = jvp(first, (zero,), (one,))
+        return b1, 0.5 * second
 
     def noise_factor(self, x: torch.Tensor) -> torch.Tensor:
         """F̃ = [A_g F]_g [K, d, G·m] over the minibatches g of one iteration: F̃F̃ᵀ = Σ̃ = Σ_g A_g Σ_B A_gᵀ,

@@ -70,6 +70,20 @@ def test_n_d_steps_follow_the_composed_map():
     assert torch.allclose(sme.drift(x), b1 + eta * (m2 - 0.5 * mv(jacobians(sme.leading_drift, x), b1)), atol=1e-12)
 
 
+@pytest.mark.parametrize("update,n_d", [("sim", 1), ("alt-d", 1), ("alt-g", 1), ("alt-d", 3), ("alt-g", 2)])
+def test_composition_terms_equal_those_read_off_the_update_code(update, n_d):
+    """b₁ and m₂ from the sub-step formula against forward-mode derivatives in η of SGA.step itself."""
+    game = GaussianGame(ridge=0.3)
+    trainer = SGA(game, lr=0.1, update=update, n_d=n_d, gen=Player(scale=CT, weight_decay=0.2),
+                  disc=Player(scale=CO, weight_decay=0.05))
+    sme = SME(trainer, order="2")
+    x = torch.randn(5, game.d, generator=torch.Generator().manual_seed(8))
+    b1, m2 = sme.update_map_terms(x)
+    assert torch.allclose(sme.leading_drift(x), b1, atol=1e-13)
+    assert torch.allclose(sme.second_moment_term(x), m2, atol=1e-12)
+    assert (m2.abs().max() > 0.1) == (update != "sim")
+
+
 def one_step_errors(game, update, n_d, order, etas, x):
     """|Φ_η(x) − x − (ηb + (η²/2)(Db)b)|: the actual update code against the SDE's one-step mean."""
     errors = []
