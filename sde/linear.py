@@ -2,8 +2,9 @@
 
 dX = (A X + c) dt + S dW with constant A [d, d], c [d], S [d, m]. From a deterministic X_0 = x0 the
 law at time t is Gaussian with the mean and covariance below (Van Loan's augmented matrix
-exponentials), and Euler–Maruyama with step dt has exact moments too (``euler_mean``,
-``euler_covariance``), so an integrator's Monte Carlo error and its step bias can be told apart.
+exponentials), and each solver of ``sde.solvers`` with step dt has exact moments too
+(``scheme_mean``, ``scheme_covariance``): on a linear SDE a step is X' = B X + b + C ΔW, so an
+integrator's Monte Carlo error and its step bias can be told apart.
 """
 from __future__ import annotations
 
@@ -76,19 +77,29 @@ class LinearSDE:
         P = F[d:, d:].T @ F[:d, d:]
         return 0.5 * (P + P.T)
 
-    def euler_mean(self, x0, dt: float, n: int) -> torch.Tensor:
-        """Mean of n Euler–Maruyama steps: m ← (I + A dt) m + c dt from m = x0; x0 [d] or [K, d]."""
+    def step_matrices(self, solver: str, dt: float) -> tuple:
+        """(B, b, C) with X_{n+1} = B X_n + b + C ΔW_n for ``solver`` "euler" or "platen2":
+        Euler: (I + A dt, c dt, S); Platen: (I + A dt + A²dt²/2, c dt + A c dt²/2, (I + A dt/2) S)."""
+        eye = torch.eye(self.d, dtype=torch.float64)
+        if solver == "euler":
+            return eye + self.A * dt, self.c * dt, self.S
+        if solver == "platen2":
+            half = eye + 0.5 * self.A * dt
+            return eye + self.A * dt @ half, half @ self.c * dt, half @ self.S
+        raise ValueError(f"no step matrices for solver {solver!r}")
+
+    def scheme_mean(self, x0, dt: float, n: int, solver: str = "euler") -> torch.Tensor:
+        """Mean after n steps of ``solver``: m ← B m + b from m = x0; x0 [d] or [K, d]."""
+        B, b, _ = self.step_matrices(solver, dt)
         m = torch.as_tensor(x0, dtype=torch.float64).clone()
-        B = torch.eye(self.d, dtype=torch.float64) + self.A * dt
         for _ in range(int(n)):
-            m = m @ B.T + self.c * dt
+            m = m @ B.T + b
         return m
 
-    def euler_covariance(self, dt: float, n: int) -> torch.Tensor:
-        """Covariance of n Euler–Maruyama steps: P ← (I + A dt) P (I + A dt)ᵀ + S Sᵀ dt from P = 0."""
-        B = torch.eye(self.d, dtype=torch.float64) + self.A * dt
-        Q = self.S @ self.S.T * dt
+    def scheme_covariance(self, dt: float, n: int, solver: str = "euler") -> torch.Tensor:
+        """Covariance after n steps of ``solver``: P ← B P Bᵀ + C Cᵀ dt from P = 0."""
+        B, _, C = self.step_matrices(solver, dt)
         P = torch.zeros(self.d, self.d, dtype=torch.float64)
         for _ in range(int(n)):
-            P = B @ P @ B.T + Q
+            P = B @ P @ B.T + C @ C.T * dt
         return P

@@ -10,7 +10,8 @@ import torchsde
 
 from games.errors import ConfigError
 from games.random import Streams
-from sde.integrate import brownian_from_increments, euler_maruyama, sdeint
+from sde.integrate import brownian_from_increments, euler_maruyama, integrate, sdeint
+from sde.solvers import PlatenWeak2
 from sde.linear import LinearSDE
 
 # A non-normal drift with a rotation part, an affine term and full-rank noise (d = m = 2)
@@ -90,14 +91,43 @@ def test_linear_sde_moments_match_independent_closed_forms():
     assert torch.allclose(sde.mean(starts, 1.0)[1], sde.mean(-X0_OU, 1.0), rtol=1e-14, atol=1e-15)
 
 
-def test_euler_moments_converge_to_the_exact_ones_with_order_one():
+@pytest.mark.parametrize("solver,order", [("euler", 1), ("platen2", 2)])
+def test_scheme_moments_converge_to_the_exact_ones_with_the_weak_order(solver, order):
     sde = ou()
     errs_m, errs_P = [], []
     for n in (50, 100, 200, 400):
-        errs_m.append((sde.euler_mean(X0_OU, 1.0 / n, n) - sde.mean(X0_OU, 1.0)).norm().item())
-        errs_P.append((sde.euler_covariance(1.0 / n, n) - sde.covariance(1.0)).norm().item())
-    assert abs(slope([1 / 50, 1 / 100, 1 / 200, 1 / 400], errs_m) - 1) < 0.05
-    assert abs(slope([1 / 50, 1 / 100, 1 / 200, 1 / 400], errs_P) - 1) < 0.05
+        errs_m.append((sde.scheme_mean(X0_OU, 1.0 / n, n, solver) - sde.mean(X0_OU, 1.0)).norm().item())
+        errs_P.append((sde.scheme_covariance(1.0 / n, n, solver) - sde.covariance(1.0)).norm().item())
+    assert abs(slope([1 / 50, 1 / 100, 1 / 200, 1 / 400], errs_m) - order) < 0.05
+    assert abs(slope([1 / 50, 1 / 100, 1 / 200, 1 / 400], errs_P) - order) < 0.05
+
+
+def test_platen_step_matrices_are_those_of_the_solver():
+    """One step of the PlatenWeak2 object on the OU SDE equals B x + b + C ΔW (the closed form above)."""
+    sde, dt = ou(), 0.1
+    x, dw = torch.randn(7, 2), torch.randn(7, 2)
+    B, b, C = sde.step_matrices("platen2", dt)
+    assert torch.allclose(PlatenWeak2().step(sde, 0.0, x, dt, dw), x @ B.T + b + dw @ C.T, atol=1e-14)
+
+
+@pytest.mark.parametrize("compile", [False, True], ids=["eager", "compiled"])
+def test_platen_realises_its_exact_moments(compile):
+    """20000 OU paths of Platen's scheme at a coarse step against the scheme's exact moments, which
+    differ measurably from Euler's there (so the test tells the schemes apart)."""
+    sde, K, dt, n = ou(), 20000, 0.1, 10
+    X = integrate(sde, X0_OU, 1.0, dt, solver="platen2", K=K, seed=4, record_every=n, compile=compile).states[-1]
+    m, P = sde.scheme_mean(X0_OU, dt, n, "platen2"), sde.scheme_covariance(dt, n, "platen2")
+    se = (P.diag() / K).sqrt()
+    assert ((X.mean(0) - m) / se).abs().max() < 5
+    assert ((torch.cov(X.T) - P).abs() / (P.diag()[:, None] * P.diag()[None]).sqrt() * math.sqrt(K / 2)).max() < 5
+    assert ((sde.scheme_mean(X0_OU, dt, n, "euler") - m) / se).abs().max() > 10
+
+
+def test_compiled_steps_give_the_eager_paths_to_rounding():
+    sde = Nonlinear()
+    eager = integrate(sde, [0.3, -0.2], 0.5, 0.01, solver="platen2", K=6, seed=2, block=8)
+    fused = integrate(sde, [0.3, -0.2], 0.5, 0.01, solver="platen2", K=6, seed=2, block=8, compile=True)
+    assert fused.metadata["compiled"] and torch.allclose(fused.states, eager.states, rtol=1e-12, atol=1e-12)
 
 
 def test_euler_maruyama_reproduces_the_exact_moments_of_the_scheme():
@@ -107,7 +137,7 @@ def test_euler_maruyama_reproduces_the_exact_moments_of_the_scheme():
     traj = euler_maruyama(sde, X0_OU, 1.0, dt, K=K, seed=3, record_every=n)
     assert traj.times.tolist() == [0.0, 1.0] and traj.states.shape == (2, K, 2)
     X = traj.states[-1]
-    m, P = sde.euler_mean(X0_OU, dt, n), sde.euler_covariance(dt, n)
+    m, P = sde.scheme_mean(X0_OU, dt, n), sde.scheme_covariance(dt, n)
     z_mean = (X.mean(0) - m) / (P.diag() / K).sqrt()
     Y = (X - m)[:, :, None] * (X - m)[:, None, :]  # products: E Y = P exactly
     z_cov = (Y.mean(0) - P) / (Y.std(0) / math.sqrt(K))
@@ -185,7 +215,7 @@ def test_sdeint_with_torchsde_brownian_motion_has_the_right_law():
     assert traj.times.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
     again = sdeint(sde, X0_OU, 1.0, dt, K=K, seed=2, record_every=8)
     assert torch.equal(traj.states, again.states)
-    m, P = sde.euler_mean(X0_OU, dt, n), sde.euler_covariance(dt, n)
+    m, P = sde.scheme_mean(X0_OU, dt, n), sde.scheme_covariance(dt, n)
     z = (traj.states[-1].mean(0) - m) / (P.diag() / K).sqrt()
     assert z.abs().max() < 5, z
     var = traj.states[-1].var(0)
