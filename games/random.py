@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import math
 
+from typing import Optional
+
 import torch
 
 _MASK = 0xFFFFFFFF
@@ -75,20 +77,21 @@ class Streams:
     ensemble; run k's numbers are a hash of (seed_k, counter, index).
     """
 
-    def __init__(self, seeds, device="cpu", dtype=torch.float64):
+    def __init__(self, seeds, device="cpu", dtype=torch.float64, compiled: bool = False):
         seeds = torch.as_tensor(seeds, dtype=torch.int64).reshape(-1)
         if seeds.numel() == 0:
             raise ValueError("Streams needs at least one run seed")
         self.seeds = seeds.cpu()
         self.device = torch.device(device)
         self.dtype = dtype
+        self.compiled = bool(compiled)  # normals through the torch.compile'd kernel (same numbers to rounding)
         self.counter = 0
         seeds = seeds.to(self.device)
         self._lo, self._hi = seeds & _MASK, (seeds >> 32) & _MASK
 
     @classmethod
-    def from_seed(cls, seed: int, K: int, device="cpu", dtype=torch.float64) -> "Streams":
-        return cls(run_seeds(seed, K), device=device, dtype=dtype)
+    def from_seed(cls, seed: int, K: int, device="cpu", dtype=torch.float64, compiled: bool = False) -> "Streams":
+        return cls(run_seeds(seed, K), device=device, dtype=dtype, compiled=compiled)
 
     @property
     def K(self) -> int:
@@ -96,7 +99,7 @@ class Streams:
 
     def subset(self, index) -> "Streams":
         """Streams of the runs ``index`` alone, at the same position in their sequence."""
-        sub = Streams(self.seeds[index], device=self.device, dtype=self.dtype)
+        sub = Streams(self.seeds[index], device=self.device, dtype=self.dtype, compiled=self.compiled)
         sub.counter = self.counter
         return sub
 
@@ -119,12 +122,13 @@ class Streams:
         u = (self._bits(n).to(torch.float64) + 0.5) / 2.0**32
         return u.to(self.dtype).reshape(self.K, *shape)
 
-    def normal(self, *shape, compiled: bool = False) -> torch.Tensor:
-        """Standard normal numbers, shape [K, *shape] (Box–Muller). ``compiled`` draws the same numbers
-        (to rounding in log, cos and sin) through one fused torch.compile'd kernel."""
+    def normal(self, *shape, compiled: Optional[bool] = None) -> torch.Tensor:
+        """Standard normal numbers, shape [K, *shape] (Box–Muller). ``compiled`` (default: the
+        streams' own setting) draws the same numbers, to rounding in log, cos and sin, through one
+        fused torch.compile'd kernel."""
         n = math.prod(shape)
         lo, hi = self._key()
-        z = (_compiled_normal() if compiled else _normal)(lo, hi, n)
+        z = (_compiled_normal() if (self.compiled if compiled is None else compiled) else _normal)(lo, hi, n)
         return z.to(self.dtype).reshape(self.K, *shape)
 
     def randint(self, high: int, *shape) -> torch.Tensor:

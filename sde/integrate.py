@@ -92,7 +92,7 @@ def integrate(sde, x0, t_end: float, dt: float, *, solver="euler", K: Optional[i
         while n < N:
             nb = min(block, N - n)
             if increments is None:
-                z = streams.normal(block, sde.m, compiled=compile)  # [K, block, m]
+                z = streams.normal(block, sde.m, compiled=compile or None)  # [K, block, m]
                 dw = (z.transpose(0, 1)[:nb] * sqrt_dt).to(dtype).contiguous()
             else:
                 dw = increments[n : n + nb]  # [nb, K, m]
