@@ -70,8 +70,11 @@ def test_run_quick_writes_a_report(tmp_path):
     assert summary["paths"] == 32 and summary["diverged_runs"] == 0
     assert summary["distance"].startswith("W₂")
     assert summary["distance_final_mean"] < summary["distance_initial_mean"]
-    for name in ("parameters.png", "convergence.png", "report.md", "config.json", "trajectories/sga.npz"):
+    for name in ("parameters.png", "convergence.png", "sde.png", "report.md", "config.json",
+                 "trajectories/sga.npz", "trajectories/sme2.npz"):
         assert (tmp_path / name).exists(), name
+    # SME-2 follows the chain's mean more closely than SME-1 through the transient
+    assert summary["sme2_mean_gap"] < summary["sme1_mean_gap"]
 
 
 @pytest.mark.parametrize("game", ["dirac", "bilinear", "onelayer", "mixture"])

@@ -11,6 +11,8 @@ import math
 import torch
 
 from analysis.plots import band, new_figure
+from games.errors import ConfigError
+from games.random import Streams
 
 from ..catalog import Experiment
 
@@ -101,6 +103,48 @@ def spread_figure(game, traj, report):
     report.figure(fig, "final_spread", "Generator parameters of all runs at the end")
 
 
+SDE_STEPS = 1000  # the SDE panel covers the first SDE_STEPS iterations (the transient)
+
+
+def sde_figure(game, sga, traj, config, report):
+    """Discrete training against SME-1 and SME-2 (Platen, dt = η) over the first SDE_STEPS
+    iterations: mean ± std of each parameter; keys sme{1,2}_mean_gap = max |E x_k − E X_t|."""
+    from sde import SME, integrate
+
+    steps = min(config.sga.steps, SDE_STEPS)
+    rows = int((traj.times <= steps * config.sga.lr + 1e-9).sum())
+    chain = traj.states[:rows]
+    t, d = traj.times[:rows].numpy(), min(game.d, 4)
+    names = NAMES if game.name == "gaussian" and game.d == 4 else [f"x{i}" for i in range(d)]
+    fig, axes = new_figure(1, d)
+    for order, color in (("1", "C1"), ("2", "C2")):
+        sde = integrate(SME(sga, order=order), chain[0], steps * config.sga.lr, config.sga.lr,
+                        solver="platen2", seed=config.run.seed + 1, record_every=config.run.record_every,
+                        device=config.run.device, dtype=config.run.torch_dtype)
+        report.trajectory(sde, f"sme{order}")
+        n = min(len(sde.times), rows)
+        report.key(f"sme{order}_mean_gap", (sde.states[:n].nanmean(1) - chain[:n].nanmean(1)).abs().max().item())
+        for i in range(d):
+            band(axes[0, i], sde.times.numpy(), sde.states[:, :, i], label=f"SME-{order}", paths=0, color=color)
+    for i in range(d):
+        band(axes[0, i], t, chain[:, :, i], label="discrete", paths=0, color="k")
+        axes[0, i].set_title(names[i])
+        axes[0, i].set_xlabel("t = Σ η")
+    axes[0, 0].legend(fontsize=8)
+    report.figure(fig, "sde", "Discrete training against SME-1 and SME-2: mean ± std over runs")
+
+
+def has_sme(game, sga) -> bool:
+    """Whether the SMEs of this game and rule can be built (closed-form coefficients, SGD)."""
+    from sde import SME
+
+    try:
+        SME(sga, order="2").drift(game.init(1, Streams([0])))
+        return True
+    except (NotImplementedError, ConfigError):
+        return False
+
+
 def run(config, report, quick: bool):
     game = config.game.build()
     x_star = equilibrium(game)
@@ -118,6 +162,8 @@ def run(config, report, quick: bool):
     convergence_figure(traj, dist, report)
     if game.name == "gaussian" and game.d == 4:
         spread_figure(game, traj, report)
+    if has_sme(game, sga):
+        sde_figure(game, sga, traj, config, report)
     if dist is not None:
         report.key("distance", dist[1])
         report.key("distance_initial_mean", dist[0][0].nanmean().item())
