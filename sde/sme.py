@@ -42,21 +42,19 @@ ORDERS = ("1", "2", "2s")
 
 
 class _ScaledMeanField(Game):
-    """The game's expected field times η, minus weight decay: one unit-rate SGD step with this
-    field is one step of rate η of the original rule."""
+    """η times a mean field V (the SME's: expected field less weight decay), as a game whose
+    unit-rate SGD step is one step of rate η of the original rule."""
 
-    def __init__(self, game: Game, decay: dict):
-        self.game, self.decay, self.eta = game, decay, None
+    def __init__(self, game: Game, mean_field):
+        self.game, self.mean_field, self.eta = game, mean_field, None
         self.name, self.p, self.q = f"mean-field {game.name}", game.p, game.q
 
     def sample(self, K, B, generator):
         return None
 
     def player_grads(self, theta, omega, batch, players=PLAYERS, player_losses=None):
-        field = dict(zip(PLAYERS, self.game.split(self.game.expected_field(self.game.join(theta, omega)))))
-        params = dict(zip(PLAYERS, (theta, omega)))
-        grads = {who: -self.eta * (field[who] - self.decay[who] * params[who]) for who in players}
-        return grads, {who: torch.zeros_like(theta[:, 0]) for who in players}
+        field = dict(zip(PLAYERS, self.game.split(self.mean_field(self.game.join(theta, omega)))))
+        return {who: -self.eta * field[who] for who in players}, {who: torch.zeros_like(theta[:, 0]) for who in players}
 
 
 class SME:
@@ -82,12 +80,10 @@ class SME:
         self.p, self.d = self.game.p, self.game.d
         self.name = f"SME-{self.order} ({sga.update}, n_d={sga.n_d})"
         self.projections = 0  # evaluations where the SME-2s covariance had a negative eigenvalue
-        decay = {w: p.weight_decay for w, p in sga.players.items()}
-        self._decay = self._per_coordinate(decay)
-        scale = {"theta": sga.gen.scale, "omega": sga.disc.scale}
-        self._scales = [self._per_coordinate({w: scale[w] if w in moved else 0.0 for w in PLAYERS})
+        self._decay = self._per_coordinate({w: p.weight_decay for w, p in sga.players.items()})
+        self._scales = [self._rate_scales({w: 1.0 if w in moved else 0.0 for w in PLAYERS})
                         for moved in sga.substeps()]  # P_s
-        self._mean_field = _ScaledMeanField(self.game, decay)
+        self._mean_field = _ScaledMeanField(self.game, self.mean_field)
         self._unit = SGA(self._mean_field, lr=1.0, update=sga.update, n_d=sga.n_d,
                          gen=Player("sgd", scale=sga.gen.scale), disc=Player("sgd", scale=sga.disc.scale))
 
@@ -95,6 +91,11 @@ class SME:
         """[d] with values["theta"] on θ's coordinates and values["omega"] on ω's."""
         return torch.cat([torch.full((self.p,), float(values["theta"])),
                           torch.full((self.d - self.p,), float(values["omega"]))])
+
+    def _rate_scales(self, weights: dict) -> torch.Tensor:
+        """[d]: c_θ·weights["theta"] on θ's coordinates and c_ω·weights["omega"] on ω's."""
+        return self._per_coordinate({"theta": self.sga.gen.scale * weights["theta"],
+                                     "omega": self.sga.disc.scale * weights["omega"]})
 
     @functools.cached_property
     def m(self) -> int:
@@ -160,13 +161,7 @@ class SME:
         """F̃ = [A_g F]_g [K, d, G·m] over the minibatches g of one iteration: F̃F̃ᵀ = Σ̃ = Σ_g A_g Σ_B A_gᵀ,
         with F the game's factor of Σ_B (never a dense d×d matrix)."""
         factor = self.game.gradient_noise_factor(x, self.sga.batch_size)
-        p, q, sga = self.game.p, self.game.q, self.sga
-        blocks = []
-        for weights in self._batch_groups():
-            a = torch.cat([torch.full((p,), sga.gen.scale * weights["theta"]),
-                           torch.full((q,), sga.disc.scale * weights["omega"])]).to(x)
-            blocks.append(a[:, None] * factor)
-        return torch.cat(blocks, dim=-1)
+        return torch.cat([self._rate_scales(w).to(x)[:, None] * factor for w in self._batch_groups()], dim=-1)
 
     def noise_covariance(self, x: torch.Tensor) -> torch.Tensor:
         """Σ̃ = F̃F̃ᵀ [K, d, d] (dense)."""
