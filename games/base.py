@@ -84,6 +84,10 @@ class Game:
         """The exact expected field E V̂(x) [K, d]."""
         raise NotImplementedError(f"{self.name} has no closed-form field")
 
+    def expected_field_jvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """DV(x)·v [K, d]: the derivative of ``expected_field`` along v (forward-mode autograd)."""
+        return torch.func.jvp(self.expected_field, (x,), (v,))[1]
+
     def gradient_noise_factor(self, x: torch.Tensor, B: int) -> torch.Tensor:
         """A factor F [K, d, m] of the minibatch field's covariance: F Fᵀ = Σ_B(x) = Cov[V̂(x)]."""
         raise NotImplementedError(f"{self.name} has no closed-form gradient covariance")

@@ -80,6 +80,10 @@ class BilinearGame(Game):
         M, v = self.linear_field(x)
         return x @ M.T + v
 
+    def expected_field_jvp(self, x, v):
+        """DV·v = Mv."""
+        return v @ self.linear_field(x)[0].T
+
     def equilibrium(self, device="cpu", dtype=torch.float64):
         M, v = self.linear_field(torch.empty(0, device=device, dtype=dtype))
         return torch.linalg.solve(M, -v)

@@ -106,6 +106,10 @@ class GaussianGame(Game):
         K = x.shape[0]
         return torch.cat([v_mu, v_W.reshape(K, -1), v_v, v_U.reshape(K, -1)], dim=-1)
 
+    def expected_field_jvp(self, x, v):
+        """DV(x)·v = (V(x + v) − V(x − v))/2, exact because V is quadratic in x."""
+        return (self.expected_field(x + v) - self.expected_field(x - v)) / 2
+
     def sample_fields(self, x, batch):
         """Per-sample fields [K, B, d] in closed form, with r = m + S^½ξ, f = μ + Wz, Ũ = U + Uᵀ:
         (v + Ũf, (v + Ũf)zᵀ, r − f − λv, rrᵀ − ffᵀ − λU) (autograd's ``Game.sample_fields`` is the check)."""

@@ -117,9 +117,17 @@ class SME:
         """V(x): the expected field less each player's weight decay."""
         return self.game.expected_field(x) - self._decay.to(x) * x
 
+    def mean_field_jvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """DV(x)·v (the game's ``expected_field_jvp`` less the decay)."""
+        return self.game.expected_field_jvp(x, v) - self._decay.to(x) * v
+
     def leading_drift(self, x: torch.Tensor) -> torch.Tensor:
         """b₁(x) = Σ_s P_s V(x)."""
         return sum(self._scales).to(x) * self.mean_field(x)
+
+    def leading_drift_jvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Db₁(x)·v = Σ_s P_s DV(x)·v."""
+        return sum(self._scales).to(x) * self.mean_field_jvp(x, v)
 
     def second_moment_term(self, x: torch.Tensor) -> torch.Tensor:
         """m₂(x) = Σ_s P_s DV(x)·(Σ_{r<s} P_r V(x))."""
@@ -127,7 +135,7 @@ class SME:
         for scale in self._scales:
             scale = scale.to(x)
             if moved.any():
-                m2 = m2 + scale * jvp(self.mean_field, (x,), (moved,))[1]
+                m2 = m2 + scale * self.mean_field_jvp(x, moved)
             moved = moved + scale * v
         return m2
 
@@ -136,8 +144,7 @@ class SME:
         b1 = self.leading_drift(x)
         if self.order == "1":
             return b1
-        db1_b1 = jvp(self.leading_drift, (x,), (b1,))[1]
-        return b1 + self.eta * (self.second_moment_term(x) - 0.5 * db1_b1)
+        return b1 + self.eta * (self.second_moment_term(x) - 0.5 * self.leading_drift_jvp(x, b1))
 
     # -- the same terms read off the update code -----------------------------------------------------
     def mean_step(self, x: torch.Tensor, eta) -> torch.Tensor:
@@ -181,7 +188,7 @@ class SME:
     def _stationary_corrected(self, x: torch.Tensor) -> torch.Tensor:
         """Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ), J = Db₁, symmetrised (SME-2s, before projection)."""
         sigma = self.noise_covariance(x)
-        jac = _batched_jacobian(self.leading_drift, x)
+        jac = _batched_jacobian(self.leading_drift_jvp, x)
         corrected = sigma - 0.5 * self.eta * (jac @ sigma + sigma @ jac.transpose(1, 2))
         return 0.5 * (corrected + corrected.transpose(1, 2))
 
@@ -201,11 +208,10 @@ class SME:
         return self.noise_factor(x) if self.order != "2s" else self._projected_power(x, 0.5)
 
 
-def _batched_jacobian(fn, x: torch.Tensor) -> torch.Tensor:
-    """[K, d, d] Jacobians of a map [K, d] → [K, d] that acts on each row separately."""
+def _batched_jacobian(jvp_of, x: torch.Tensor) -> torch.Tensor:
+    """[K, d, d] Jacobians at x [K, d] from a Jacobian–vector product jvp_of(x, v) [K, d]."""
     eye = torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)
-    columns = [jvp(fn, (x,), (eye[i].expand_as(x),))[1] for i in range(x.shape[-1])]
-    return torch.stack(columns, dim=-1)
+    return torch.stack([jvp_of(x, eye[i].expand_as(x)) for i in range(x.shape[-1])], dim=-1)
 
 
 _NO_STREAMS = Streams([0])  # the mean-field map draws no random numbers

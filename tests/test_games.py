@@ -121,3 +121,11 @@ def test_wgan_clipping_projects_the_critic():
     game = DiracGAN(loss="wgan", clip=0.5)
     theta, omega = game.project(torch.tensor([[2.0]]), torch.tensor([[-3.0]]))
     assert theta.item() == 2.0 and omega.item() == -0.5
+
+
+@pytest.mark.parametrize("game", [GaussianGame(n=2, mean=0.5, std=0.7, ridge=0.5), BilinearGame(p=2, q=3)],
+                         ids=["gaussian", "bilinear"])
+def test_closed_form_field_derivative_matches_autograd(game):
+    x, v = torch.randn(7, game.d, dtype=torch.float64), torch.randn(7, game.d, dtype=torch.float64)
+    expected = torch.func.jvp(game.expected_field, (x,), (v,))[1]
+    assert torch.allclose(game.expected_field_jvp(x, v), expected, atol=1e-12)
