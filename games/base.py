@@ -92,6 +92,12 @@ class Game:
         """A factor F [K, d, m] of the minibatch field's covariance: F Fᵀ = Σ_B(x) = Cov[V̂(x)]."""
         raise NotImplementedError(f"{self.name} has no closed-form gradient covariance")
 
+    def gradient_noise_increments(self, batch: Batch, streams: Streams) -> torch.Tensor:
+        """Exact N(0, I_m) numbers w [K, m] made of a minibatch (and of fresh draws from ``streams``)
+        with F w ≈ √B (V̂ − E V̂) for F = ``gradient_noise_factor``·√B: the chain's noise as
+        Brownian increments, to couple it with its SME (``sde.coupling``)."""
+        raise NotImplementedError(f"{self.name} cannot turn its minibatches into Brownian increments")
+
     def gradient_covariance(self, x: torch.Tensor, B: int) -> torch.Tensor:
         """Σ_B(x) = F Fᵀ [K, d, d] (dense: for small games, tests and Lyapunov equations)."""
         factor = self.gradient_noise_factor(x, B)
@@ -182,3 +188,31 @@ def gaussian_quadratic_factor(g, x: torch.Tensor, r: int, quadratic: bool = True
         pp, pm, mp, mm = out[:, 2 * r + 1 + 4 * i : 2 * r + 5 + 4 * i].unbind(1)
         hess[:, :, j, l] = hess[:, :, l, j] = (pp - pm - mp + mm) / 4
     return torch.cat([jac, hess.flatten(2) / math.sqrt(2)], dim=-1)
+
+
+def gaussian_quadratic_increments(zeta: torch.Tensor, streams: Streams, quadratic: bool = True) -> torch.Tensor:
+    """Exact N(0, I) numbers w [K, r + r²] (r without ``quadratic``) from a minibatch ζ [K, B, r] of
+    N(0, I_r) draws, matched to the columns of ``gaussian_quadratic_factor``: F w ≈ √B (ĝ − E g).
+
+    The mean ζ̄ ~ N(0, I/B) is independent of the scatter C = Σ_i (ζ_i − ζ̄)(ζ_i − ζ̄)ᵀ ~ W_r(B − 1, I),
+    whose Cholesky factor has independent entries L_jj² ~ χ²_{B−j}, L_jl ~ N(0, 1) for j > l
+    (Bartlett's decomposition). So w_J = √B ζ̄ (exact), w_jj = Φ⁻¹(F_{χ²_{B−j}}(L_jj²)) ≈ (C_jj − B)/√(2B),
+    and (w_jl, w_lj) = (L_jl ± ν)/√2 with a fresh ν ~ N(0, 1), whose sum meets H_jl = H_lj.
+    """
+    K, B, r = zeta.shape
+    linear = math.sqrt(B) * zeta.mean(1)
+    if not quadratic:
+        return linear
+    if B <= r:
+        raise ValueError(f"coupling the quadratic noise of {r} normals needs a batch larger than {r}, got {B}")
+    centred = zeta - zeta.mean(1, keepdim=True)
+    chol = torch.linalg.cholesky(centred.transpose(1, 2) @ centred)  # [K, r, r]
+    dof = (B - torch.arange(1, r + 1, dtype=zeta.dtype, device=zeta.device)) / 2
+    square = torch.diagonal(chol, dim1=-2, dim2=-1) ** 2 / 2
+    lower, upper = torch.special.gammainc(dof, square), torch.special.gammaincc(dof, square)
+    diagonal = torch.where(lower < 0.5, torch.special.ndtri(lower), -torch.special.ndtri(upper))
+    fresh = streams.normal(r, r).to(zeta) * math.sqrt(0.5)  # only the strictly lower entries are used
+    below = torch.tril(chol, -1) * math.sqrt(0.5)
+    strict = torch.tril(fresh, -1)
+    quad = torch.diag_embed(diagonal) + below + strict + (below - strict).transpose(1, 2)
+    return torch.cat([linear, quad.flatten(1)], dim=-1)

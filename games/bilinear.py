@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .base import Game, gaussian_quadratic_factor
+from .base import Game, gaussian_quadratic_factor, gaussian_quadratic_increments
 from .errors import ConfigError, check_int, check_positive
 
 
@@ -91,3 +91,7 @@ class BilinearGame(Game):
     def gradient_noise_factor(self, x, B):
         """F with FFᵀ = Σ_B = Cov[one sample's field]/B (exact: the field is linear in the noise)."""
         return gaussian_quadratic_factor(self.sample_fields, x.detach(), self.noise_dim, quadratic=False) / B**0.5
+
+    def gradient_noise_increments(self, batch, streams):
+        """√B ζ̄: the factor's Brownian increments, exact, from the minibatch's normals."""
+        return gaussian_quadratic_increments(batch, streams, quadratic=False)

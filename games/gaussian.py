@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import Game, gaussian_quadratic_factor
+from .base import Game, gaussian_quadratic_factor, gaussian_quadratic_increments
 from .errors import check_finite, check_int, check_positive
 from .linalg import psd_power
 
@@ -133,6 +133,10 @@ class GaussianGame(Game):
         n = self.n
         one_sample = lambda rows, noise: self.sample_fields(rows, (noise[..., :n], noise[..., n:]))  # noqa: E731
         return gaussian_quadratic_factor(one_sample, x.detach(), 2 * n) / B**0.5
+
+    def gradient_noise_increments(self, batch, streams):
+        """The minibatch (ξ, z) as Brownian increments of the factor's columns (Bartlett coupling)."""
+        return gaussian_quadratic_increments(torch.cat(batch, dim=-1), streams)
 
     def w2(self, x):
         """W₂ between the generator law N(μ, WWᵀ) and N(m, S): |μ−m|² + tr(C + S − 2(S^½CS^½)^½)."""

@@ -168,22 +168,20 @@ class SME:
         """F̃ = [A_g F]_g [K, d, G·m] over the minibatches g of one iteration: F̃F̃ᵀ = Σ̃ = Σ_g A_g Σ_B A_gᵀ,
         with F the game's factor of Σ_B (never a dense d×d matrix)."""
         factor = self.game.gradient_noise_factor(x, self.sga.batch_size)
-        return torch.cat([self._rate_scales(w).to(x)[:, None] * factor for w in self._batch_groups()], dim=-1)
+        return torch.cat([self._rate_scales(w).to(x)[:, None] * factor for w in self.batch_groups()], dim=-1)
 
     def noise_covariance(self, x: torch.Tensor) -> torch.Tensor:
         """Σ̃ = F̃F̃ᵀ [K, d, d] (dense)."""
         factor = self.noise_factor(x)
         return factor @ factor.transpose(1, 2)
 
-    def _batch_groups(self) -> list:
-        """How many sub-steps of each player use each minibatch of an iteration."""
-        sga = self.sga
-        if sga.update == "sim":
-            return [{"theta": 1, "omega": 1}] if sga.shared_batch else [{"theta": 1, "omega": 0},
-                                                                          {"theta": 0, "omega": 1}]
-        if sga.shared_batch:
-            return [{"theta": 1, "omega": sga.n_d}]
-        return [{"theta": 1, "omega": 0}] + [{"theta": 0, "omega": 1}] * sga.n_d
+    def batch_groups(self) -> list:
+        """How many sub-steps of each player use each minibatch of an iteration, in the order the chain
+        draws them (fresh: one per player's gradient evaluation; shared: one for the iteration)."""
+        draws = [(who,) for moved in self.sga.substeps() for who in moved]
+        if self.sga.shared_batch:
+            return [{who: sum(d == (who,) for d in draws) for who in PLAYERS}]
+        return [{who: int(d == (who,)) for who in PLAYERS} for d in draws]
 
     def _stationary_corrected(self, x: torch.Tensor) -> torch.Tensor:
         """Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ), J = Db₁, symmetrised (SME-2s, before projection)."""
