@@ -1,7 +1,8 @@
-"""weak-order: the study measures SME-1's first order on a small ensemble, with its checks."""
+"""weak-order: the study measures the orders of SME-1 and SME-2 on a small ensemble, with its checks."""
 import math
 
 import numpy as np
+import pytest
 
 from games import GaussianGame
 from games.random import Streams
@@ -10,14 +11,17 @@ from gandyn.experiments import weak_order
 GAME = GaussianGame(mean=0.5, std=0.5, ridge=1.0, mu0=0.0, sigma0=0.3)
 
 
-def test_sme1_weak_error_halves_with_eta():
+@pytest.mark.parametrize("update", ["sim", "alt-d"])
+def test_weak_errors_fall_as_eta_and_eta_squared(update):
+    """SME-1's error halves and SME-2's quarters with η, every point resolved (coupled paths)."""
     x0 = GAME.init(1, Streams([0]))[0]
-    rows = weak_order.study(GAME, x0, "sim", ("1",), [0.2, 0.1, 0.05], K=3000, batch=64, seed=0, log=lambda m: None)
-    points = rows["1"]
-    assert all(p["kept"] for p in points), points
-    slope = np.polyfit(np.log([p["eta"] for p in points]), np.log([p["error"] for p in points]), 1)[0]
-    assert 0.75 < slope < 1.25, points
-    assert all(p["bias"] < p["error"] / 3 for p in points)
+    rows = weak_order.study(GAME, x0, update, ("1", "2"), [0.2, 0.1, 0.05], K=1500, batch=64, seed=0,
+                            log=lambda m: None)
+    for order, (low, high) in (("1", (0.8, 1.2)), ("2", (1.7, 2.4))):
+        points = rows[order]
+        assert all(p["kept"] and p["coupled"] for p in points), points
+        slope = np.polyfit(np.log([p["eta"] for p in points]), np.log([p["error"] for p in points]), 1)[0]
+        assert low < slope < high, (order, points)
 
 
 def test_points_are_dropped_with_their_reason():

@@ -3,11 +3,15 @@
 For each η (halving), K runs of the chain and K paths of each SME start from the same point and
 are compared at the horizon T through test functions φ: first moments x_i, second moments x_i² and
 the bounded smooth cos(x_i). The weak error is max_φ |E φ(x_{T/η}) − E φ(X_T)| (THEORY §2: O(η)
-for SME-1, O(η²) for SME-2 and SME-2s). The SDEs are integrated by Platen's weak order-2 scheme
-at dt = η/2; its own bias is measured as the difference to dt = η/4 on shared Brownian paths. A
-point counts only where the 95% Monte Carlo half-width is at most half the error and the solver
-bias at most a third of it; otherwise it is drawn hollow and the report says why. Slopes are
-weighted least-squares fits of log error on log η, with 95% intervals (Birge-scaled).
+for SME-1, O(η²) for SME-2 and SME-2s). Each SDE path is driven by its chain run's own minibatches
+(``sde.coupling``: exact Brownian increments, so each side keeps its law), which makes the paired
+differences φ(x) − φ(X) small and their Monte Carlo error with them; SME-2s, whose diffusion is a
+d×d root rather than the noise factor, gets independent increments. The SDEs are integrated by
+Platen's weak order-2 scheme at dt = η/2; its own bias is bounded by the difference to dt = η/4 on
+the same (bridged) Brownian paths. A point counts only where the 95% Monte Carlo half-width is at
+most half the error and the solver bias at most a third of it; otherwise it is drawn hollow and the
+report says why. Slopes are weighted least-squares fits of log error on log η, with 95% intervals
+(Birge-scaled).
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from analysis.orders import fit_order
 from analysis.plots import new_figure
 from games import SGA
 from games.random import Streams
-from sde import SME, integrate
+from sde import SME, bridge, coupled_chain, integrate
 
 from ..catalog import Experiment
 
@@ -41,43 +45,51 @@ def mean_and_se(values: torch.Tensor):
     return values.mean(0), values.std(0) / math.sqrt(len(values))
 
 
-def weak_error(chain: torch.Tensor, sde: torch.Tensor):
-    """(max_φ |E φ(chain) − E φ(sde)|, the standard error of that difference)."""
-    (m1, s1), (m2, s2) = mean_and_se(test_functions(chain)), mean_and_se(test_functions(sde))
-    diff = (m1 - m2).abs()
-    i = int(diff.argmax())
-    return diff[i].item(), math.hypot(s1[i].item(), s2[i].item())
+def weak_error(chain: torch.Tensor, sde: torch.Tensor, paired: bool):
+    """(max_φ |E φ(chain) − E φ(sde)|, the standard error of that difference), from the paired
+    differences of coupled paths, or from the two ensembles' own means if they are independent."""
+    if paired:
+        diff, se = mean_and_se(test_functions(chain) - test_functions(sde))
+    else:
+        (m1, s1), (m2, s2) = mean_and_se(test_functions(chain)), mean_and_se(test_functions(sde))
+        diff, se = m1 - m2, torch.hypot(s1, s2)
+    i = int(diff.abs().argmax())
+    return diff[i].abs().item(), se[i].item()
 
 
-def solver_bias(sme, x0, eta: float, K: int, seed: int):
-    """max_φ |E φ(X_T^{dt}) − E φ(X_T^{dt/2})| at dt = η/2 on shared Brownian paths, plus twice the
-    standard error of that paired difference (a bound on the solver's bias at dt)."""
-    n_fine = round(HORIZON / (eta / 4))
-    fine = Streams.from_seed(seed, K).normal(n_fine, sme.m).transpose(0, 1) * math.sqrt(eta / 4)
-    coarse = fine[0::2] + fine[1::2]
-    ends = [integrate(sme, x0, HORIZON, dt, solver=SOLVER, increments=inc, record_every=10**9).states[-1]
-            for dt, inc in ((eta / 2, coarse), (eta / 4, fine))]
-    diff = test_functions(ends[0]) - test_functions(ends[1])
-    mean, se = mean_and_se(diff)
+def solver_bias(coarse: torch.Tensor, fine: torch.Tensor) -> float:
+    """max_φ |E φ(X^{dt}) − E φ(X^{dt/2})| on shared Brownian paths, plus twice the standard error of
+    that paired difference: a bound on the solver's bias at dt."""
+    mean, se = mean_and_se(test_functions(coarse) - test_functions(fine))
     return (mean.abs() + 2 * se).max().item()
+
+
+def independent_increments(steps: int, K: int, m: int, h: float, seed: int) -> torch.Tensor:
+    """Brownian increments [steps, K, m] over steps h, drawn afresh."""
+    return Streams.from_seed(seed, K).normal(steps, m).transpose(0, 1) * math.sqrt(h)
 
 
 def study(game, x0, update: str, orders, etas, K: int, batch: int, seed: int, log):
     """{order: [per-η dicts with error, se, bias, kept, why]} for one update rule."""
     rows = {order: [] for order in orders}
     for eta in etas:
-        sga = SGA(game, lr=eta, update=update, batch_size=batch)
-        streams = Streams.from_seed(seed, K, compiled=True)
-        chain = sga.run(round(HORIZON / eta), streams=streams, x0=x0, record_every=10**9).states[-1]
-        for order in orders:
-            sme = SME(sga, order=order)
-            end = integrate(sme, x0, HORIZON, eta / 2, solver=SOLVER, K=K, seed=seed + 1,
-                            record_every=10**9).states[-1]
-            error, se = weak_error(chain, end)
-            bias = solver_bias(sme, x0, eta, max(K // 8, 1000), seed + 2)
+        smes = {order: SME(SGA(game, lr=eta, update=update, batch_size=batch), order=order) for order in orders}
+        steps = round(HORIZON / eta)
+        chain, coupled = coupled_chain(smes["1"], steps, x0, Streams.from_seed(seed, K),
+                                       Streams.from_seed(seed + 1, K), record_every=10**9)
+        chain = chain.states[-1]
+        for order, sme in smes.items():
+            paired = sme.m == smes["1"].m  # SME-2s: a d×d root, not the factor the chain drives
+            bridges = Streams.from_seed(seed + 2, K)
+            coarse = coupled if paired else independent_increments(steps, K, sme.m, eta, seed + 3)
+            half = bridge(coarse, eta, bridges)
+            ends = [integrate(sme, x0, HORIZON, eta / 2**j, solver=SOLVER, increments=inc, record_every=10**9).states[-1]
+                    for j, inc in ((1, half), (2, bridge(half, eta / 2, bridges)))]
+            error, se = weak_error(chain, ends[0], paired)
+            bias = solver_bias(*ends)
             why = _why_dropped(error, se, bias)
             rows[order].append({"eta": eta, "error": error, "se": se, "bias": bias, "kept": why is None,
-                                "why": why})
+                                "why": why, "coupled": paired})
             log(f"  {update} η={eta:g} SME-{order}: error {error:.2e} ± {1.96 * se:.1e}, solver bias "
                 f"≤ {bias:.1e}{'' if why is None else f' (dropped: {why})'}")
     return rows
@@ -157,6 +169,6 @@ EXPERIMENT = Experiment(
     run=run,
     defaults={"game.name": "gaussian", "game.mean": 0.5, "game.std": 0.5, "game.ridge": 1.0, "game.mu0": 0.0,
               "game.sigma0": 0.3,
-              "sga.lr": 0.2, "sga.batch_size": 64, "run.paths": 40_000},
-    quick={"run.paths": 10_000},
+              "sga.lr": 0.2, "sga.batch_size": 64, "run.paths": 20_000},
+    quick={"run.paths": 3_000},
 )
