@@ -36,15 +36,18 @@ class _Tap:
 def coupled_chain(sme, steps: int, x0, streams: Streams, noise_streams: Streams, **run_options):
     """(Trajectory of ``steps`` iterations of ``sme.sga`` on ``streams``, the Brownian increments
     [steps, K, m] over steps of η that its minibatches make); ``noise_streams`` gives the few fresh
-    normals the game's coupling needs. The chain is the one ``sga.run`` gives on the same streams."""
+    normals the game's coupling needs, and the columns beyond the factor's (SME-2s). The chain is the
+    one ``sga.run`` gives on the same streams."""
     tap = _Tap(sme.game, noise_streams)
     chain: Trajectory = dataclasses.replace(sme.sga, game=tap).run(steps, streams=streams, x0=x0, **run_options)
     per_iteration = len(sme.batch_groups())
     draws = tap.increments[: steps * per_iteration]
     if len(draws) < steps * per_iteration:
         raise RuntimeError(f"the chain stopped after {len(draws) // per_iteration} of {steps} iterations")
-    iterations = [torch.cat(draws[k * per_iteration : (k + 1) * per_iteration], dim=-1) for k in range(steps)]
-    return chain, math.sqrt(sme.eta) * torch.stack(iterations)
+    w = torch.stack([torch.cat(draws[k * per_iteration : (k + 1) * per_iteration], dim=-1) for k in range(steps)])
+    if w.shape[-1] < sme.m:  # SME-2s's columns beyond the factor's: independent of the chain
+        w = torch.cat([w, noise_streams.normal(steps, sme.m - w.shape[-1]).transpose(0, 1).to(w)], dim=-1)
+    return chain, math.sqrt(sme.eta) * w
 
 
 def bridge(increments: torch.Tensor, h: float, streams: Streams) -> torch.Tensor:

@@ -33,7 +33,7 @@ from torch.func import jvp
 
 from games.base import PLAYERS, Game
 from games.errors import ConfigError, check_choice
-from games.linalg import psd_power
+from games.linalg import psd_power, range_root
 from games.optim import SGD
 from games.random import Streams
 from games.sga import SGA, Player
@@ -100,7 +100,8 @@ class SME:
     @functools.cached_property
     def m(self) -> int:
         """The Brownian dimension: the width of σ (probed once, at the game's initial state)."""
-        return self.d if self.order == "2s" else self.noise_factor(self.game.init(1, Streams([0]))).shape[-1]
+        width = self.noise_factor(self.game.init(1, Streams([0]))).shape[-1]
+        return width + self.d if self.order == "2s" else width
 
     def describe(self) -> dict:
         return {"name": self.name, "order": self.order, "eta": self.eta, "sga": self.sga.describe()}
@@ -201,9 +202,16 @@ class SME:
         return self.noise_covariance(x) if self.order != "2s" else self._projected_power(x, 1.0)
 
     def diffusion(self, x: torch.Tensor) -> torch.Tensor:
-        """σ(x) with σσᵀ = ``covariance``: the factor F̃ [K, d, m] (SME-1, SME-2), or the symmetric root
-        of the projected matrix [K, d, d] (SME-2s)."""
-        return self.noise_factor(x) if self.order != "2s" else self._projected_power(x, 0.5)
+        """σ(x) with σσᵀ = ``covariance``: the factor F̃ [K, d, m] (SME-1, SME-2), or for SME-2s
+        M^½ [Σ̃^{+½}F̃, I − P] [K, d, m + d], M the projected matrix and P the projection onto the range
+        of Σ̃. As (Σ̃^{+½}F̃)(Σ̃^{+½}F̃)ᵀ = P, σσᵀ = M^½(P + I − P)M^½ = M, and the first m columns still
+        take the factor's Brownian motion (``sde.coupling``)."""
+        factor = self.noise_factor(x)
+        if self.order != "2s":
+            return factor
+        inverse_root, onto_range = range_root(factor @ factor.transpose(1, 2))
+        null = torch.eye(self.d, dtype=x.dtype, device=x.device) - onto_range
+        return self._projected_power(x, 0.5) @ torch.cat([inverse_root @ factor, null], dim=-1)
 
 
 def _batched_jacobian(jvp_of, x: torch.Tensor) -> torch.Tensor:

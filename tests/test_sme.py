@@ -137,6 +137,10 @@ def test_sme2s_covariance_is_positive_semidefinite_and_projections_counted():
     d = sme.diffusion(x)
     assert torch.allclose(d @ d.transpose(1, 2), cov, atol=1e-10)
     assert sme.projections >= 0
+    start = game.init(3, Streams([0, 1, 2]))  # no critic yet: the generator's noise vanishes, Σ̃ is singular
+    assert torch.linalg.matrix_rank(sme.noise_covariance(start)[0]) < game.d
+    d = sme.diffusion(start)
+    assert d.shape == (3, game.d, sme.m) and torch.allclose(d @ d.transpose(1, 2), sme.covariance(start), atol=1e-10)
 
 
 def stationary_errors(order, etas):

@@ -5,8 +5,7 @@ are compared at the horizon T through test functions φ: first moments x_i, seco
 the bounded smooth cos(x_i). The weak error is max_φ |E φ(x_{T/η}) − E φ(X_T)| (THEORY §2: O(η)
 for SME-1, O(η²) for SME-2 and SME-2s). Each SDE path is driven by its chain run's own minibatches
 (``sde.coupling``: exact Brownian increments, so each side keeps its law), which makes the paired
-differences φ(x) − φ(X) small and their Monte Carlo error with them; SME-2s, whose diffusion is a
-d×d root rather than the noise factor, gets independent increments. The SDEs are integrated by
+differences φ(x) − φ(X) small and their Monte Carlo error with them. The SDEs are integrated by
 Platen's weak order-2 scheme at dt = η/2; its own bias is bounded by the difference to dt = η/4 on
 the same (bridged) Brownian paths. A point counts only where the 95% Monte Carlo half-width is at
 most half the error and the solver bias at most a third of it; otherwise it is drawn hollow and the
@@ -45,14 +44,9 @@ def mean_and_se(values: torch.Tensor):
     return values.mean(0), values.std(0) / math.sqrt(len(values))
 
 
-def weak_error(chain: torch.Tensor, sde: torch.Tensor, paired: bool):
-    """(max_φ |E φ(chain) − E φ(sde)|, the standard error of that difference), from the paired
-    differences of coupled paths, or from the two ensembles' own means if they are independent."""
-    if paired:
-        diff, se = mean_and_se(test_functions(chain) - test_functions(sde))
-    else:
-        (m1, s1), (m2, s2) = mean_and_se(test_functions(chain)), mean_and_se(test_functions(sde))
-        diff, se = m1 - m2, torch.hypot(s1, s2)
+def weak_error(chain: torch.Tensor, sde: torch.Tensor):
+    """(max_φ |E φ(chain) − E φ(sde)|, its standard error) from the paired differences of coupled paths."""
+    diff, se = mean_and_se(test_functions(chain) - test_functions(sde))
     i = int(diff.abs().argmax())
     return diff[i].abs().item(), se[i].item()
 
@@ -64,32 +58,26 @@ def solver_bias(coarse: torch.Tensor, fine: torch.Tensor) -> float:
     return (mean.abs() + 2 * se).max().item()
 
 
-def independent_increments(steps: int, K: int, m: int, h: float, seed: int) -> torch.Tensor:
-    """Brownian increments [steps, K, m] over steps h, drawn afresh."""
-    return Streams.from_seed(seed, K).normal(steps, m).transpose(0, 1) * math.sqrt(h)
-
-
 def study(game, x0, update: str, orders, etas, K: int, batch: int, seed: int, log):
     """{order: [per-η dicts with error, se, bias, kept, why]} for one update rule."""
     rows = {order: [] for order in orders}
     for eta in etas:
         smes = {order: SME(SGA(game, lr=eta, update=update, batch_size=batch), order=order) for order in orders}
         steps = round(HORIZON / eta)
-        chain, coupled = coupled_chain(smes["1"], steps, x0, Streams.from_seed(seed, K),
-                                       Streams.from_seed(seed + 1, K), record_every=10**9)
+        widest = max(smes.values(), key=lambda sme: sme.m)  # SME-2s: the factor's columns and d more
+        chain, coupled = coupled_chain(widest, steps, x0, Streams.from_seed(seed, K), Streams.from_seed(seed + 1, K),
+                                       record_every=10**9)
         chain = chain.states[-1]
         for order, sme in smes.items():
-            paired = sme.m == smes["1"].m  # SME-2s: a d×d root, not the factor the chain drives
             bridges = Streams.from_seed(seed + 2, K)
-            coarse = coupled if paired else independent_increments(steps, K, sme.m, eta, seed + 3)
-            half = bridge(coarse, eta, bridges)
+            half = bridge(coupled[..., : sme.m], eta, bridges)
             ends = [integrate(sme, x0, HORIZON, eta / 2**j, solver=SOLVER, increments=inc, record_every=10**9).states[-1]
                     for j, inc in ((1, half), (2, bridge(half, eta / 2, bridges)))]
-            error, se = weak_error(chain, ends[0], paired)
+            error, se = weak_error(chain, ends[0])
             bias = solver_bias(*ends)
             why = _why_dropped(error, se, bias)
             rows[order].append({"eta": eta, "error": error, "se": se, "bias": bias, "kept": why is None,
-                                "why": why, "coupled": paired})
+                                "why": why})
             log(f"  {update} η={eta:g} SME-{order}: error {error:.2e} ± {1.96 * se:.1e}, solver bias "
                 f"≤ {bias:.1e}{'' if why is None else f' (dropped: {why})'}")
     return rows
