@@ -183,11 +183,12 @@ def gaussian_quadratic_factor(g, x: torch.Tensor, r: int, quadratic: bool = True
     jac = ((plus - minus) / 2).transpose(1, 2)  # [K, d, r]
     if not quadratic:
         return jac
-    hess = torch.diag_embed((plus + minus - 2 * g0[:, None]).transpose(1, 2))  # [K, d, r, r]
+    second = {(j, j): plus[:, j] + minus[:, j] - 2 * g0 for j in range(r)}  # each [K, d]
     for i, (j, l) in enumerate(pairs):
         pp, pm, mp, mm = out[:, 2 * r + 1 + 4 * i : 2 * r + 5 + 4 * i].unbind(1)
-        hess[:, :, j, l] = hess[:, :, l, j] = (pp - pm - mp + mm) / 4
-    return torch.cat([jac, hess.flatten(2) / math.sqrt(2)], dim=-1)
+        second[j, l] = second[l, j] = (pp - pm - mp + mm) / 4
+    hess = torch.stack([second[j, l] for j in range(r) for l in range(r)], dim=-1)  # vec(H) [K, d, r²]
+    return torch.cat([jac, hess / math.sqrt(2)], dim=-1)
 
 
 def gaussian_quadratic_increments(zeta: torch.Tensor, streams: Streams, quadratic: bool = True) -> torch.Tensor:

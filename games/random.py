@@ -47,22 +47,24 @@ def run_seeds(seed: int, K: int) -> torch.Tensor:
     return (hi << 32) | _mix32((lo + _GOLDEN * (k + 1)) & _MASK)
 
 
-def _bits(lo: torch.Tensor, hi: torch.Tensor, n: int) -> torch.Tensor:
-    """[K, n] 32-bit integers of draws keyed (lo, hi) [K]: element i is one lowbias32 round of the
-    Weyl sequence lo + (i+1)·φ, keyed by hi."""
-    index = torch.arange(1, n + 1, device=lo.device, dtype=torch.int64)[None, :]
-    return _mix32(((lo[:, None] + index * _GOLDEN) & _MASK) ^ hi[:, None])
+def _bits(lo: torch.Tensor, hi: torch.Tensor, n: int, paths_inner: bool = False) -> torch.Tensor:
+    """[K, n] 32-bit integers of draws keyed (lo, hi) [K] ([n, K] if ``paths_inner``): element i is one
+    lowbias32 round of the Weyl sequence lo + (i+1)·φ, keyed by hi."""
+    index = torch.arange(1, n + 1, device=lo.device, dtype=torch.int64)
+    lo, hi, index = (lo, hi, index[:, None]) if paths_inner else (lo[:, None], hi[:, None], index)
+    return _mix32(((lo + index * _GOLDEN) & _MASK) ^ hi)
 
 
-def _normal(lo: torch.Tensor, hi: torch.Tensor, n: int) -> torch.Tensor:
-    """[K, n] float64 normals of draws keyed (lo, hi), by Box–Muller on pairs (i, i + ⌈n/2⌉) of 32-bit
-    uniforms: the first half takes the cosines, the second the sines."""
-    half = (n + 1) // 2
-    bits = _bits(lo, hi, 2 * half).to(torch.float64)
-    u1, u2 = (bits[:, :half] + 0.5) / 2.0**32, (bits[:, half:] + 0.5) / 2.0**32
+def _normal(lo: torch.Tensor, hi: torch.Tensor, n: int, paths_inner: bool = False) -> torch.Tensor:
+    """[K, n] float64 normals of draws keyed (lo, hi) ([n, K] if ``paths_inner``: the same numbers,
+    stored with the paths innermost), by Box–Muller on pairs (i, i + ⌈n/2⌉) of 32-bit uniforms: the
+    first half takes the cosines, the second the sines."""
+    half, dim = (n + 1) // 2, 0 if paths_inner else 1
+    bits = _bits(lo, hi, 2 * half, paths_inner).to(torch.float64)
+    u1, u2 = ((b + 0.5) / 2.0**32 for b in bits.split(half, dim=dim))
     r = torch.sqrt(-2.0 * torch.log(u1))
-    z = torch.cat([r * torch.cos(2 * math.pi * u2), r * torch.sin(2 * math.pi * u2)], dim=1)
-    return z[:, :n]
+    z = torch.cat([r * torch.cos(2 * math.pi * u2), r * torch.sin(2 * math.pi * u2)], dim=dim)
+    return z.narrow(dim, 0, n)
 
 
 @functools.lru_cache(maxsize=None)
@@ -122,13 +124,16 @@ class Streams:
         u = (self._bits(n).to(torch.float64) + 0.5) / 2.0**32
         return u.to(self.dtype).reshape(self.K, *shape)
 
-    def normal(self, *shape, compiled: Optional[bool] = None) -> torch.Tensor:
+    def normal(self, *shape, compiled: Optional[bool] = None, paths_inner: bool = False) -> torch.Tensor:
         """Standard normal numbers, shape [K, *shape] (Box–Muller). ``compiled`` (default: the
         streams' own setting) draws the same numbers, to rounding in log, cos and sin, through one
-        fused torch.compile'd kernel."""
+        fused torch.compile'd kernel; ``paths_inner`` stores the same numbers with the runs as the
+        innermost dimension (a permuted view), the layout compiled ensemble steps read fastest."""
         n = math.prod(shape)
         lo, hi = self._key()
-        z = (_compiled_normal() if (self.compiled if compiled is None else compiled) else _normal)(lo, hi, n)
+        z = (_compiled_normal() if (self.compiled if compiled is None else compiled) else _normal)(lo, hi, n, paths_inner)
+        if paths_inner:
+            return z.to(self.dtype).reshape(*shape, self.K).movedim(-1, 0)
         return z.to(self.dtype).reshape(self.K, *shape)
 
     def randint(self, high: int, *shape) -> torch.Tensor:

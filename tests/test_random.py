@@ -62,3 +62,10 @@ def test_no_correlation_across_elements_runs_and_draws():
     assert abs((z[:, 1:] * z[:, :-1]).mean() * n) < 5  # within a run
     assert abs((z[1:] * z[:-1]).mean() * n) < 5  # neighbouring runs
     assert abs((z * z_next).mean() * n) < 5  # consecutive draws
+
+
+def test_paths_inner_draws_are_the_same_numbers_stored_paths_innermost():
+    a, b = Streams.from_seed(4, 5), Streams.from_seed(4, 5)
+    for shape in ((3,), (2, 3)):
+        plain, inner = a.normal(*shape), b.normal(*shape, paths_inner=True)
+        assert torch.equal(plain, inner) and inner.stride()[0] == 1
