@@ -17,7 +17,6 @@ Time grid: t_n = n·dt, n = 0 … N with N = t_end/dt, which must be an integer 
 """
 from __future__ import annotations
 
-import functools
 import math
 import time
 import weakref
