@@ -184,22 +184,23 @@ class SME:
             return [{who: sum(d == (who,) for d in draws) for who in PLAYERS}]
         return [{who: int(d == (who,)) for who in PLAYERS} for d in draws]
 
-    def _stationary_corrected(self, x: torch.Tensor) -> torch.Tensor:
-        """Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ), J = Db₁, symmetrised (SME-2s, before projection)."""
-        sigma = self.noise_covariance(x)
+    def _stationary_corrected(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ) for Σ̃ = ``sigma``, J = Db₁, symmetrised (SME-2s, before projection)."""
         jac = _batched_jacobian(self.leading_drift_jvp, x)
         corrected = sigma - 0.5 * self.eta * (jac @ sigma + sigma @ jac.transpose(1, 2))
         return 0.5 * (corrected + corrected.transpose(1, 2))
 
-    def _projected_power(self, x: torch.Tensor, power: float) -> torch.Tensor:
-        """The SME-2s matrix projected onto the PSD cone, to ``power``; projections are counted."""
-        result, negative = psd_power(self._stationary_corrected(x), power)
+    def _projected_power(self, x: torch.Tensor, sigma: torch.Tensor, power: float) -> torch.Tensor:
+        """The SME-2s matrix of Σ̃ = ``sigma`` projected onto the PSD cone, to ``power``; projections are
+        counted."""
+        result, negative = psd_power(self._stationary_corrected(x, sigma), power)
         self.projections += negative
         return result
 
     def covariance(self, x: torch.Tensor) -> torch.Tensor:
         """σσᵀ: Σ̃ (SME-1, SME-2) or the projected Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ) (SME-2s)."""
-        return self.noise_covariance(x) if self.order != "2s" else self._projected_power(x, 1.0)
+        sigma = self.noise_covariance(x)
+        return sigma if self.order != "2s" else self._projected_power(x, sigma, 1.0)
 
     def diffusion(self, x: torch.Tensor) -> torch.Tensor:
         """σ(x) with σσᵀ = ``covariance``: the factor F̃ [K, d, m] (SME-1, SME-2), or for SME-2s
@@ -209,9 +210,10 @@ class SME:
         factor = self.noise_factor(x)
         if self.order != "2s":
             return factor
-        inverse_root, onto_range = range_root(factor @ factor.transpose(1, 2))
+        sigma = factor @ factor.transpose(1, 2)
+        inverse_root, onto_range = range_root(sigma)
         null = torch.eye(self.d, dtype=x.dtype, device=x.device) - onto_range
-        return self._projected_power(x, 0.5) @ torch.cat([inverse_root @ factor, null], dim=-1)
+        return self._projected_power(x, sigma, 0.5) @ torch.cat([inverse_root @ factor, null], dim=-1)
 
 
 def _batched_jacobian(jvp_of, x: torch.Tensor) -> torch.Tensor:
