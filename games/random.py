@@ -132,9 +132,8 @@ class Streams:
         n = math.prod(shape)
         lo, hi = self._key()
         z = (_compiled_normal() if (self.compiled if compiled is None else compiled) else _normal)(lo, hi, n, paths_inner)
-        if paths_inner:
-            return z.to(self.dtype).reshape(*shape, self.K).movedim(-1, 0)
-        return z.to(self.dtype).reshape(self.K, *shape)
+        z = z.to(self.dtype)
+        return z.reshape(*shape, self.K).movedim(-1, 0) if paths_inner else z.reshape(self.K, *shape)
 
     def randint(self, high: int, *shape) -> torch.Tensor:
         """Integers uniform in {0, …, high − 1}, shape [K, *shape]."""
