@@ -67,12 +67,12 @@ def study(game, x0, update: str, orders, etas, K: int, batch: int, seed: int, lo
         widest = max(smes.values(), key=lambda sme: sme.m)  # SME-2s: the factor's columns and d more
         chain, coupled = coupled_chain(widest, steps, x0, Streams.from_seed(seed, K), Streams.from_seed(seed + 1, K),
                                        record_every=10**9)
-        chain = chain.states[-1]
+        chain, bridges = chain.states[-1], Streams.from_seed(seed + 2, K)
+        half = bridge(coupled, eta, bridges)
+        refined = {eta / 2: half, eta / 4: bridge(half, eta / 2, bridges)}  # each order takes its first m columns
         for order, sme in smes.items():
-            bridges = Streams.from_seed(seed + 2, K)
-            half = bridge(coupled[..., : sme.m], eta, bridges)
-            ends = [integrate(sme, x0, HORIZON, eta / 2**j, solver=SOLVER, increments=inc, record_every=10**9).states[-1]
-                    for j, inc in ((1, half), (2, bridge(half, eta / 2, bridges)))]
+            ends = [integrate(sme, x0, HORIZON, dt, solver=SOLVER, increments=inc[..., : sme.m],
+                              record_every=10**9).states[-1] for dt, inc in refined.items()]
             error, se = weak_error(chain, ends[0])
             bias = solver_bias(*ends)
             why = _why_dropped(error, se, bias)
