@@ -18,6 +18,7 @@ the general mechanism for rules that are not such compositions.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional
 
 import torch
@@ -28,18 +29,23 @@ from .errors import ConfigError
 from .optim import SGD
 from .random import Streams
 from .sga import SGA, Player
+from .trajectory import Trajectory
 
 
-class _ScaledMeanField(Game):
-    """η times a mean field V (the expected field less weight decay), as a game whose unit-rate SGD
-    step is one step of rate η of the original rule."""
+class MeanFieldGame(Game):
+    """``game`` played on its mean field V (default: the expected field): every minibatch field is
+    V itself, scaled by ``eta`` (1 unless a rate is being differentiated through). SGA on it is full
+    (infinite-batch) gradient training, the deterministic chain x_{k+1} = Φ̄_η(x_k)."""
 
-    def __init__(self, game: Game, mean_field):
-        self.game, self.mean_field, self.eta = game, mean_field, None
+    def __init__(self, game: Game, mean_field=None):
+        self.game, self.mean_field, self.eta = game, mean_field or game.expected_field, 1.0
         self.name, self.p, self.q = f"mean-field {game.name}", game.p, game.q
 
     def sample(self, K, B, generator):
         return None
+
+    def init(self, K, generator):
+        return self.game.init(K, generator)
 
     def player_grads(self, theta, omega, batch, players=PLAYERS, player_losses=None):
         field = dict(zip(PLAYERS, self.game.split(self.mean_field(self.game.join(theta, omega)))))
@@ -61,7 +67,7 @@ class MeanMapExpansion:
         self._decay = self._per_coordinate({w: p.weight_decay for w, p in sga.players.items()})
         self._scales = [self._rate_scales({w: 1.0 if w in moved else 0.0 for w in PLAYERS})
                         for moved in sga.substeps()]  # P_s
-        self._mean_field = _ScaledMeanField(self.game, self.mean_field)
+        self._mean_field = MeanFieldGame(self.game, self.mean_field)
         self._unit = SGA(self._mean_field, lr=1.0, update=sga.update, n_d=sga.n_d,
                          gen=Player("sgd", scale=sga.gen.scale), disc=Player("sgd", scale=sga.disc.scale))
 
@@ -116,8 +122,13 @@ class MeanMapExpansion:
             params, _, _ = self._unit.step_players(dict(zip(PLAYERS, self.game.split(x))),
                                                    self._unit.init_state(x), 0, _NO_STREAMS, observe=False)
         finally:
-            self._mean_field.eta = None  # a dual η must not outlive its transform
+            self._mean_field.eta = 1.0  # a dual η must not outlive its transform
         return self.game.join(params["theta"], params["omega"])
+
+    def mean_chain(self, steps: int, **run_options) -> Trajectory:
+        """x_{k+1} = Φ̄_η(x_k), k < ``steps``: gradient training on the mean field at rate ``eta``, by the
+        update code itself (``SGA.run``'s keywords: K, x0, record_every, …)."""
+        return replace(self._unit, lr=self.eta).run(steps, **run_options)
 
     def update_map_terms(self, x: torch.Tensor) -> tuple:
         """(∂_η Φ̄_η(x), ½ ∂²_η Φ̄_η(x)) at η = 0 by forward-mode derivatives of ``mean_step``."""

@@ -1,0 +1,35 @@
+"""Modified equations of stateless gradient training (THEORY §3): the flows that gradient descent
+x_{k+1} = Φ̄_η(x_k) on the expected field follows as η → 0.
+
+- order "1", the rule's gradient flow ẋ = b₁(x) (V, with (V_θ, n_d V_ω) for n_d steps and the rate
+  scales c_θ, c_ω): GD stays within O(η) of it on a fixed horizon;
+- order "2", the modified equation ẋ = b₁ + η(m₂ − ½ Db₁·b₁) (Hairer, Lubich & Wanner 2006, §IX.1;
+  Rosca et al. 2021 for simultaneous and alternating two-player GD): within O(η²).
+
+b₁ and m₂ are those of ``games.expansion`` (the SMEs' drifts are the same terms).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from games.errors import check_choice
+from games.expansion import MeanMapExpansion
+from games.sga import SGA
+from games.trajectory import Trajectory
+
+from .ode import integrate_flow
+
+ORDERS = ("1", "2")
+
+
+def modified_flow(sga: SGA, x0: torch.Tensor, t_end: float, *, order: str = "2", eta: Optional[float] = None,
+                  **options) -> Trajectory:
+    """The order-``order`` modified equation of ``sga`` at rate ``eta`` (default: sga's rate) from
+    x0 [K, d] over [0, t_end] (``flows.ode.integrate_flow``'s options)."""
+    order = check_choice("flow.order", str(order), ORDERS)
+    expansion = MeanMapExpansion(sga, eta)
+    field = expansion.leading_drift if order == "1" else expansion.modified_field
+    meta = {"method": f"modified-flow-{order}", "eta": expansion.eta, "sga": sga.describe()}
+    return integrate_flow(lambda t, x: field(x), x0, t_end, sga.game.p, metadata=meta, **options)
