@@ -44,3 +44,20 @@ def fit_order(steps: Sequence[float], errors: Sequence[float], se: Optional[Sequ
         scale, quantile = 1.0, stats.norm.ppf(0.5 + level / 2)
     half = quantile * scale / math.sqrt(sxx)
     return OrderFit(float(slope), float(slope - half), float(slope + half), float(intercept))
+
+
+def fit_common_order(groups: Sequence[tuple], level: float = 0.95) -> OrderFit:
+    """One slope s for several systems, error_g ≈ C_g·hˢ (a least-squares fit of log error on log h
+    with an intercept per group (steps, errors)); Student-t interval with n − G − 1 degrees of
+    freedom. ``log_constant`` is the mean of the groups' intercepts."""
+    logs = [(np.log(np.asarray(h, float)), np.log(np.asarray(e, float))) for h, e in groups]
+    n, G = sum(len(h) for h, _ in logs), len(logs)
+    if n - G - 1 < 1:
+        raise ValueError(f"a common order fit of {G} groups needs more than {G + 1} points, got {n}")
+    centred = [(h - h.mean(), e - e.mean()) for h, e in logs]
+    sxx = sum((h**2).sum() for h, _ in centred)
+    slope = sum((h * e).sum() for h, e in centred) / sxx
+    rss = sum(((e - slope * h) ** 2).sum() for h, e in centred)
+    half = stats.t.ppf(0.5 + level / 2, n - G - 1) * math.sqrt(rss / (n - G - 1) / sxx)
+    constant = float(np.mean([e.mean() - slope * h.mean() for h, e in logs]))
+    return OrderFit(float(slope), float(slope - half), float(slope + half), constant)

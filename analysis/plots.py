@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -42,3 +43,12 @@ def phase_portrait(ax, field, xlim, ylim, paths=(), labels=(), density: int = 21
 def new_figure(rows: int = 1, cols: int = 1, size=(4.0, 3.2), **kwargs):
     fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False, **kwargs)
     return fig, axes
+
+
+def rate_axes(ax, rates, label: str = "η"):
+    """Log–log axes with the rates of a convergence study as the only x ticks."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(rates, [f"{r:g}" for r in rates], minor=False)
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xlabel(label)

@@ -165,7 +165,8 @@ class SGA:
             streams: Optional[Streams] = None, record_every: int = 1, record_states: bool = True,
             device="cpu", dtype=torch.float64, progress: bool = False, metadata: Optional[dict] = None
             ) -> Trajectory:
-        """Train K runs for ``steps`` iterations, recording every ``record_every`` and at the end.
+        """Train K runs (default: one per row of x0 [K, d]) for ``steps`` iterations, recording every
+        ``record_every`` and at the end.
 
         Each row of the record holds x_k and the observables of the step taken from x_k. A run whose
         state stops being finite is reported in ``metadata['diverged']`` ({run: step}); its record up
@@ -173,6 +174,8 @@ class SGA:
         """
         steps = check_int("sga.steps", steps, minimum=0)
         record_every = check_int("run.record_every", record_every)
+        if K is None and x0 is not None and torch.as_tensor(x0).ndim == 2:
+            K = len(x0)  # one run per initial state
         streams = streams or Streams.from_seed(seed, check_int("run.paths", K), device=device, dtype=dtype)
         x = self.game.init(streams.K, streams) if x0 is None else _as_states(x0, streams)
         params, state, t = dict(zip(PLAYERS, self.game.split(x))), self.init_state(x), 0.0

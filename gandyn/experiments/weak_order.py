@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.ticker
 import numpy as np
 import torch
 
 from analysis.orders import fit_order
-from analysis.plots import new_figure
+from analysis.plots import new_figure, rate_axes
 from games import SGA
 from games.random import Streams
 from sde import SME, bridge, coupled_chain, integrate
@@ -135,11 +134,7 @@ def run(config, report, quick: bool):
             draw(ax, points, f"SME-{order}: slope {slope:.2f} [{low:.2f}, {high:.2f}]", colors[order])
             table += [f"| {label} | SME-{order} | {p['eta']:g} | {p['error']:.3e} | {1.96 * p['se']:.1e} | "
                       f"{p['bias']:.1e} | {'yes' if p['kept'] else p['why']} |" for p in points]
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xticks(etas, [f"{e:g}" for e in etas], minor=False)
-        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-        ax.set_xlabel("η")
+        rate_axes(ax, etas)
         ax.set_title(f"{game.name}, {label} updates", fontsize=9)
         ax.legend(fontsize=7)
     axes[0, 0].set_ylabel("weak error at T = 2")

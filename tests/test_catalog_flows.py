@@ -1,0 +1,19 @@
+"""The flow catalog entries in --quick mode: their summary keys land in the ranges THEORY §3 and §5 expect."""
+import json
+
+from gandyn.cli import main
+
+
+def quick(name, tmp_path) -> dict:
+    assert main(["reproduce", name, "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    return json.loads((tmp_path / "summary.json").read_text())
+
+
+def test_modified_ode_orders(tmp_path):
+    summary = quick("modified-ode", tmp_path)
+    for update in ("sim", "alt"):
+        assert 0.8 <= summary[f"slope_flow_{update}"] <= 1.2, summary
+        assert 1.7 <= summary[f"slope_modified_{update}"] <= 2.3, summary
+        for system in ("dirac", "gaussian", "rotation"):
+            assert summary[f"slope_modified_{update}_{system}"] > summary[f"slope_flow_{update}_{system}"] + 0.7
+    assert (tmp_path / "modified_ode.png").exists()
