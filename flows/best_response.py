@@ -47,10 +47,11 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import torch
-from torchdiffeq import odeint
 
 from games.errors import ConfigError, check_choice, check_int, check_positive
 from games.trajectory import Trajectory
+
+from .ode import integrate_flow
 
 KERNELS = ("rbf",)
 SCORES = ("gaussian", "kde")
@@ -215,13 +216,16 @@ def _euler(field, X0: torch.Tensor, tau: float, steps: int, record_every: int):
     return times, torch.stack(out)
 
 
-def _ode(field, X0: torch.Tensor, t_end: float, n_records: int, method: str, rtol: float, atol: float,
-         options):
-    """Integrate Ẋ = v(X) with torchdiffeq.odeint on n_records evenly spaced times."""
-    times = torch.linspace(0.0, t_end, n_records, dtype=X0.dtype, device=X0.device)
-    states = odeint(lambda t, X: field(X), X0.detach(), times, method=method, rtol=rtol, atol=atol,
-                    options=options)
-    return times, states.detach()
+def _ode(field, X0: torch.Tensor, t_end: float, meta: dict, observe, options: dict) -> Trajectory:
+    """Ẋ = v(X) for particles X0 [K, N, n] through ``flows.ode.integrate_flow`` (its options), with the
+    observables ``observe(states [T, K, N, n])``."""
+    K, N, n = X0.shape
+    rhs = lambda t, x: field(x.reshape(K, N, n)).reshape(K, N * n)  # noqa: E731
+    traj = integrate_flow(rhs, X0.detach().reshape(K, N * n), t_end, N * n, metadata={**meta, "N": N, "n": n},
+                          **{"rtol": 1e-7, "atol": 1e-9, **options})
+    states = traj.states.reshape(*traj.states.shape[:2], N, n)
+    return Trajectory(traj.times, traj.states, traj.p, {k: v.detach().cpu() for k, v in observe(states).items()},
+                      traj.metadata)
 
 
 def _mmd_setup(X0, target, bandwidth, kernel):
@@ -237,16 +241,13 @@ def _mmd_observables(states: torch.Tensor, Y: torch.Tensor, h: float) -> dict:
     return {"mmd2": mmd2_v(states, Y, h)}
 
 
-def mmd_flow(X0: torch.Tensor, target: torch.Tensor, t_end: float, *, bandwidth: float,
-             kernel: str = "rbf", n_records: int = 101, method: str = "dopri5", rtol: float = 1e-7,
-             atol: float = 1e-9, options=None) -> Trajectory:
-    """MMD gradient flow (Arbel et al. 2019) of particles X0 [K, N, n] toward target [M, n] or [K, M, n]."""
+def mmd_flow(X0: torch.Tensor, target: torch.Tensor, t_end: float, *, bandwidth: float, kernel: str = "rbf",
+             **options) -> Trajectory:
+    """MMD gradient flow (Arbel et al. 2019) of particles X0 [K, N, n] toward target [M, n] or [K, M, n]
+    (``flows.ode.integrate_flow``'s options; rtol 1e-7, atol 1e-9 by default)."""
     X0, Y, h = _mmd_setup(X0, target, bandwidth, kernel)
-    check_positive("t_end", t_end)
-    n_records = check_int("n_records", n_records, minimum=2)
-    times, states = _ode(lambda X: mmd_field(X, Y, h), X0, t_end, n_records, method, rtol, atol, options)
-    meta = {"method": "mmd-flow", "solver": method, "kernel": kernel, "bandwidth": h, "M": Y.shape[-2]}
-    return _record(times, states, _mmd_observables(states, Y, h), meta)
+    meta = {"method": "mmd-flow", "kernel": kernel, "bandwidth": h, "M": Y.shape[-2]}
+    return _ode(lambda X: mmd_field(X, Y, h), X0, t_end, meta, lambda s: _mmd_observables(s, Y, h), options)
 
 
 def mmd_flow_euler(X0: torch.Tensor, target: torch.Tensor, tau: float, steps: int, *, bandwidth: float,
@@ -284,16 +285,13 @@ def _kl_observables(states: torch.Tensor, field) -> dict:
 
 
 def kl_flow(X0: torch.Tensor, target_score: Score, t_end: float, *, score: str = "gaussian",
-            bandwidth: Optional[float] = None, n_records: int = 101, method: str = "dopri5",
-            rtol: float = 1e-7, atol: float = 1e-9, options=None) -> Trajectory:
-    """Deterministic KL(ρ‖p) Wasserstein gradient flow of particles X0 [K, N, n], ∇log ρ by ``score``."""
+            bandwidth: Optional[float] = None, **options) -> Trajectory:
+    """Deterministic KL(ρ‖p) Wasserstein gradient flow of particles X0 [K, N, n], ∇log ρ by ``score``
+    (``flows.ode.integrate_flow``'s options; rtol 1e-7, atol 1e-9 by default)."""
     X0, h = _kl_setup(X0, target_score, score, bandwidth)
-    check_positive("t_end", t_end)
-    n_records = check_int("n_records", n_records, minimum=2)
     field = lambda X: kl_field(X, target_score, score, h)  # noqa: E731
-    times, states = _ode(field, X0, t_end, n_records, method, rtol, atol, options)
-    meta = {"method": "kl-flow", "solver": method, "score": score, "bandwidth": h}
-    return _record(times, states, _kl_observables(states, field), meta)
+    meta = {"method": "kl-flow", "score": score, "bandwidth": h}
+    return _ode(field, X0, t_end, meta, lambda s: _kl_observables(s, field), options)
 
 
 def kl_flow_euler(X0: torch.Tensor, target_score: Score, tau: float, steps: int, *, score: str = "gaussian",

@@ -47,6 +47,9 @@ class MeanFieldGame(Game):
     def init(self, K, generator):
         return self.game.init(K, generator)
 
+    def expected_field(self, x):
+        return self.mean_field(x)
+
     def player_grads(self, theta, omega, batch, players=PLAYERS, player_losses=None):
         field = dict(zip(PLAYERS, self.game.split(self.mean_field(self.game.join(theta, omega)))))
         return {who: -self.eta * field[who] for who in players}, {who: torch.zeros_like(theta[:, 0]) for who in players}

@@ -17,3 +17,10 @@ def test_modified_ode_orders(tmp_path):
         for system in ("dirac", "gaussian", "rotation"):
             assert summary[f"slope_modified_{update}_{system}"] > summary[f"slope_flow_{update}_{system}"] + 0.7
     assert (tmp_path / "modified_ode.png").exists()
+
+
+def test_dual_flow_limit_is_first_order(tmp_path):
+    summary = quick("dual-flow-limit", tmp_path)
+    assert 0.8 <= summary["slope_dual_limit"] <= 1.2, summary
+    for system in ("gaussian", "particles"):
+        assert summary[f"slope_dual_limit_{system}_low"] <= 1.0 + 0.2 and summary[f"slope_dual_limit_{system}"] > 0.8
