@@ -24,3 +24,12 @@ def test_dual_flow_limit_is_first_order(tmp_path):
     assert 0.8 <= summary["slope_dual_limit"] <= 1.2, summary
     for system in ("gaussian", "particles"):
         assert summary[f"slope_dual_limit_{system}_low"] <= 1.0 + 0.2 and summary[f"slope_dual_limit_{system}"] > 0.8
+
+
+def test_gradient_layer_entry_reaches_the_ring(tmp_path):
+    """Both generators end far below the start's MMD² (about 0.7) and cover most of the 8 modes."""
+    summary = quick("gradient-layer", tmp_path)
+    for generator in ("gradient_layer", "parametric"):
+        assert summary[f"mmd_final_{generator}"] < 0.05, summary
+        assert summary[f"modes_covered_{generator}"] >= 5, summary
+        assert summary[f"wall_time_{generator}_s"] > 0
