@@ -47,7 +47,7 @@ def reproduce(name: str, args) -> Path:
     config = experiment.config(args.quick, overrides)
     report = Report(args.out or Path("runs") / name, experiment.title, quiet=args.quiet)
     try:
-        experiment.run(config, report, args.quick)
+        experiment.execute(config, report, args.quick)
     except KeyboardInterrupt:
         report.key("interrupted", True)
         report.text("**Interrupted:** the figures and key figures above are those computed before it.")

@@ -124,5 +124,6 @@ EXPERIMENT = Experiment(
     name="dual-flow-limit",
     title="Discrete training against its dual metric flow",
     run=run,
+    threads=1,
     defaults={"sga.lr": 0.04},
 )

@@ -22,7 +22,6 @@ is covered if it gets at least 1/32 of the fresh samples within 3σ of its centr
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 
@@ -164,21 +163,7 @@ def summarise(report, samples: dict, targets: torch.Tensor, game: MixtureGAN) ->
 
 
 def run(config, report, quick: bool):
-    with _one_thread(config.run.device):
-        compare(config, report)
-
-
-@contextlib.contextmanager
-def _one_thread(device: str):
-    """One CPU thread while the entry runs: its tensors are small ([K, 512, 64]), and with two
-    threads on a shared two-core machine the waits at OpenMP barriers made a run ten times slower."""
-    before = torch.get_num_threads()
-    if torch.device(device).type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    compare(config, report)
 
 
 def checked_game(config) -> MixtureGAN:
@@ -268,6 +253,7 @@ EXPERIMENT = Experiment(
     name="gradient-layer",
     title="Gradient-layer generator against a parametric generator (Nitanda & Suzuki 2018)",
     run=run,
+    threads=1,
     defaults={"game.name": "mixture", "game.target": "ring", "game.loss": "ns-gan", "game.hidden": [64, 64],
               "sga.update": "alt-d", "sga.n_d": 1, "sga.lr": 2e-3, "sga.batch_size": 128, "sga.steps": 3000,
               "sga.gen.optimizer": "adam", "sga.gen.options": {"beta1": 0.5},

@@ -93,5 +93,6 @@ EXPERIMENT = Experiment(
     name="modified-ode",
     title="Gradient descent against its gradient flow and its modified equation",
     run=run,
+    threads=1,
     defaults={"sga.lr": 0.1},
 )
