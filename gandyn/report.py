@@ -48,6 +48,12 @@ class Report:
             value = None
         self.summary[name] = value
 
+    def interval(self, name: str, value: float, low: float, high: float) -> None:
+        """A figure with its confidence interval: ``name``, ``name_low`` and ``name_high``."""
+        self.key(name, value)
+        self.key(f"{name}_low", low)
+        self.key(f"{name}_high", high)
+
     def write(self, config: dict) -> Path:
         self.key("wall_time_s", round(time.perf_counter() - self.start, 3))
         summary = json.dumps(self.summary, indent=2, sort_keys=True)

@@ -100,8 +100,7 @@ def run(config, report, quick: bool):
             raise RuntimeError(f"dual-flow-limit: training of {name} diverged before T at τ = "
                                f"{', '.join(f'{t:g}' for t, e in zip(taus, errors) if e != e)}; lower sga.lr")
         fit = fit_order(taus, errors)
-        for suffix, value in (("", fit.slope), ("_low", fit.low), ("_high", fit.high)):
-            report.key(f"slope_dual_limit_{name}{suffix}", value)
+        report.interval(f"slope_dual_limit_{name}", fit.slope, fit.low, fit.high)
         groups.append((taus, errors))
         axes[0, 0].plot(taus, errors, "o-", ms=4, label=f"{name}: slope {fit.slope:.2f}")
         all_taus.update(taus)
@@ -109,8 +108,7 @@ def run(config, report, quick: bool):
         axes[0, j + 1].set_xlabel("t")
         axes[0, j + 1].legend(fontsize=7)
     common = fit_common_order(groups)
-    for suffix, value in (("", common.slope), ("_low", common.low), ("_high", common.high)):
-        report.key(f"slope_dual_limit{suffix}", value)
+    report.interval("slope_dual_limit", common.slope, common.low, common.high)
     rate_axes(axes[0, 0], sorted(all_taus), "τ")
     axes[0, 0].set_ylabel(f"sup over t ≤ {HORIZON:g} of the distance")
     axes[0, 0].legend(fontsize=7)

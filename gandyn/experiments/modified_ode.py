@@ -66,7 +66,7 @@ def run(config, report, quick: bool):
                 errors = [r[name] for r in rows]
                 pooled.setdefault((name, label), []).append((etas, errors))
                 fit = fit_order(etas, errors)
-                _keys(report, f"slope_{name}_{label}_{system}", fit)
+                report.interval(f"slope_{name}_{label}_{system}", fit.slope, fit.low, fit.high)
                 ax.plot(etas, errors, style, ms=4, label=f"{label} vs {name}: {fit.slope:.2f}")
                 table += [f"| {system} | {label} | {name} | {eta:g} | {e:.3e} |" for eta, e in zip(etas, errors)]
             report.log(f"  {system} {label}: " + ", ".join(f"η={e:g} flow {r['flow']:.2e} modified "
@@ -76,17 +76,12 @@ def run(config, report, quick: bool):
         ax.legend(fontsize=7)
     axes[0, 0].set_ylabel("sup over t ≤ T of |GD − flow|")
     for (name, label), groups in pooled.items():
-        _keys(report, f"slope_{name}_{label}", fit_common_order(groups))
+        common = fit_common_order(groups)
+        report.interval(f"slope_{name}_{label}", common.slope, common.low, common.high)
     report.figure(fig, "modified_ode", "Global error of gradient descent against its gradient flow (circles) "
                   "and its modified equation (squares), simultaneous and alternating updates, c_ω = c_θ/2")
     report.text(__doc__.split("\n", 1)[1].strip() + "\n\n| system | update | flow | η | error |\n|---|---|---|---|---|\n"
                 + "\n".join(table))
-
-
-def _keys(report, key: str, fit) -> None:
-    report.key(key, fit.slope)
-    report.key(f"{key}_low", fit.low)
-    report.key(f"{key}_high", fit.high)
 
 
 EXPERIMENT = Experiment(

@@ -128,9 +128,7 @@ def run(config, report, quick: bool):
         for order, points in rows.items():
             slope, low, high = slope_of(points)
             key = f"slope_sme{order}_{label}_{game.name}"
-            report.key(key, slope)
-            report.key(f"{key}_low", low)
-            report.key(f"{key}_high", high)
+            report.interval(key, slope, low, high)
             draw(ax, points, f"SME-{order}: slope {slope:.2f} [{low:.2f}, {high:.2f}]", colors[order])
             table += [f"| {label} | SME-{order} | {p['eta']:g} | {p['error']:.3e} | {1.96 * p['se']:.1e} | "
                       f"{p['bias']:.1e} | {'yes' if p['kept'] else p['why']} |" for p in points]
