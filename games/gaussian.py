@@ -6,11 +6,12 @@ For n = 1: θ = (μ, σ), ω = (a, b) and the field is μ̇ = a + 2bμ, σ̇ = 2
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
-from .base import Game, gaussian_quadratic_factor, gaussian_quadratic_increments
+from .base import Game, gaussian_quadratic_increments
 from .errors import check_finite, check_int, check_positive
 from .linalg import psd_power
 
@@ -129,10 +130,33 @@ class GaussianGame(Game):
         return self.sample_fields(x, batch).mean(1)
 
     def gradient_noise_factor(self, x, B):
-        """F with FFᵀ = Σ_B = Cov[one sample's field]/B, exact: the field is quadratic in the noise."""
-        n = self.n
-        one_sample = lambda rows, noise: self.sample_fields(rows, (noise[..., :n], noise[..., n:]))  # noqa: E731
-        return gaussian_quadratic_factor(one_sample, x.detach(), 2 * n) / B**0.5
+        """F with FFᵀ = Σ_B = Cov[one sample's field]/B, exact since the field is quadratic in the noise
+        u = (ξ, z): F = [J, vec(H)/√2]/√B in the column order of ``gaussian_quadratic_factor`` (whose
+        cubature is the test), in closed form. With L = S^½, P = ŨW, a = v + Ũμ, the rows
+        (∇_μ, ∇_W, ∇_v, ∇_U) have J_ξ = (0, 0, L, L ⊗ m), J_z = (P, a δ, −W, −W ⊗ μ) and the
+        non-zero Hessians H_zz = (P ⊙ δ on ∇_W, −W ⊙ W on ∇_U), H_ξξ = L ⊙ L on ∇_U, where
+        (A ⊗ c)_{ij,l} = A_il c_j + c_i A_jl and (A ⊙ C)_{ij,kl} = A_ik C_jl + A_il C_jk."""
+        n, K = self.n, x.shape[0]
+        mu, W, v, U = self.unpack(x.detach())
+        m, S = self.target(x)
+        m, L = m.expand(K, n), torch.linalg.cholesky(S).expand(K, n, n)
+        delta = torch.eye(n, dtype=x.dtype, device=x.device).expand(K, n, n)
+        Us = U + U.transpose(1, 2)
+        P, a = Us @ W, v + (Us @ mu[..., None])[..., 0]
+        rows = lambda A: A.reshape(K, n * n, *A.shape[3:])  # noqa: E731  [K, n, n, …] → [K, n², …]
+        tensor = lambda A, c: rows(A[:, :, None, :] * c[:, None, :, None] + c[:, :, None, None] * A[:, None])  # noqa: E731
+        sym = lambda A, C: rows(A[:, :, None, :, None] * C[:, None, :, None, :]  # noqa: E731
+                                + A[:, :, None, None, :] * C[:, None, :, :, None])
+        zero = lambda rows_, *cols: x.new_zeros(K, rows_, *cols)  # noqa: E731
+        jac = torch.cat([torch.cat([zero(n, n), P], -1),
+                         torch.cat([zero(n * n, n), rows(a[:, :, None, None] * delta[:, None])], -1),
+                         torch.cat([L, -W], -1),
+                         torch.cat([tensor(L, m), -tensor(W, mu)], -1)], 1)  # [K, d, 2n]
+        hess = x.new_zeros(K, self.d, 2, n, 2, n)  # [K, d, (ξ|z), n, (ξ|z), n]
+        hess[:, n : self.p, 1, :, 1] = sym(P, delta)
+        hess[:, self.p + n :, 0, :, 0] = sym(L, L)
+        hess[:, self.p + n :, 1, :, 1] = -sym(W, W)
+        return torch.cat([jac, hess.reshape(K, self.d, 4 * n * n) / math.sqrt(2)], dim=-1) / B**0.5
 
     def gradient_noise_increments(self, batch, streams):
         """The minibatch (ξ, z) as Brownian increments of the factor's columns (Bartlett coupling)."""

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from games import BilinearGame, DiracGAN, GaussianGame
-from games.base import Game
+from games.base import Game, gaussian_quadratic_factor
 from games.random import Streams
 
 
@@ -40,6 +40,17 @@ def test_gaussian_closed_form_minibatch_field_matches_autograd(n):
     batch = game.sample(6, 5, s)
     assert torch.allclose(game.field(x, batch), Game.field(game, x, batch), atol=1e-12)
     assert torch.allclose(game.sample_fields(x, batch), Game.sample_fields(game, x, batch), atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_gaussian_closed_form_noise_factor_matches_cubature(n):
+    """The closed-form [J, vec(H)/√2]/√B against the unit-step cubature of the per-sample field,
+    column for column (the coupling of ``gradient_noise_increments`` relies on the order)."""
+    game = GaussianGame(n=n, mean=0.7, std=1.3, ridge=0.3)
+    x, B = torch.randn(7, game.d, dtype=torch.float64), 5
+    one_sample = lambda rows, u: Game.sample_fields(game, rows, (u[..., :n], u[..., n:]))  # noqa: E731
+    cubature = gaussian_quadratic_factor(one_sample, x, 2 * n) / B**0.5
+    torch.testing.assert_close(game.gradient_noise_factor(x, B), cubature, rtol=1e-12, atol=1e-12)
 
 
 def test_gaussian_n1_field_matches_theory():
