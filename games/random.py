@@ -3,8 +3,8 @@
 A counter-based generator (a 32-bit integer hash of seed, draw and element index, in the spirit of
 Philox/Threefry) gives every run of an ensemble its own stream without a Python loop over runs, so
 that an ensemble of K runs equals K single runs with the same seeds, exactly, and the same seed gives
-the same numbers on every device. Normals come from Box–Muller on 32-bit uniforms, so their tails
-are cut at about 6.7 standard deviations.
+the same numbers on every device. Normals come from Box–Muller on 32-bit uniforms in float32
+arithmetic (then cast to the streams' dtype), so their tails are cut at about 6.7 standard deviations.
 """
 from __future__ import annotations
 
@@ -55,21 +55,30 @@ def _bits(lo: torch.Tensor, hi: torch.Tensor, n: int, paths_inner: bool = False)
     return _mix32(((lo + index * _GOLDEN) & _MASK) ^ hi)
 
 
-def _normal(lo: torch.Tensor, hi: torch.Tensor, n: int, paths_inner: bool = False) -> torch.Tensor:
-    """[K, n] float64 normals of draws keyed (lo, hi) ([n, K] if ``paths_inner``: the same numbers,
-    stored with the paths innermost), by Box–Muller on pairs (i, i + ⌈n/2⌉) of 32-bit uniforms: the
-    first half takes the cosines, the second the sines."""
+def _normal(lo: torch.Tensor, hi: torch.Tensor, n: int, paths_inner: bool = False,
+            dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """[K, n] normals of draws keyed (lo, hi) ([n, K] if ``paths_inner``: the same numbers, stored
+    with the paths innermost), by Box–Muller on pairs (i, i + ⌈n/2⌉) of 32-bit uniforms: the first
+    half takes the cosines, the second the sines. The arithmetic is float32 (2.7× faster than
+    float64 here; the uniforms carry 32 bits), then cast to ``dtype``: the radius is relatively
+    exact except below about 3·10⁻⁴, where u₁'s rounding near 1 quantises it."""
     half, dim = (n + 1) // 2, 0 if paths_inner else 1
-    bits = _bits(lo, hi, 2 * half, paths_inner).to(torch.float64)
-    u1, u2 = ((b + 0.5) / 2.0**32 for b in bits.split(half, dim=dim))
-    r = torch.sqrt(-2.0 * torch.log(u1))
-    z = torch.cat([r * torch.cos(2 * math.pi * u2), r * torch.sin(2 * math.pi * u2)], dim=dim)
-    return z.narrow(dim, 0, n)
+    b1, b2 = _bits(lo, hi, 2 * half, paths_inner).to(torch.float32).split(half, dim=dim)
+    r = torch.sqrt(-2.0 * torch.log((b1 + 0.5) * 2.0**-32))
+    angle = (2 * math.pi * 2.0**-32) * (b2 + 0.5)
+    z = torch.cat([r * torch.cos(angle), r * torch.sin(angle)], dim=dim)
+    return z.narrow(dim, 0, n).to(dtype)
+
+
+def _normal_into(out: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, n: int, paths_inner: bool) -> torch.Tensor:
+    """``_normal`` written into ``out``: a buffer reused across draws costs no fresh pages (at K = 10⁴
+    and 768 normals per path, 0.17 ms per 12 normals per path instead of 0.44 ms)."""
+    return out.copy_(_normal(lo, hi, n, paths_inner, out.dtype))
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled_normal():
-    return torch.compile(_normal, dynamic=False)
+def _compiled(fn):
+    return torch.compile(fn, dynamic=False)
 
 
 class Streams:
@@ -124,15 +133,25 @@ class Streams:
         u = (self._bits(n).to(torch.float64) + 0.5) / 2.0**32
         return u.to(self.dtype).reshape(self.K, *shape)
 
-    def normal(self, *shape, compiled: Optional[bool] = None, paths_inner: bool = False) -> torch.Tensor:
+    def normal(self, *shape, compiled: Optional[bool] = None, paths_inner: bool = False,
+               out: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Standard normal numbers, shape [K, *shape] (Box–Muller). ``compiled`` (default: the
-        streams' own setting) draws the same numbers, to rounding in log, cos and sin, through one
-        fused torch.compile'd kernel; ``paths_inner`` stores the same numbers with the runs as the
-        innermost dimension (a permuted view), the layout compiled ensemble steps read fastest."""
+        streams' own setting) draws the same numbers, to float32 rounding in log, cos and sin,
+        through one fused torch.compile'd kernel; ``paths_inner`` stores the same numbers with the
+        runs as the innermost dimension (a permuted view), the layout compiled ensemble steps read
+        fastest; ``out`` (contiguous, [prod(shape), K] if ``paths_inner`` else [K, prod(shape)], the
+        streams' dtype) receives them, so that a loop of draws reuses one buffer."""
         n = math.prod(shape)
         lo, hi = self._key()
-        z = (_compiled_normal() if (self.compiled if compiled is None else compiled) else _normal)(lo, hi, n, paths_inner)
-        z = z.to(self.dtype)
+        compiled = self.compiled if compiled is None else compiled
+        if out is None:
+            z = (_compiled(_normal) if compiled else _normal)(lo, hi, n, paths_inner, self.dtype)
+        else:
+            expected = (n, self.K) if paths_inner else (self.K, n)
+            if tuple(out.shape) != expected or out.dtype != self.dtype or not out.is_contiguous():
+                raise ValueError(f"out must be a contiguous {self.dtype} tensor of shape {expected}, "
+                                 f"got {out.dtype} {tuple(out.shape)}")
+            z = (_compiled(_normal_into) if compiled else _normal_into)(out, lo, hi, n, paths_inner)
         return z.reshape(*shape, self.K).movedim(-1, 0) if paths_inner else z.reshape(self.K, *shape)
 
     def randint(self, high: int, *shape) -> torch.Tensor:

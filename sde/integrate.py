@@ -87,12 +87,15 @@ def integrate(sde, x0, t_end: float, dt: float, *, solver="euler", K: Optional[i
     alive = torch.ones(K, dtype=torch.bool, device=device)
     diverged, interrupted, n, checked = {}, None, 0, 0
     x_start, dw = x, None
+    if increments is None:  # one buffer for every block's normals
+        shape = (block * sde.m, K) if compile else (K, block * sde.m)
+        buffer = torch.empty(shape, dtype=streams.dtype, device=streams.device)
     bar, start = _progress(N, progress), time.perf_counter()
     try:
         while n < N:
             nb = min(block, N - n)
             if increments is None:
-                z = streams.normal(block, sde.m, compiled=compile or None, paths_inner=compile)  # [K, block, m]
+                z = streams.normal(block, sde.m, compiled=compile or None, paths_inner=compile, out=buffer)  # [K, block, m]
                 dw = z.transpose(0, 1)[:nb]  # [nb, K, m]
             else:
                 dw = increments[n : n + nb]

@@ -127,7 +127,10 @@ def test_compiled_steps_give_the_eager_paths_to_rounding():
     sde = Nonlinear()
     eager = integrate(sde, [0.3, -0.2], 0.5, 0.01, solver="platen2", K=6, seed=2, block=8)
     fused = integrate(sde, [0.3, -0.2], 0.5, 0.01, solver="platen2", K=6, seed=2, block=8, compile=True)
-    assert fused.metadata["compiled"] and torch.allclose(fused.states, eager.states, rtol=1e-12, atol=1e-12)
+    # the normals are float32 Box–Muller, whose log/cos/sin round differently when fused
+    assert fused.metadata["compiled"] and torch.allclose(fused.states, eager.states, rtol=1e-6, atol=1e-6)
+    other_seed = integrate(sde, [0.3, -0.2], 0.5, 0.01, solver="platen2", K=6, seed=3, block=8)
+    assert (other_seed.states - eager.states).abs().max() > 1e-3  # the tolerance resolves the noise
 
 
 def test_euler_maruyama_reproduces_the_exact_moments_of_the_scheme():
