@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .base import Game
+from .base import Game, gaussian_quadratic_increments
 from .errors import ConfigError, check_choice, check_positive
 
 LOSSES = ("gan", "ns-gan", "wgan", "wgan-gp")
@@ -103,6 +103,10 @@ class DiracGAN(Game):
     def fprime(self, t):
         return torch.ones_like(t) if self.loss.startswith("wgan") else torch.sigmoid(-t)
 
+    def fprime2(self, t):
+        """f''(t): 0 for WGAN, −σ(t)σ(−t) for GAN."""
+        return torch.zeros_like(t) if self.loss.startswith("wgan") else -torch.sigmoid(t) * torch.sigmoid(-t)
+
     def expected_field(self, x):
         """(−ψ f'(ψθ), θ f'(ψθ) − R'(ψ)); NS-GAN's generator term is −ψ f'(−ψθ). Needs σ = 0 unless WGAN."""
         if self.noise > 0 and not self.loss.startswith("wgan"):
@@ -116,11 +120,36 @@ class DiracGAN(Game):
             reg = self.gamma * psi
         return torch.cat([v_theta, theta * self.fprime(psi * theta) - reg], dim=-1)
 
+    def expected_field_jvp(self, x, u):
+        """DV·u in closed form: with g = sψθ (s = −1 for NS-GAN's generator, else 1) and h = ψθ,
+        dV_θ = −u_ψ f'(g) − ψ f''(g) s(u_ψθ + ψu_θ), dV_ψ = u_θ f'(h) + θ f''(h)(u_ψθ + ψu_θ) − R''(ψ)u_ψ."""
+        theta, psi, u_theta, u_psi = x[:, :1], x[:, 1:], u[:, :1], u[:, 1:]
+        s = -1.0 if self.loss == "ns-gan" else 1.0
+        d_h = u_psi * theta + psi * u_theta  # d(ψθ)
+        d_theta = -u_psi * self.fprime(s * psi * theta) - psi * self.fprime2(s * psi * theta) * s * d_h
+        d_psi = u_theta * self.fprime(psi * theta) + theta * self.fprime2(psi * theta) * d_h - self.gamma * u_psi
+        return torch.cat([d_theta, d_psi], dim=-1)
+
     def gradient_noise_factor(self, x, B):
-        """Without instance noise the field is deterministic: Σ_B = 0, a single zero column."""
-        if self.noise > 0:
-            raise NotImplementedError("the GAN field with instance noise has no closed-form covariance")
-        return torch.zeros(x.shape[0], 2, 1, dtype=x.dtype, device=x.device)
+        """F with FFᵀ = Σ_B. Without instance noise the field is deterministic: a single zero column.
+        With it, the WGAN field (−ψ, fake − real − R'(ψ)) is linear in (ε_real, ε_fake), so F = J/√B
+        exactly (J = (0, 0; −σ, σ)); the GAN field's covariance has no closed form."""
+        if self.noise == 0:
+            return torch.zeros(x.shape[0], 2, 1, dtype=x.dtype, device=x.device)
+        self._check_linear_noise()
+        factor = x.new_zeros(x.shape[0], 2, 2)
+        factor[:, 1] = torch.tensor([-self.noise, self.noise], dtype=x.dtype, device=x.device) / B**0.5
+        return factor
+
+    def gradient_noise_increments(self, batch, streams):
+        """√B (ε̄_real, ε̄_fake): the factor's Brownian increments, exact, from the minibatch's noise."""
+        self._check_linear_noise()
+        return gaussian_quadratic_increments(torch.stack(batch, dim=-1), streams, quadratic=False)
+
+    def _check_linear_noise(self):
+        if self.noise > 0 and not self.loss.startswith("wgan"):
+            raise NotImplementedError("the GAN field with instance noise has no closed-form covariance; "
+                                      "use loss = wgan (linear in the noise) or sde.estimated")
 
     def flow_eigenvalues(self) -> list:
         """Eigenvalues of DV at the equilibrium: ±i f'(0), or −γ/2 ± √(γ²/4 − f'(0)²) with R1/R2."""

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from games import SGA, BilinearGame, GaussianGame
+from games import SGA, BilinearGame, DiracGAN, GaussianGame
 from games.random import Streams
 from sde import SME, bridge, coupled_chain, integrate
 
@@ -50,8 +50,9 @@ def test_the_ks_check_rejects_the_plain_quadratic_statistic():
     assert ks_statistic(plain[:, None]).item() > 5
 
 
-@pytest.mark.parametrize("game", [GAME, BilinearGame(p=2, q=2, noise_coupling=0.4, noise_offset=0.3)],
-                         ids=["gaussian", "bilinear"])
+@pytest.mark.parametrize("game", [GAME, BilinearGame(p=2, q=2, noise_coupling=0.4, noise_offset=0.3),
+                                  DiracGAN(loss="wgan", gamma=1.0, noise=0.5)],
+                         ids=["gaussian", "bilinear", "dirac-wgan-instance-noise"])
 def test_increments_drive_the_factor_to_the_chain_noise(game):
     """F w = √B(V̂ − E V̂) up to a residual variance O(1/B) (zero for noise linear in the samples)."""
     K = 4000
@@ -63,7 +64,7 @@ def test_increments_drive_the_factor_to_the_chain_noise(game):
         noise = game.field(x, batch) - game.expected_field(x)
         driven = (game.gradient_noise_factor(x, B) @ w[..., None])[..., 0]
         residual.append(((noise - driven).var(0).sum() / noise.var(0).sum()).item())
-    if isinstance(game, BilinearGame):
+    if isinstance(game, (BilinearGame, DiracGAN)):  # noise linear in the samples: exact
         assert max(residual) < 1e-20
     else:
         assert residual[0] < 0.1 and residual[1] < residual[0] / 2.5, residual

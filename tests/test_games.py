@@ -82,8 +82,9 @@ def covariance_zscores(fields: torch.Tensor, exact: torch.Tensor) -> torch.Tenso
 
 
 @pytest.mark.parametrize("game", [GaussianGame(), GaussianGame(n=2, ridge=0.2),
-                                  BilinearGame(p=2, q=2, noise_coupling=0.3, ridge=0.1)],
-                         ids=["gaussian-n1", "gaussian-n2", "bilinear"])
+                                  BilinearGame(p=2, q=2, noise_coupling=0.3, ridge=0.1),
+                                  DiracGAN(loss="wgan", gamma=1.0, noise=0.5)],
+                         ids=["gaussian-n1", "gaussian-n2", "bilinear", "dirac-wgan-instance-noise"])
 def test_exact_covariance_matches_sampled_minibatch_fields(game):
     N, B = 40000, 3
     x = torch.randn(1, game.d, generator=torch.Generator().manual_seed(1))
@@ -134,8 +135,9 @@ def test_wgan_clipping_projects_the_critic():
     assert theta.item() == 2.0 and omega.item() == -0.5
 
 
-@pytest.mark.parametrize("game", [GaussianGame(n=2, mean=0.5, std=0.7, ridge=0.5), BilinearGame(p=2, q=3)],
-                         ids=["gaussian", "bilinear"])
+@pytest.mark.parametrize("game", [GaussianGame(n=2, mean=0.5, std=0.7, ridge=0.5), BilinearGame(p=2, q=3)]
+                         + [DiracGAN(loss=loss, gamma=0.7) for loss in ("gan", "ns-gan", "wgan", "wgan-gp")],
+                         ids=["gaussian", "bilinear", "dirac-gan", "dirac-ns-gan", "dirac-wgan", "dirac-wgan-gp"])
 def test_closed_form_field_derivative_matches_autograd(game):
     x, v = torch.randn(7, game.d, dtype=torch.float64), torch.randn(7, game.d, dtype=torch.float64)
     expected = torch.func.jvp(game.expected_field, (x,), (v,))[1]

@@ -11,11 +11,12 @@ from gandyn.experiments import weak_order
 GAME = GaussianGame(mean=0.5, std=0.5, ridge=1.0, mu0=0.0, sigma0=0.3)
 
 
+@pytest.mark.parametrize("game", [GAME, weak_order.DIRAC], ids=["gaussian", "dirac-instance-noise-r1"])
 @pytest.mark.parametrize("update", ["sim", "alt-d"])
-def test_weak_errors_fall_as_eta_and_eta_squared(update):
+def test_weak_errors_fall_as_eta_and_eta_squared(game, update):
     """SME-1's error halves and SME-2's quarters with η, every point resolved (coupled paths)."""
-    x0 = GAME.init(1, Streams([0]))[0]
-    rows = weak_order.study(GAME, x0, update, ("1", "2"), [0.2, 0.1, 0.05], K=1500, batch=64, seed=0,
+    x0 = game.init(1, Streams([0]))[0]
+    rows = weak_order.study(game, x0, update, ("1", "2"), [0.2, 0.1, 0.05], K=1500, batch=64, seed=0,
                             log=lambda m: None)
     for order, (low, high) in (("1", (0.8, 1.2)), ("2", (1.7, 2.4))):
         points = rows[order]

@@ -1,8 +1,9 @@
 """weak-order: the weak error of the SMEs against discrete training, versus the learning rate η.
 
-For each η (halving), K runs of the chain and K paths of each SME start from the same point and
-are compared at the horizon T through test functions φ: first moments x_i, second moments x_i² and
-the bounded smooth cos(x_i). The weak error is max_φ |E φ(x_{T/η}) − E φ(X_T)| (THEORY §2: O(η)
+On the configured game (the Gaussian game by default) and on Dirac-GAN with instance noise σ = 0.5
+and R1 γ = 1 (WGAN loss, whose noise is linear in the instance noise), for each η (halving), K runs
+of the chain and K paths of each SME start from the same point and are compared at the horizon T
+through test functions φ: first moments x_i, second moments x_i² and the bounded smooth cos(x_i). The weak error is max_φ |E φ(x_{T/η}) − E φ(X_T)| (THEORY §2: O(η)
 for SME-1, O(η²) for SME-2 and SME-2s). Each SDE path is driven by its chain run's own minibatches
 (``sde.coupling``: exact Brownian increments, so each side keeps its law), which makes the paired
 differences φ(x) − φ(X) small and their Monte Carlo error with them. The SDEs are integrated by
@@ -21,7 +22,7 @@ import torch
 
 from analysis.orders import fit_order
 from analysis.plots import new_figure, rate_axes
-from games import SGA
+from games import SGA, DiracGAN
 from games.random import Streams
 from sde import SME, bridge, coupled_chain, integrate
 
@@ -30,6 +31,9 @@ from ..catalog import Experiment
 HORIZON = 2.0
 UPDATES = {"sim": "sim", "alt": "alt-d"}
 SOLVER = "platen2"
+# Dirac-GAN with instance noise and R1 (Mescheder et al. 2018): the WGAN loss keeps the field and its
+# noise covariance in closed form (linear in the instance noise); R1 damps the rotation.
+DIRAC = DiracGAN(loss="wgan", gamma=1.0, noise=0.5)
 
 
 def test_functions(x: torch.Tensor) -> torch.Tensor:
@@ -113,34 +117,36 @@ def draw(ax, points, label, color):
 
 
 def run(config, report, quick: bool):
-    game = config.game.build()
-    x0 = game.init(1, Streams([0], dtype=config.run.torch_dtype))[0]
+    games = (config.game.build(), DIRAC)
     etas = [config.sga.lr / 2**i for i in range(4 if quick else 5)]
     orders = ("1", "2") if quick else ("1", "2", "2s")
     K, batch, seed = config.run.paths, config.sga.batch_size, config.run.seed
     report.log(f"weak-order: {K} paths per point, η = {', '.join(f'{e:g}' for e in etas)}, T = {HORIZON}")
-    fig, axes = new_figure(1, len(UPDATES), size=(4.2, 3.4))
+    fig, axes = new_figure(len(games), len(UPDATES), size=(4.2, 3.4))
     colors = {"1": "C0", "2": "C1", "2s": "C2"}
     table = []
-    for j, (label, update) in enumerate(UPDATES.items()):
-        rows = study(game, x0, update, orders, etas, K, batch, seed, report.log)
-        ax = axes[0, j]
-        for order, points in rows.items():
-            slope, low, high = slope_of(points)
-            key = f"slope_sme{order}_{label}_{game.name}"
-            report.interval(key, slope, low, high)
-            draw(ax, points, f"SME-{order}: slope {slope:.2f} [{low:.2f}, {high:.2f}]", colors[order])
-            table += [f"| {label} | SME-{order} | {p['eta']:g} | {p['error']:.3e} | {1.96 * p['se']:.1e} | "
-                      f"{p['bias']:.1e} | {'yes' if p['kept'] else p['why']} |" for p in points]
-        rate_axes(ax, etas)
-        ax.set_title(f"{game.name}, {label} updates", fontsize=9)
-        ax.legend(fontsize=7)
-    axes[0, 0].set_ylabel("weak error at T = 2")
+    for i, game in enumerate(games):
+        x0 = game.init(1, Streams([0], dtype=config.run.torch_dtype))[0]
+        for j, (label, update) in enumerate(UPDATES.items()):
+            rows = study(game, x0, update, orders, etas, K, batch, seed, report.log)
+            ax = axes[i, j]
+            for order, points in rows.items():
+                slope, low, high = slope_of(points)
+                report.interval(f"slope_sme{order}_{label}_{game.name}", slope, low, high)
+                draw(ax, points, f"SME-{order}: slope {slope:.2f} [{low:.2f}, {high:.2f}]", colors[order])
+                table += [f"| {game.name} | {label} | SME-{order} | {p['eta']:g} | {p['error']:.3e} | "
+                          f"{1.96 * p['se']:.1e} | {p['bias']:.1e} | {'yes' if p['kept'] else p['why']} |"
+                          for p in points]
+            rate_axes(ax, etas)
+            ax.set_title(f"{game.name}, {label} updates", fontsize=9)
+            ax.legend(fontsize=7)
+        axes[i, 0].set_ylabel("weak error at T = 2")
     report.figure(fig, "weak_order", "Weak error against η: points with 95% Monte Carlo intervals "
                   "(hollow: dropped), crosses: bound on the solver's bias at dt = η/2")
     report.key("paths", K)
-    report.text(__doc__.split("\n", 1)[1].strip() + f"\n\nGame: {game.describe()}, batch {batch}.\n\n"
-                "| update | SDE | η | weak error | 95% MC | solver bias | kept |\n|---|---|---|---|---|---|---|\n"
+    report.text(__doc__.split("\n", 1)[1].strip() + "\n\nGames: "
+                + "; ".join(str(game.describe()) for game in games) + f", batch {batch}.\n\n"
+                "| game | update | SDE | η | weak error | 95% MC | solver bias | kept |\n|---|---|---|---|---|---|---|---|\n"
                 + "\n".join(table))
 
 
