@@ -90,7 +90,7 @@ class BilinearGame(Game):
 
     def gradient_noise_factor(self, x, B):
         """F with FFᵀ = Σ_B = Cov[one sample's field]/B (exact: the field is linear in the noise)."""
-        return gaussian_quadratic_factor(self.sample_fields, x.detach(), self.noise_dim, quadratic=False) / B**0.5
+        return gaussian_quadratic_factor(self.sample_fields, x, self.noise_dim, quadratic=False) / B**0.5
 
     def gradient_noise_increments(self, batch, streams):
         """√B ζ̄: the factor's Brownian increments, exact, from the minibatch's normals."""

@@ -137,7 +137,7 @@ class GaussianGame(Game):
         non-zero Hessians H_zz = (P ⊙ δ on ∇_W, −W ⊙ W on ∇_U), H_ξξ = L ⊙ L on ∇_U, where
         (A ⊗ c)_{ij,l} = A_il c_j + c_i A_jl and (A ⊙ C)_{ij,kl} = A_ik C_jl + A_il C_jk."""
         n, K = self.n, x.shape[0]
-        mu, W, v, U = self.unpack(x.detach())
+        mu, W, v, U = self.unpack(x)
         m, S = self.target(x)
         m, L = m.expand(K, n), torch.linalg.cholesky(S).expand(K, n, n)
         delta = torch.eye(n, dtype=x.dtype, device=x.device).expand(K, n, n)

@@ -112,4 +112,4 @@ class OneLayerGAN(Game):
             fV = outer(real, real) - outer(fake, fake) - V.flatten(1)[:, None]
             return torch.cat([fA, fV], dim=-1)
 
-        return gaussian_quadratic_factor(one_sample_field, x.detach(), 2 * self.k) / B**0.5
+        return gaussian_quadratic_factor(one_sample_field, x, 2 * self.k) / B**0.5

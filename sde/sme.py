@@ -11,9 +11,11 @@ field b₁ + η(m₂ − ½ Db₁·b₁)):
 - SME-2s (stationary-consistent): SME-2 drift, σσᵀ = Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ), J = Db₁, projected
   onto the positive semidefinite cone (evaluations that needed it are counted in ``projections``).
 
-Needs a game with ``expected_field`` and ``gradient_noise_factor``, SGD for both players and no
-projection (weight clipping). SME-2 of alternating updates with a shared batch also needs the
-curvature–noise term η E[(∂_ω ζ_θ) ζ_ω] (THEORY §2), not yet implemented: that case is refused.
+- shared batch: the sub-steps' noises are correlated, so m₂ gains the curvature–noise term
+  Σ_s P_s E[Dζ·Σ_{r<s} P_r ζ] (alternating: P_θ E[(∂_ω ζ_θ) ζ_ω]), read off the factor's derivative.
+
+Needs a game with ``expected_field`` and ``gradient_noise_factor`` (differentiable in x for a
+shared batch at order 2), SGD for both players and no projection (weight clipping).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import math
 from typing import Optional
 
 import torch
+from torch.func import jvp
 
 from games.base import PLAYERS
 from games.errors import ConfigError, check_choice
@@ -42,9 +45,6 @@ class SME(MeanMapExpansion):
 
     def __init__(self, sga: SGA, order: str = "1", eta: Optional[float] = None):
         self.order = check_choice("sde.order", str(order), ORDERS)
-        if sga.update != "sim" and sga.shared_batch and self.order != "1":
-            raise ConfigError("sga.shared_batch", "SME-2 of alternating updates with a shared batch needs "
-                              "the curvature–noise term E[(∂_ω ζ_θ) ζ_ω], which is not implemented yet")
         if getattr(sga.game, "clip", None) is not None:
             raise ConfigError("game.clip", "the SME has no projection: weight clipping is not a smooth update")
         super().__init__(sga, eta)
@@ -69,8 +69,30 @@ class SME(MeanMapExpansion):
 
     # -- the coefficients --------------------------------------------------------------------------
     def drift(self, x: torch.Tensor) -> torch.Tensor:
-        """b₁ (SME-1) or the modified field b₁ + η(m₂ − ½ Db₁·b₁) (SME-2, SME-2s)."""
-        return self.leading_drift(x) if self.order == "1" else self.modified_field(x)
+        """b₁ (SME-1) or the modified field b₁ + η(m₂ + c − ½ Db₁·b₁) (SME-2, SME-2s), c the
+        curvature–noise term of a shared batch."""
+        if self.order == "1":
+            return self.leading_drift(x)
+        if not self.sga.shared_batch:
+            return self.modified_field(x)
+        return self.modified_field(x) + self.eta * self.curvature_noise(x)
+
+    def curvature_noise(self, x: torch.Tensor) -> torch.Tensor:
+        """c = Σ_s P_s E[Dζ·(Σ_{r<s} P_r ζ)]: the part of ½∂²_η E Φ_η that a batch shared by the sub-steps
+        adds to m₂ (THEORY §2, alternating: P_θ E[(∂_ω ζ_θ) ζ_ω]). With ζ = F w, E[wwᵀ] = I, for the
+        game's factor F (as in Σ_B = FFᵀ), c = Σ_s P_s Σ_c DF_c·(Σ_{r<s} P_r F_c), exactly."""
+        if len(self._scales) == 1:  # one sub-step (simultaneous): nothing runs after the batch is used
+            return torch.zeros_like(x)
+        factor = lambda y: self.game.gradient_noise_factor(y, self.sga.batch_size)  # noqa: E731
+        F, eye = factor(x), torch.eye(self.d, dtype=x.dtype, device=x.device)
+        dF = torch.stack([jvp(factor, (x,), (eye[k].expand_as(x),))[1] for k in range(self.d)], dim=-1)
+        term, before = torch.zeros_like(x), torch.zeros_like(x[0])
+        for scale in self._scales:  # P_s, in the order the sub-steps run
+            scale = scale.to(x)
+            if before.any():
+                term = term + scale * torch.einsum("kicj,kjc->ki", dF, before[:, None] * F)
+            before = before + scale
+        return term
 
     def noise_factor(self, x: torch.Tensor) -> torch.Tensor:
         """F̃ = [A_g F]_g [K, d, G·m] over the minibatches g of one iteration: F̃F̃ᵀ = Σ̃ = Σ_g A_g Σ_B A_gᵀ,
