@@ -5,6 +5,11 @@ interleaved and each figure is a median, after one warm-up run of each (which ho
 compilation of the fused step). Prints one JSON line last: "ratio" = torchsde time / fused time
 (``--compile``, the default: each step fused by torch.compile), "ratio_eager" = the same without
 compilation, and the fused path-steps per second.
+
+``--large K`` (default 10⁶ on a GPU, off on the CPU) also times the fused step alone at K paths and
+sets its memory traffic against the device's copy bandwidth measured in the same run: a step must
+at least write the normals once and read them, and read and write the state, (2m + 2d) numbers
+per path ("bandwidth_fraction" = that traffic per second / the copy's bytes per second).
 """
 from __future__ import annotations
 
@@ -27,7 +32,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    parser.add_argument("--large", type=int, default=None,
+                        help="also time the fused step alone at this K (default: 10⁶ on a GPU)")
     args = parser.parse_args()
+    if args.large is None and args.device.startswith("cuda"):
+        args.large = 1_000_000
     game, dt = GaussianGame(), 0.01
     sme = SME(SGA(game, lr=dt, batch_size=16), order="1")
     dtype = getattr(torch, args.dtype)
@@ -38,21 +47,13 @@ def main() -> None:
             "eager": lambda: euler_maruyama(sme, x0, t_end, dt, **options),
             "torchsde": lambda: sdeint(sme, x0, t_end, dt, method="euler", **options)}
 
-    def timed(fn) -> float:
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
-
     euler_maruyama(sme, x0, 10 * dt, dt, compile=True, **{**options, "record_every": 1})  # compile
     times = {name: [] for name in runs}
     for _ in range(args.repeats):
         for name, run in runs.items():
-            times[name].append(timed(run))
+            times[name].append(timed(run, args.device))
     med = {k: statistics.median(v) for k, v in times.items()}
+    large = large_run(sme, x0, dt, args, dtype) if args.large else {}
     print(json.dumps({"ratio": round(med["torchsde"] / med["fused"], 2),
                       "ratio_eager": round(med["torchsde"] / med["eager"], 2),
                       "fused_s": round(med["fused"], 3), "eager_s": round(med["eager"], 3),
@@ -60,7 +61,40 @@ def main() -> None:
                       "path_steps_per_s": round(args.K * args.steps / med["fused"]), "K": args.K,
                       "steps": args.steps, "repeats": args.repeats, "device": args.device,
                       "threads": torch.get_num_threads(), "torch": torch.__version__,
-                      "machine": platform.machine()}))
+                      "machine": platform.machine(), **large}))
+
+
+def timed(fn, device) -> float:
+    """Wall seconds of fn(), synchronised on a GPU."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def copy_bandwidth(device, nbytes: int = 2**28, repeats: int = 5) -> float:
+    """Bytes per second (read + written) of a device-to-device copy of ``nbytes``: the median of repeats."""
+    src = torch.empty(nbytes, dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    return 2 * nbytes / statistics.median(timed(lambda: dst.copy_(src), device) for _ in range(repeats))
+
+
+def large_run(sme, x0, dt, args, dtype) -> dict:
+    """The fused step alone at K = ``args.large`` (200 steps, after a compiling run), with its minimum
+    traffic (2m + 2d numbers per path-step) as a fraction of the copy bandwidth."""
+    steps, options = 200, dict(K=args.large, seed=0, device=args.device, dtype=dtype, compile=True)
+    run = lambda n: euler_maruyama(sme, x0, n * dt, dt, record_every=n, **options)  # noqa: E731
+    run(64)
+    seconds = statistics.median(timed(lambda: run(steps), args.device) for _ in range(args.repeats))
+    rate = args.large * steps / seconds
+    traffic = rate * (2 * sme.m + 2 * sme.d) * torch.finfo(dtype).bits / 8
+    bandwidth = copy_bandwidth(args.device)
+    return {"large_K": args.large, "large_path_steps_per_s": round(rate),
+            "copy_bandwidth_gb_s": round(bandwidth / 1e9, 1), "bandwidth_fraction": round(traffic / bandwidth, 3)}
 
 
 if __name__ == "__main__":
