@@ -104,9 +104,9 @@ class MeanMapExpansion:
     def second_moment_term(self, x: torch.Tensor) -> torch.Tensor:
         """m₂(x) = Σ_s P_s DV(x)·(Σ_{r<s} P_r V(x))."""
         v, moved, m2 = self.mean_field(x), torch.zeros_like(x), torch.zeros_like(x)
-        for scale in self._scales:
+        for s, scale in enumerate(self._scales):
             scale = scale.to(x)
-            if moved.any():
+            if s > 0:  # not on moved's value: where V(x) = 0 the term vanishes but its derivative need not
                 m2 = m2 + scale * self.mean_field_jvp(x, moved)
             moved = moved + scale * v
         return m2
