@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Game, gaussian_quadratic_increments
-from .errors import ConfigError, check_choice, check_positive
+from .errors import check_choice, check_positive
 
 LOSSES = ("gan", "ns-gan", "wgan", "wgan-gp")
 PENALTIES = ("r1", "r2")

@@ -8,8 +8,11 @@ field b₁ + η(m₂ − ½ Db₁·b₁)):
 - noise: Σ̃ = Σ_g A_g Σ_B A_gᵀ, one term per minibatch g of an iteration, A_g the sum of the
   rate-scaled projections of the sub-steps that use it (fresh: one each; shared: all); σ is the
   factor [A_g F]_g built from the game's factor F of Σ_B, so no d×d matrix is formed;
-- SME-2s (stationary-consistent): SME-2 drift, σσᵀ = Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ), J = Db₁, projected
-  onto the positive semidefinite cone (evaluations that needed it are counted in ``projections``).
+- SME-2s (stationary-consistent): SME-2 drift, σσᵀ = Σ̃ + ηΣ₃ − (η/2)(JΣ̃ + Σ̃Jᵀ), J = Db₁, projected
+  onto the positive semidefinite cone (evaluations that needed it are counted in ``projections``);
+  Σ₃ (``noise_propagation``, zero for simultaneous updates as in THEORY §2) carries a noise drawn
+  at one sub-step through the later ones, so that the stationary covariance of a linear chain is
+  matched to O(η²) by every rule, not only the simultaneous one.
 
 - shared batch: the sub-steps' noises are correlated, so m₂ gains the curvature–noise term
   Σ_s P_s E[Dζ·Σ_{r<s} P_r ζ] (alternating: P_θ E[(∂_ω ζ_θ) ζ_ω]), read off the factor's derivative.
@@ -105,18 +108,40 @@ class SME(MeanMapExpansion):
         factor = self.noise_factor(x)
         return factor @ factor.transpose(1, 2)
 
+    def draw_groups(self) -> list:
+        """The gradient evaluations (sub-step s, player) of an iteration grouped by the minibatch they
+        use, in the order the chain draws them (fresh: one group each; shared: one for all)."""
+        draws = [(s, who) for s, moved in enumerate(self.sga.substeps()) for who in moved]
+        return [draws] if self.sga.shared_batch else [[draw] for draw in draws]
+
     def batch_groups(self) -> list:
-        """How many sub-steps of each player use each minibatch of an iteration, in the order the chain
-        draws them (fresh: one per player's gradient evaluation; shared: one for the iteration)."""
-        draws = [(who,) for moved in self.sga.substeps() for who in moved]
-        if self.sga.shared_batch:
-            return [{who: sum(d == (who,) for d in draws) for who in PLAYERS}]
-        return [{who: int(d == (who,)) for who in PLAYERS} for d in draws]
+        """How many sub-steps of each player use each minibatch of an iteration (``draw_groups``)."""
+        return [{who: sum(w == who for _, w in group) for who in PLAYERS} for group in self.draw_groups()]
+
+    def noise_propagation(self, x: torch.Tensor) -> torch.Tensor:
+        """Σ₃ [K, d, d], the O(η³) term of the chain's one-step noise covariance η²(Σ̃ + ηΣ₃): a noise
+        drawn at sub-step s also moves the later sub-steps r > s, N_g = η A_g + η² C_g + O(η³) with
+        C_g = Σ_{(s,who)∈g} (Σ_{r>s} P_r) DV P^{who}, so Σ₃ = Σ_g (A_g Σ_B C_gᵀ + C_g Σ_B A_gᵀ); zero
+        for simultaneous updates."""
+        factor, jac = self.game.gradient_noise_factor(x, self.sga.batch_size), None
+        later = [sum(self._scales[s + 1 :], torch.zeros(self.d)).to(x) for s in range(len(self._scales))]
+        total = torch.zeros(x.shape[0], self.d, self.d, dtype=x.dtype, device=x.device)
+        for group in self.draw_groups():
+            if not any(later[s].any() for s, _ in group):
+                continue
+            jac = _batched_jacobian(self.mean_field_jvp, x) if jac is None else jac
+            moved = {who: self._rate_scales({w: float(w == who) for w in PLAYERS}).to(x)[:, None] * factor
+                     for who in PLAYERS}  # P^{who} F
+            direct = sum(moved[who] for _, who in group)  # A_g F
+            carried = sum(later[s][:, None] * (jac @ moved[who]) for s, who in group)  # C_g F
+            total = total + direct @ carried.transpose(1, 2) + carried @ direct.transpose(1, 2)
+        return total
 
     def _stationary_corrected(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ) for Σ̃ = ``sigma``, J = Db₁, symmetrised (SME-2s, before projection)."""
+        """Σ̃ + ηΣ₃ − (η/2)(JΣ̃ + Σ̃Jᵀ) for Σ̃ = ``sigma``, J = Db₁, symmetrised (SME-2s, before projection)."""
         jac = _batched_jacobian(self.leading_drift_jvp, x)
-        corrected = sigma - 0.5 * self.eta * (jac @ sigma + sigma @ jac.transpose(1, 2))
+        corrected = sigma + self.eta * self.noise_propagation(x)
+        corrected = corrected - 0.5 * self.eta * (jac @ sigma + sigma @ jac.transpose(1, 2))
         return 0.5 * (corrected + corrected.transpose(1, 2))
 
     def _projected_power(self, x: torch.Tensor, sigma: torch.Tensor, power: float) -> torch.Tensor:
