@@ -123,15 +123,14 @@ class SME(MeanMapExpansion):
         drawn at sub-step s also moves the later sub-steps r > s, N_g = η A_g + η² C_g + O(η³) with
         C_g = Σ_{(s,who)∈g} (Σ_{r>s} P_r) DV P^{who}, so Σ₃ = Σ_g (A_g Σ_B C_gᵀ + C_g Σ_B A_gᵀ); zero
         for simultaneous updates."""
-        factor, jac = self.game.gradient_noise_factor(x, self.sga.batch_size), None
-        later = [sum(self._scales[s + 1 :], torch.zeros(self.d)).to(x) for s in range(len(self._scales))]
         total = torch.zeros(x.shape[0], self.d, self.d, dtype=x.dtype, device=x.device)
+        if self.sga.update == "sim":
+            return total
+        factor, jac = self.game.gradient_noise_factor(x, self.sga.batch_size), _batched_jacobian(self.mean_field_jvp, x)
+        later = [sum(self._scales[s + 1 :], torch.zeros(self.d)).to(x) for s in range(len(self._scales))]
+        moved = {who: self._rate_scales({w: float(w == who) for w in PLAYERS}).to(x)[:, None] * factor
+                 for who in PLAYERS}  # P^{who} F
         for group in self.draw_groups():
-            if not any(later[s].any() for s, _ in group):
-                continue
-            jac = _batched_jacobian(self.mean_field_jvp, x) if jac is None else jac
-            moved = {who: self._rate_scales({w: float(w == who) for w in PLAYERS}).to(x)[:, None] * factor
-                     for who in PLAYERS}  # P^{who} F
             direct = sum(moved[who] for _, who in group)  # A_g F
             carried = sum(later[s][:, None] * (jac @ moved[who]) for s, who in group)  # C_g F
             total = total + direct @ carried.transpose(1, 2) + carried @ direct.transpose(1, 2)
