@@ -125,9 +125,9 @@ class DiracGAN(Game):
         dV_θ = −u_ψ f'(g) − ψ f''(g) s(u_ψθ + ψu_θ), dV_ψ = u_θ f'(h) + θ f''(h)(u_ψθ + ψu_θ) − R''(ψ)u_ψ."""
         theta, psi, u_theta, u_psi = x[:, :1], x[:, 1:], u[:, :1], u[:, 1:]
         s = -1.0 if self.loss == "ns-gan" else 1.0
-        d_h = u_psi * theta + psi * u_theta  # d(ψθ)
-        d_theta = -u_psi * self.fprime(s * psi * theta) - psi * self.fprime2(s * psi * theta) * s * d_h
-        d_psi = u_theta * self.fprime(psi * theta) + theta * self.fprime2(psi * theta) * d_h - self.gamma * u_psi
+        h, d_h = psi * theta, u_psi * theta + psi * u_theta  # ψθ and its derivative along u
+        d_theta = -u_psi * self.fprime(s * h) - psi * self.fprime2(s * h) * s * d_h
+        d_psi = u_theta * self.fprime(h) + theta * self.fprime2(h) * d_h - self.gamma * u_psi
         return torch.cat([d_theta, d_psi], dim=-1)
 
     def gradient_noise_factor(self, x, B):

@@ -118,15 +118,16 @@ class SME(MeanMapExpansion):
         """How many sub-steps of each player use each minibatch of an iteration (``draw_groups``)."""
         return [{who: sum(w == who for _, w in group) for who in PLAYERS} for group in self.draw_groups()]
 
-    def noise_propagation(self, x: torch.Tensor) -> torch.Tensor:
+    def noise_propagation(self, x: torch.Tensor, field_jacobian: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Σ₃ [K, d, d], the O(η³) term of the chain's one-step noise covariance η²(Σ̃ + ηΣ₃): a noise
         drawn at sub-step s also moves the later sub-steps r > s, N_g = η A_g + η² C_g + O(η³) with
         C_g = Σ_{(s,who)∈g} (Σ_{r>s} P_r) DV P^{who}, so Σ₃ = Σ_g (A_g Σ_B C_gᵀ + C_g Σ_B A_gᵀ); zero
-        for simultaneous updates."""
+        for simultaneous updates. ``field_jacobian``: DV(x) [K, d, d], if already at hand."""
         total = torch.zeros(x.shape[0], self.d, self.d, dtype=x.dtype, device=x.device)
         if self.sga.update == "sim":
             return total
-        factor, jac = self.game.gradient_noise_factor(x, self.sga.batch_size), _batched_jacobian(self.mean_field_jvp, x)
+        jac = _batched_jacobian(self.mean_field_jvp, x) if field_jacobian is None else field_jacobian
+        factor = self.game.gradient_noise_factor(x, self.sga.batch_size)
         later = [sum(self._scales[s + 1 :], torch.zeros(self.d)).to(x) for s in range(len(self._scales))]
         moved = {who: self._rate_scales({w: float(w == who) for w in PLAYERS}).to(x)[:, None] * factor
                  for who in PLAYERS}  # P^{who} F
@@ -138,8 +139,9 @@ class SME(MeanMapExpansion):
 
     def _stationary_corrected(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """Σ̃ + ηΣ₃ − (η/2)(JΣ̃ + Σ̃Jᵀ) for Σ̃ = ``sigma``, J = Db₁, symmetrised (SME-2s, before projection)."""
-        jac = _batched_jacobian(self.leading_drift_jvp, x)
-        corrected = sigma + self.eta * self.noise_propagation(x)
+        field_jacobian = _batched_jacobian(self.mean_field_jvp, x)  # DV; J = Db₁ = (Σ_s P_s) DV
+        jac = sum(self._scales).to(x)[:, None] * field_jacobian
+        corrected = sigma + self.eta * self.noise_propagation(x, field_jacobian)
         corrected = corrected - 0.5 * self.eta * (jac @ sigma + sigma @ jac.transpose(1, 2))
         return 0.5 * (corrected + corrected.transpose(1, 2))
 
