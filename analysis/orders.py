@@ -61,3 +61,36 @@ def fit_common_order(groups: Sequence[tuple], level: float = 0.95) -> OrderFit:
     half = stats.t.ppf(0.5 + level / 2, n - G - 1) * math.sqrt(rss / (n - G - 1) / sxx)
     constant = float(np.mean([e.mean() - slope * h.mean() for h, e in logs]))
     return OrderFit(float(slope), float(slope - half), float(slope + half), constant)
+
+
+def fit_order_bootstrap(steps: Sequence[float], samples: Sequence, n_boot: int = 1000, level: float = 0.95,
+                        seed: int = 0) -> OrderFit:
+    """error ≈ C·hˢ with error_i = |mean of samples[i]| (per-run paired differences or errors at step
+    h_i): the point fit is ``fit_order`` weighted by the means' standard errors; the interval is the
+    percentile bootstrap of the same fit, runs resampled with replacement within each step size."""
+    samples = [np.asarray(s, float).ravel() for s in samples]
+    if len(samples) != len(steps):
+        raise ValueError(f"{len(steps)} step sizes but {len(samples)} sets of samples")
+    if min(len(s) for s in samples) < 2:
+        raise ValueError("each step size needs at least two runs for a standard error")
+    point = fit_order(steps, *_error_and_se(samples))
+    rng = np.random.default_rng(seed)
+    boot = [s[rng.integers(0, len(s), size=(n_boot, len(s)))] for s in samples]  # [n_boot, n_i] each
+    with np.errstate(divide="ignore", invalid="ignore"):  # a resample with mean 0 gives a NaN slope, left out
+        slopes = _wls_slopes(np.log(np.asarray(steps, float)), *_error_and_se(boot))
+    low, high = np.nanquantile(slopes, [0.5 - level / 2, 0.5 + level / 2])
+    return OrderFit(point.slope, float(low), float(high), point.log_constant)
+
+
+def _error_and_se(samples):
+    """(|mean| [.., n], standard error [.., n]) over the last axis of each step's samples."""
+    error = np.stack([np.abs(s.mean(-1)) for s in samples], -1)
+    se = np.stack([s.std(-1, ddof=1) / np.sqrt(s.shape[-1]) for s in samples], -1)
+    return error, se
+
+
+def _wls_slopes(h, errors, se):
+    """``fit_order``'s weighted slope of log error on log h, for each row of errors, se [.., n]."""
+    e, w = np.log(errors), (errors / se) ** 2
+    hb = (w * h).sum(-1, keepdims=True) / w.sum(-1, keepdims=True)
+    return (w * (h - hb) * e).sum(-1) / (w * (h - hb) ** 2).sum(-1)

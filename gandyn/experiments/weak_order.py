@@ -20,6 +20,7 @@ import math
 import numpy as np
 import torch
 
+from analysis import compare
 from analysis.orders import fit_order
 from analysis.plots import new_figure, rate_axes
 from games import SGA, DiracGAN
@@ -41,24 +42,18 @@ def test_functions(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, x**2, torch.cos(x)], dim=-1)
 
 
-def mean_and_se(values: torch.Tensor):
-    """Ensemble means [n] of values [K, n] and their standard errors (non-finite runs left out)."""
-    values = values[torch.isfinite(values).all(dim=-1)]
-    return values.mean(0), values.std(0) / math.sqrt(len(values))
-
-
 def weak_error(chain: torch.Tensor, sde: torch.Tensor):
     """(max_φ |E φ(chain) − E φ(sde)|, its standard error) from the paired differences of coupled paths."""
-    diff, se = mean_and_se(test_functions(chain) - test_functions(sde))
-    i = int(diff.abs().argmax())
-    return diff[i].abs().item(), se[i].item()
+    diff = compare.weak_error(chain, sde, test_functions, paired=True)
+    i = int(diff.value.abs().argmax())
+    return diff.value[i].abs().item(), diff.se[i].item()
 
 
 def solver_bias(coarse: torch.Tensor, fine: torch.Tensor) -> float:
     """max_φ |E φ(X^{dt}) − E φ(X^{dt/2})| on shared Brownian paths, plus twice the standard error of
     that paired difference: a bound on the solver's bias at dt."""
-    mean, se = mean_and_se(test_functions(coarse) - test_functions(fine))
-    return (mean.abs() + 2 * se).max().item()
+    diff = compare.weak_error(coarse, fine, test_functions, paired=True)
+    return (diff.value.abs() + 2 * diff.se).max().item()
 
 
 def study(game, x0, update: str, orders, etas, K: int, batch: int, seed: int, log):

@@ -1,0 +1,187 @@
+"""Comparison of two Trajectories (discrete training against an SDE, two SDEs…) on their common clock:
+weak errors E φ(a) − E φ(b) of test functions φ and strong errors (E|x_a − x_b|²)^{1/2}, each with its
+Monte Carlo standard error (THEORY §2)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Optional, Sequence, Tuple
+
+import torch
+from scipy import stats
+
+from games.trajectory import Trajectory
+
+TestFunction = Callable[[torch.Tensor], torch.Tensor]
+
+
+def moments(x: torch.Tensor) -> torch.Tensor:
+    """φ(x) = (x_i, x_i²) [.., K, 2d]: first and second moments per coordinate."""
+    return torch.cat([x, x**2], dim=-1)
+
+
+def align(a: Trajectory, b: Trajectory, times=None, tol: Optional[float] = None) -> Tuple[Trajectory, Trajectory]:
+    """a and b at the instants both recorded (``times``, if given, must be among them): matches are the
+    nearest records within ``tol`` (default a thousandth of the finer grid's spacing, i.e. rounding of
+    t = Σ η_k), so for nested grids these are the coarser grid's records in the span both cover.
+    Only the observables both carry are kept."""
+    ta, tb = a.times.double().contiguous(), b.times.double().contiguous()
+    if tol is None:
+        tol = 1e-3 * min(_spacing(ta), _spacing(tb))
+    if ta[0] > tb[-1] + tol or tb[0] > ta[-1] + tol:
+        raise ValueError(f"the clocks do not overlap: a covers [{ta[0]:g}, {ta[-1]:g}], "
+                         f"b covers [{tb[0]:g}, {tb[-1]:g}]")
+    wanted = ta if times is None else torch.as_tensor(times, dtype=torch.float64).reshape(-1)
+    (ia, hit_a), (ib, hit_b) = _nearest(ta, wanted, tol), _nearest(tb, wanted, tol)
+    if times is not None and not (hit_a & hit_b).all():
+        t, who = (wanted[~hit_a][0], "a") if not hit_a.all() else (wanted[~hit_b][0], "b")
+        raise ValueError(f"{who} has no record at t = {t:g} (within {tol:.1e})")
+    hit = hit_a & hit_b
+    if not hit.any():
+        raise ValueError(f"the clocks share no record time (within {tol:.1e}): a's grid and b's do not meet")
+    t = wanted[hit].to(a.times.dtype)
+    return _rows(a, ia[hit], t, b.observables), _rows(b, ib[hit], t, a.observables)
+
+
+def _spacing(t: torch.Tensor) -> float:
+    """The smallest gap between records (1e-6 for a single record: then only rounding matches)."""
+    return t.diff().min().item() if len(t) > 1 else 1e-6
+
+
+def _nearest(grid: torch.Tensor, t: torch.Tensor, tol: float):
+    """(index of the record of ``grid`` nearest each t, whether it is within tol)."""
+    hi = torch.searchsorted(grid, t).clamp(max=len(grid) - 1)
+    lo = (hi - 1).clamp(min=0)
+    i = torch.where((t - grid[lo]).abs() <= (grid[hi] - t).abs(), lo, hi)
+    return i, (grid[i] - t).abs() <= tol
+
+
+def _rows(x: Trajectory, index: torch.Tensor, times: torch.Tensor, other: dict) -> Trajectory:
+    obs = {k: v[index] for k, v in x.observables.items() if k in other}
+    return Trajectory(times, x.states[index], x.p, obs, dict(x.metadata))
+
+
+class Estimate(NamedTuple):
+    """A Monte Carlo estimate (a number or a tensor [..]) with its standard error, and the runs left out
+    of each ensemble (of each side, for paired samples)."""
+
+    value: torch.Tensor
+    se: torch.Tensor
+    left_out: Tuple[int, int]
+
+    def interval(self, level: float = 0.95) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The normal-approximation interval value ∓ z·se at ``level``."""
+        z = stats.norm.ppf(0.5 + level / 2)
+        return self.value - z * self.se, self.value + z * self.se
+
+
+def weak_error(xa: torch.Tensor, xb: torch.Tensor, phi: Optional[TestFunction] = None,
+               paired: bool = False) -> Estimate:
+    """E φ(x_a) − E φ(x_b) [.., n] from ensembles [.., K, d]. Independent ensembles: se² = Var φ(x_a)/K_a
+    + Var φ(x_b)/K_b; ``paired`` (run k of each driven by the same noise): se² = Var[φ(x_a) − φ(x_b)]/K.
+    A run non-finite anywhere (diverged) is left out everywhere, with its partner when paired."""
+    phi = phi or moments
+    if xa.shape[-1] != xb.shape[-1]:
+        raise ValueError(f"the ensembles' states differ in dimension: {xa.shape[-1]} and {xb.shape[-1]}")
+    fa, fb = phi(xa), phi(xb)
+    keep_a, keep_b = _finite_runs(xa, fa), _finite_runs(xb, fb)
+    if paired:
+        _same_runs(xa, xb)
+        keep = keep_a & keep_b
+        mean, se = _mean_and_se(fa[..., keep, :] - fb[..., keep, :])
+        dropped = int((~keep).sum())
+        return Estimate(mean, se, (dropped, dropped))
+    (ma, sa), (mb, sb) = _mean_and_se(fa[..., keep_a, :]), _mean_and_se(fb[..., keep_b, :])
+    return Estimate(ma - mb, (sa**2 + sb**2).sqrt(), (int((~keep_a).sum()), int((~keep_b).sum())))
+
+
+def strong_error(xa: torch.Tensor, xb: torch.Tensor) -> Estimate:
+    """(E|x_a − x_b|²)^{1/2} [..] of paths sharing noise, [.., K, d] each; se by the delta method,
+    se(√m) = se(m)/(2√m). Pairs with a non-finite side are left out."""
+    _same_runs(xa, xb)
+    keep = _finite_runs(xa, xa) & _finite_runs(xb, xb)
+    m, se = _mean_and_se(((xa[..., keep, :] - xb[..., keep, :]) ** 2).sum(-1, keepdim=True))
+    root = m.sqrt()
+    dropped = int((~keep).sum())
+    return Estimate(root[..., 0], (se / (2 * root))[..., 0], (dropped, dropped))
+
+
+def _finite_runs(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """[K]: whether run k's states x [.., K, d] and values f [.., K, n] are finite at every index."""
+    K = x.shape[-2]
+    return (x.isfinite().all(-1) & f.isfinite().all(-1)).reshape(-1, K).all(0)
+
+
+def _same_runs(xa: torch.Tensor, xb: torch.Tensor) -> None:
+    if xa.shape != xb.shape:
+        raise ValueError(f"paired comparison needs ensembles of the same K runs (and shape): "
+                         f"got K = {xa.shape[-2]} and K = {xb.shape[-2]} (shapes {tuple(xa.shape)}, {tuple(xb.shape)})")
+
+
+def _mean_and_se(values: torch.Tensor):
+    """Means [.., n] over runs of values [.., K, n] and their standard errors."""
+    K = values.shape[-2]
+    if K < 2:
+        raise ValueError(f"a Monte Carlo standard error needs at least two finite runs, got {K}")
+    return values.mean(-2), values.std(-2) / math.sqrt(K)
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Weak errors E φ(a) − E φ(b) [T, n] and their standard errors on the common times [T]; strong
+    errors [T] (and se) when the paths share noise, else None; runs left out of (a, b)."""
+
+    times: torch.Tensor
+    weak: torch.Tensor
+    weak_se: torch.Tensor
+    strong: Optional[torch.Tensor]
+    strong_se: Optional[torch.Tensor]
+    left_out: Tuple[int, int]
+    paired: bool
+
+    def interval(self, level: float = 0.95) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The weak errors' normal-approximation intervals [T, n] at ``level``."""
+        return Estimate(self.weak, self.weak_se, self.left_out).interval(level)
+
+    @property
+    def final_weak_error(self) -> Tuple[float, float]:
+        """(max_φ |E φ(a) − E φ(b)| at the last time, its standard error)."""
+        i = int(self.weak[-1].abs().argmax())
+        return self.weak[-1, i].abs().item(), self.weak_se[-1, i].item()
+
+
+def compare(a: Trajectory, b: Trajectory, phi: Optional[TestFunction] = None, paired: bool = False,
+            times=None) -> Comparison:
+    """Weak (and, for ``paired`` paths, strong) errors of a against b on their common clock."""
+    a, b = align(a, b, times)
+    weak = weak_error(a.states, b.states, phi, paired)
+    strong, strong_se = strong_error(a.states, b.states)[:2] if paired else (None, None)
+    return Comparison(a.times, weak.value, weak.se, strong, strong_se, weak.left_out, paired)
+
+
+def side_by_side(a: Trajectory, b: Trajectory, labels=("discrete", "SDE"), coords: Optional[Sequence[int]] = None,
+                 paths: int = 3, paired: bool = False):
+    """One column per coordinate: above, mean ± std of each (with ``paths`` sample paths); below, the
+    difference of means E x_a − E x_b with its 95% Monte Carlo band."""
+    from analysis.plots import band, new_figure
+
+    a, b = align(a, b)
+    coords = list(range(min(a.states.shape[-1], 4)) if coords is None else coords)
+    diff = compare(a, b, phi=lambda x: x[..., coords], paired=paired)
+    low, high = diff.interval()
+    t = a.times.numpy()
+    fig, axes = new_figure(2, len(coords), sharex=True)
+    for j, i in enumerate(coords):
+        for traj, label, color in ((a, labels[0], "k"), (b, labels[1], "C1")):
+            band(axes[0, j], t, traj.states[:, :, i], label=label, color=color, paths=paths)
+        axes[0, j].set_title(f"x{i}")
+        axes[1, j].plot(t, diff.weak[:, j].numpy(), color="C3", lw=1.5)
+        axes[1, j].fill_between(t, low[:, j].numpy(), high[:, j].numpy(), color="C3", alpha=0.2, lw=0)
+        axes[1, j].axhline(0.0, color="0.5", lw=0.6)
+        axes[1, j].set_xlabel("t = Σ η")
+    axes[0, 0].legend(fontsize=8)
+    axes[1, 0].set_ylabel(f"{labels[0]} − {labels[1]} (95% MC)")
+    return fig
+
+
+__all__ = ["Comparison", "Estimate", "align", "compare", "moments", "side_by_side", "strong_error", "weak_error"]
