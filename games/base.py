@@ -80,6 +80,10 @@ class Game:
         raise NotImplementedError(f"{self.name} has no known equilibrium")
 
     # -- closed forms, where a game has them ---------------------------------------------------
+    def expected_losses(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The exact expected losses (E L̂_G(x), E L̂_D(x)), each [K]."""
+        raise NotImplementedError(f"{self.name} has no closed-form expected losses")
+
     def expected_field(self, x: torch.Tensor) -> torch.Tensor:
         """The exact expected field E V̂(x) [K, d]."""
         raise NotImplementedError(f"{self.name} has no closed-form field")

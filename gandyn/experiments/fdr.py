@@ -1,0 +1,143 @@
+"""fdr: fluctuation–dissipation relations of training, per player (THEORY §4).
+
+Discrete side. K runs of SGD on the Gaussian game with ridge, from a point off its equilibrium, with
+simultaneous and alternating (D first) updates. For each player the ratio 2E[(θ − c₀)·d]/(η E|d|²),
+c₀ the equilibrium, is drawn over a moving window with its 95% band: far from 1 during the transient,
+exactly 1 in expectation once the chain is stationary. Its noise falls like 1/(window length): the
+window sums of both sides differ by the change of |θ − c₀|² over the window. The keys
+``fdr_ratio_theta`` and ``fdr_ratio_omega`` are the ratio over the second half of the simultaneous
+run (``_alt``: alternating), with 95% batch-means intervals; the dotted lines mark the first time the
+SASA+-style test says the relation holds (the interval of the ratio over the recent half of the run
+inside 1 ± 5%), in the keys ``stationary_from_{player}_{rule}``.
+
+SDE side. SME-1 of the simultaneous rule, integrated from the equilibrium into its stationary regime
+(Platen's weak order-2 scheme, dt = η/2), gives samples of its invariant measure μ, at which
+E_μ[𝓛φ] = 0 for the generator 𝓛φ = b·∇φ + (η/2) Tr(σσᵀ∇²φ). The bars split 𝓛φ into the
+generator's drift part b_θ·∇_θφ, the discriminator's b_ω·∇_ωφ and the noise part, for
+φ = |θ − c₀|², |ω − c₀|², L_G and L_D. For φ = L_G this is the generator–discriminator trade-off: the
+generator's dissipation −|∇_θL_G|² against what the discriminator's motion injects and the noise;
+``tradeoff_ratio`` is (injection + noise)/dissipation, 1 under μ.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from analysis.fdr import (balance, expected_loss, fdr_ratio, generator_terms, moving_ratio, squared_distance,
+                          stationary_from)
+from analysis.plots import new_figure
+from games.base import PLAYERS
+
+from ..catalog import Experiment
+
+UPDATES = {"sim": "sim", "alt": "alt-d"}
+LABELS = {"theta": "generator θ", "omega": "discriminator ω"}
+TOLERANCE = 0.05  # the stationarity test's band around 1
+SDE_HORIZON = 10.0  # five relaxation times of the default game's linearisation
+SDE_WINDOW = 6  # records of the SDE's stationary window (one per time unit)
+
+
+def discrete(config, report, sga) -> dict:
+    """{rule: Trajectory} of K runs under each update rule."""
+    runs = {}
+    for label, update in UPDATES.items():
+        trainer = dataclasses.replace(sga, update=update)
+        runs[label] = trainer.run(config.sga.steps, K=config.run.paths, seed=config.run.seed,
+                                  record_every=1, device=config.run.device, dtype=config.run.torch_dtype,
+                                  progress=not report.quiet)
+        report.trajectory(runs[label].runs(slice(0, 16)), f"sga_{label}")
+    return runs
+
+
+def ratio_keys(report, runs: dict) -> None:
+    """The ratios over the second half and the first time the stationarity test passes."""
+    for label, traj in runs.items():
+        for who in PLAYERS:
+            estimate = fdr_ratio(traj, who)
+            suffix = "" if label == "sim" else f"_{label}"
+            report.interval(f"fdr_ratio_{who}{suffix}", estimate.value, *estimate.interval())
+            report.key(f"stationary_from_{who}_{label}", stationary_from(traj, who, TOLERANCE, every=10))
+            report.log(f"  {label} {who}: ratio {estimate.value:.4f} ± {1.96 * estimate.se:.4f}")
+
+
+def ratio_figure(report, runs: dict, window: int) -> None:
+    fig, axes = new_figure(1, len(runs), size=(4.6, 3.4), sharey=True)
+    for ax, (label, traj) in zip(axes[0], runs.items()):
+        for k, who in enumerate(PLAYERS):
+            times, ratio, se = (v.numpy() for v in moving_ratio(traj, who, window))
+            ax.plot(times, ratio, color=f"C{k}", lw=1.2, label=LABELS[who])
+            ax.fill_between(times, ratio - 1.96 * se, ratio + 1.96 * se, color=f"C{k}", alpha=0.25, lw=0)
+            start = report.summary[f"stationary_from_{who}_{label}"]
+            if start is not None:
+                ax.axvline(start, color=f"C{k}", ls=":", lw=1)
+        ax.axhline(1.0, color="k", lw=0.8, ls="--")
+        ax.set_ylim(0, 2)
+        ax.set_xlabel("t = Σ η")
+        ax.set_title(f"{label}: 2E[(θ−c₀)·d] / (η E|d|²)", fontsize=9)
+    axes[0, 0].legend(fontsize=7)
+    report.figure(fig, "fdr_ratio", f"Fluctuation–dissipation ratio per player over a moving window of {window} "
+                  "iterations, with its 95% band; dotted: first time the stationarity test passes")
+
+
+def observables(game, x_star: torch.Tensor) -> dict:
+    """{name: (φ, the player whose own drift dissipates it)}."""
+    return {"|θ−c₀|²": (squared_distance("theta", game.p, x_star[: game.p]), "theta"),
+            "|ω−c₀|²": (squared_distance("omega", game.p, x_star[game.p :]), "omega"),
+            "L_G": (expected_loss(game, "theta"), "theta"),
+            "L_D": (expected_loss(game, "omega"), "omega")}
+
+
+def sde_relations(config, report, sga, game, x_star: torch.Tensor) -> None:
+    """The terms of E_μ[𝓛φ] = 0 at SME-1's stationary samples; the trade-off ratio."""
+    from sde import SME, integrate
+
+    sme = SME(sga, order="1")
+    eta = sga.rate("theta", 0)
+    record_every = round(1.0 / (eta / 2))
+    sde = integrate(sme, x_star, SDE_HORIZON, eta / 2, solver="platen2", K=config.run.paths,
+                    seed=config.run.seed + 1, record_every=record_every)
+    stationary = sde.states[-SDE_WINDOW:]
+    fig, axes = new_figure(1, 1, size=(6.0, 3.4))
+    width, ax = 0.2, axes[0, 0]
+    for j, (name, (phi, dissipating)) in enumerate(observables(game, x_star).items()):
+        terms = generator_terms(sme, stationary, phi)
+        for k, part in enumerate(("theta", "omega", "noise")):
+            per_path = terms[part].mean(0)
+            half = 1.96 * per_path.std().item() / np.sqrt(len(per_path))
+            ax.bar(j + (k - 1) * width, per_path.mean().item(), width, yerr=half, color=f"C{k}", capsize=2,
+                   label=("generator drift", "discriminator drift", "noise")[k] if j == 0 else None)
+        if name == "L_G":
+            estimate = balance(terms, dissipating)
+            report.interval("tradeoff_ratio", estimate.value, *estimate.interval())
+            report.log(f"  trade-off (φ = L_G): (injection + noise)/dissipation = {estimate.value:.3f} "
+                       f"± {1.96 * estimate.se:.3f}")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xticks(range(4), list(observables(game, x_star)))
+    ax.legend(fontsize=7)
+    report.figure(fig, "fdr_sde", f"Terms of E_μ[𝓛φ] = 0 under SME-1's invariant measure ({config.run.paths} "
+                  "paths × 6 times), with 95% intervals")
+
+
+def run(config, report, quick: bool):
+    game = config.game.build()
+    x_star = game.equilibrium(dtype=config.run.torch_dtype)
+    sga = config.sga.build(game, centers=(x_star[: game.p], x_star[game.p :]))
+    report.log(f"fdr: {config.run.paths} runs of {config.sga.steps} steps at η = {config.sga.lr:g}, "
+               f"simultaneous and alternating")
+    runs = discrete(config, report, sga)
+    ratio_keys(report, runs)
+    ratio_figure(report, runs, window=max(config.sga.steps // 40, 1))
+    sde_relations(config, report, dataclasses.replace(sga, update="sim"), game, x_star)
+    report.text(__doc__.split("\n", 1)[1].strip())
+
+
+EXPERIMENT = Experiment(
+    name="fdr",
+    title="Fluctuation–dissipation relations of training, per player",
+    run=run,
+    defaults={"game.name": "gaussian", "game.mean": 0.5, "game.std": 0.5, "game.ridge": 1.0, "game.mu0": 0.0,
+              "game.sigma0": 1.0, "sga.lr": 0.1, "sga.batch_size": 4, "sga.steps": 2000, "run.paths": 4000},
+    quick={"sga.steps": 1000, "run.paths": 2000},
+)
