@@ -13,6 +13,13 @@ player's noise also passes through the second player's sub-step), which SME-2s i
 the covariance has settled (the linearisation's spectral radius to the power 2k below 10⁻⁴): the
 sample covariance of their end states against the discrete Lyapunov solution, with the Monte Carlo
 scale of that error (a bootstrap over runs), and SME-1's error at the same η for contrast.
+
+(c) The nonlinear Gaussian game, simulated. At each rate, K chains and K paths of each SME (Platen's
+weak order-2 scheme, dt = η/2) start from the equilibrium; each ensemble's stationary window is
+detected (``analysis.stationary``) and pooled over runs and records. The marginals of σ and of the
+critic's b are drawn side by side, and each SME's stationary law is compared with the chain's: the
+relative error of the covariance and the sliced W₂ distance, next to their Monte Carlo scale (the
+same figures between two halves of the chain's runs, /√2).
 """
 from __future__ import annotations
 
@@ -22,9 +29,12 @@ import numpy as np
 import torch
 
 from analysis.invariant import chain_covariance, linear_chain, relative_error, sde_covariance
+from analysis.metrics import sliced_w2
 from analysis.orders import fit_common_order, fit_order
 from analysis.plots import new_figure, rate_axes
+from analysis.stationary import pooled, settled_from
 from games import SGA, BilinearGame, GaussianGame
+from sde import integrate
 from sde.sme import SME
 
 from ..catalog import Experiment
@@ -118,6 +128,81 @@ def simulated_chain(report, eta: float, K: int, batch: int, seed: int) -> None:
                   "simulated chains, the exact discrete solution and SME-1's")
 
 
+SIMULATED_HORIZON = 15.0  # about seven relaxation times of the Gaussian game's linearisation
+MARGINALS = {1: "σ", 3: "b"}  # the coordinates whose stationary marginals are drawn
+
+
+def stationary_samples(traj, label: str, log) -> torch.Tensor:
+    """The pooled stationary window of ``traj`` (its second half if no start is detected)."""
+    start = settled_from(traj)
+    if start is None:
+        start = len(traj.times) // 2
+        log(f"  {label}: no stationary start detected; the second half is pooled")
+    return pooled(traj, start)
+
+
+def stationary_laws(eta: float, K: int, batch: int, seed: int, log) -> dict:
+    """{"chain" or order: pooled stationary samples [N, d]} on the Gaussian game at rate η."""
+    game, x_star = linear_games()["gaussian"]
+    trainer = SGA(game, lr=eta, batch_size=batch)
+    every = max(1, round(0.5 / eta))
+    chain = trainer.run(round(SIMULATED_HORIZON / eta), K=K, x0=x_star, seed=seed, record_every=every)
+    laws = {"chain": stationary_samples(chain, f"chain at η = {eta:g}", log)}
+    for order in ORDERS:
+        sde = integrate(SME(trainer, order=order), x_star, SIMULATED_HORIZON, eta / 2, solver="platen2", K=K,
+                        seed=seed + 1, record_every=2 * every)
+        laws[order] = stationary_samples(sde, f"SME-{order} at η = {eta:g}", log)
+    return laws
+
+
+def law_distances(laws: dict) -> dict:
+    """{name: (relative covariance error, sliced W₂)} of each SME against the chain, and the Monte Carlo
+    scale ("mc") from two halves of the chain's samples."""
+    covariance = lambda x: np.cov(x.numpy().T)  # noqa: E731
+    chain = laws["chain"]
+    halves = chain[0::2], chain[1::2]  # alternate records of the pooled window: runs × times interleaved
+    out = {"mc": (relative_error(covariance(halves[0]), covariance(halves[1])) / math.sqrt(2),
+                  sliced_w2(*halves).item() / math.sqrt(2))}
+    for order in ORDERS:
+        out[order] = (relative_error(covariance(laws[order]), covariance(chain)), sliced_w2(laws[order], chain).item())
+    return out
+
+
+def simulated_game(report, etas, K: int, batch: int, seed: int) -> None:
+    """Part (c): the figure of marginals and distances, keys per rate."""
+    fig, axes = new_figure(1, len(MARGINALS) * len(etas) + 1, size=(3.0, 3.0))
+    distances = {}
+    for i, eta in enumerate(etas):
+        laws = stationary_laws(eta, K, batch, seed + 10 * i, report.log)
+        distances[eta] = law_distances(laws)
+        for name, (cov_err, sw2) in distances[eta].items():
+            label = "mc" if name == "mc" else f"sme{name}"
+            report.key(f"stationary_cov_err_{label}_{eta:g}", cov_err)
+            report.key(f"stationary_sw2_{label}_{eta:g}", sw2)
+        for j, (coordinate, symbol) in enumerate(MARGINALS.items()):
+            ax = axes[0, len(MARGINALS) * i + j]
+            shown = np.quantile(laws["chain"][:, coordinate].numpy(), [0.001, 0.999])  # tails clipped
+            for k, (name, samples) in enumerate(laws.items()):
+                ax.hist(samples[:, coordinate].numpy(), bins=60, range=tuple(shown), density=True, histtype="step",
+                        color="k" if name == "chain" else f"C{k - 1}", label=name if name == "chain" else f"SME-{name}")
+            ax.set_title(f"{symbol} at η = {eta:g}", fontsize=9)
+            ax.set_yticks([])
+    axes[0, 0].legend(fontsize=6)
+    ax = axes[0, -1]
+    for k, name in enumerate(ORDERS):
+        ax.plot(etas, [distances[eta][name][0] for eta in etas], "o-", color=f"C{k}", ms=4, label=f"SME-{name}")
+    ax.plot(etas, [distances[eta]["mc"][0] for eta in etas], "k:", label="Monte Carlo scale")
+    rate_axes(ax, etas)
+    ax.set_title("covariance, relative error", fontsize=9)
+    ax.legend(fontsize=6)
+    report.figure(fig, "invariant_simulated", "Gaussian game: stationary marginals of the chain and of each SME "
+                  f"({K} runs each, pooled over the stationary window), and the relative error of each SME's "
+                  "stationary covariance against the chain's")
+    for eta in etas:
+        report.log(f"  η = {eta:g}: covariance errors " + ", ".join(
+            f"SME-{o} {distances[eta][o][0]:.3f}" for o in ORDERS) + f" (Monte Carlo {distances[eta]['mc'][0]:.3f})")
+
+
 def run(config, report, quick: bool):
     etas = [0.08 / 2**i for i in range(4 if quick else 6)]
     batch, K = config.sga.batch_size, config.run.paths
@@ -125,6 +210,7 @@ def run(config, report, quick: bool):
                f"{config.sga.lr:g}")
     closed_forms(report, etas, batch)
     simulated_chain(report, config.sga.lr, K, batch, config.run.seed)
+    simulated_game(report, [0.1, 0.05] if quick else [0.1, 0.05, 0.025], K // 10, batch, config.run.seed)
     report.text(__doc__.split("\n", 1)[1].strip())
 
 
