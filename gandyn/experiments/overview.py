@@ -8,34 +8,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
+from analysis.fdr import fdr_ratio, moving_ratio
 from analysis.plots import band, new_figure
+from analysis.stationary import pooled, settled_from
+from games.base import PLAYERS
 from games.errors import ConfigError
 from games.random import Streams
 
 from ..catalog import Experiment
 
 NAMES = ("μ", "σ", "a", "b")
-
-
-def fdr_ratio(traj, who: str, start: int):
-    """2E[(θ − c₀)·d] / (η E|d|²) over records ``start:``, as a ratio of ensemble means, with its
-    standard error by the delta method over the independent runs."""
-    dot, sq, lr = (traj[f"{n}_{who}"][start:] for n in ("dot", "sq", "lr"))
-    a, b = (2 * dot).mean(0), (lr * sq).mean(0)  # per-run window means [K]
-    keep = torch.isfinite(a) & torch.isfinite(b)
-    a, b = a[keep], b[keep]
-    ratio = a.mean() / b.mean()
-    se = (a - ratio * b).std() / (b.mean() * math.sqrt(len(a)))
-    return ratio.item(), se.item()
-
-
-def moving_ratio(traj, who: str, window: int):
-    """The ensemble FDR ratio over a moving window of records (the curve of the FDR panel)."""
-    kernel = torch.ones(1, 1, window, dtype=torch.float64) / window
-    smooth = lambda v: torch.nn.functional.conv1d(v.mean(1)[None, None], kernel)[0, 0]  # noqa: E731
-    return smooth(2 * traj[f"dot_{who}"]) / smooth(traj[f"lr_{who}"] * traj[f"sq_{who}"])
 
 
 MAX_RECORDED_DIM = 1000  # above this (network games) states are not recorded: K·T·d floats add up
@@ -79,16 +64,19 @@ def convergence_figure(traj, dist, report):
         axes[0, 0].set_yscale("log")
         axes[0, 0].set_title(dist[1])
     window = max(len(t) // 20, 1)
-    for who, label in (("theta", "generator"), ("omega", "discriminator")):
-        axes[0, 1].plot(t[window - 1 :], moving_ratio(traj, who, window).numpy(), label=label, lw=1)
-        band(axes[0, 2], t, traj[f"loss_{who}"], label=label, paths=0)
+    for k, (who, label) in enumerate(zip(PLAYERS, ("generator", "discriminator"))):
+        times, ratio, se = (v.numpy() for v in moving_ratio(traj, who, window))
+        axes[0, 1].plot(times, ratio, color=f"C{k}", label=label, lw=1)
+        axes[0, 1].fill_between(times, ratio - 1.96 * se, ratio + 1.96 * se, color=f"C{k}", alpha=0.25, lw=0)
+        band(axes[0, 2], t, traj[f"loss_{who}"], label=label, paths=0, color=f"C{k}")
     axes[0, 1].axhline(1.0, color="k", lw=0.8, ls="--")
     axes[0, 1].set_ylim(-1, 3)
     axes[0, 1].set_title("FDR ratio 2E[(θ−c₀)·d] / (η E|d|²)")
     axes[0, 1].legend(fontsize=8)
     axes[0, 2].set_title("minibatch losses")
     axes[0, 2].legend(fontsize=8)
-    report.figure(fig, "convergence", "Distance to the target, fluctuation–dissipation ratio, losses")
+    report.figure(fig, "convergence", "Distance to the target, fluctuation–dissipation ratio (moving window, "
+                  "95% band), losses")
 
 
 def spread_figure(game, traj, report):
@@ -101,6 +89,32 @@ def spread_figure(game, traj, report):
     axes[0, 0].set_ylabel("σ")
     axes[0, 0].legend()
     report.figure(fig, "final_spread", "Generator parameters of all runs at the end")
+
+
+def stationary_figure(game, sga, traj, start: int, report):
+    """Each parameter's marginal over the ensemble and the stationary window, against the Gaussian
+    laws of the linearisation at x*: the chain's (discrete Lyapunov) and SME-1's (continuous)."""
+    from analysis.invariant import chain_covariance, sde_covariance
+    from sde import SME
+
+    x_star, samples = game.equilibrium(dtype=traj.states.dtype), pooled(traj, start).numpy()
+    laws = {"chain, linearised": chain_covariance(sga, x_star), "SME-1, linearised": sde_covariance(SME(sga), x_star)}
+    d = min(game.d, 4)
+    names = NAMES if game.name == "gaussian" and game.d == 4 else [f"x{i}" for i in range(d)]
+    fig, axes = new_figure(1, d)
+    for i in range(d):
+        ax = axes[0, i]
+        grid = np.linspace(*np.quantile(samples[:, i], [0.001, 0.999]), 200)  # tails clipped
+        ax.hist(samples[:, i], bins=60, range=(grid[0], grid[-1]), density=True, color="0.7", label="chain, pooled")
+        for k, (label, covariance) in enumerate(laws.items()):
+            sd = math.sqrt(covariance[i, i])
+            density = np.exp(-0.5 * ((grid - x_star[i].item()) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+            ax.plot(grid, density, color=f"C{k}", lw=1.2, label=label)
+        ax.set_title(names[i])
+        ax.set_yticks([])
+    axes[0, 0].legend(fontsize=7)
+    report.figure(fig, "stationary", f"Stationary marginals: the ensemble pooled from t = {traj.times[start]:.3g} "
+                  "(where its moments stop moving) against the linearisation's Gaussian laws")
 
 
 SDE_STEPS = 1000  # the SDE panel covers the first SDE_STEPS iterations (the transient)
@@ -168,11 +182,13 @@ def run(config, report, quick: bool):
         report.key("distance", dist[1])
         report.key("distance_initial_mean", dist[0][0].nanmean().item())
         report.key("distance_final_mean", dist[0][-1].nanmean().item())
-    start = len(traj.times) // 2
-    for who in ("theta", "omega"):
-        mean, se = fdr_ratio(traj, who, start)
-        report.key(f"fdr_ratio_{who}", mean)
-        report.key(f"fdr_ratio_{who}_se", se)
+    start = settled_from(traj) if traj.p else None
+    report.key("stationary_from", None if start is None else traj.times[start].item())
+    if start is not None and x_star is not None and has_sme(game, sga):
+        stationary_figure(game, sga, traj, start, report)
+    for who in PLAYERS:
+        estimate = fdr_ratio(traj, who, start)
+        report.interval(f"fdr_ratio_{who}", estimate.value, *estimate.interval())
     report.key("diverged_runs", len(traj.metadata["diverged"]))
     report.key("paths", traj.K)
     report.text(f"{traj.K} runs of {config.sga.update} SGD (η = {config.sga.lr}, batch "
@@ -180,8 +196,9 @@ def run(config, report, quick: bool):
                 f"{'none (no known target)' if dist is None else dist[1]}. The FDR ratio "
                 f"2E[(θ − c₀)·d] / (η E|d|²), d the applied direction and c₀ the equilibrium where "
                 f"known (else 0), is 1 at stationarity for any update rule with a constant rate "
-                f"(THEORY §4); it is taken over the second half of the run as a ratio of ensemble "
-                f"means, with a delta-method standard error, and plotted over a moving window.")
+                f"(THEORY §4); it is taken over the stationary window (from the record where the ensemble's "
+                f"moments stop moving, else the second half) as a ratio of means with a 95% batch-means "
+                f"interval, and plotted over a moving window.")
 
 
 EXPERIMENT = Experiment(
