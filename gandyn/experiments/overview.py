@@ -91,6 +91,15 @@ def spread_figure(game, traj, report):
     report.figure(fig, "final_spread", "Generator parameters of all runs at the end")
 
 
+def stationary_start(traj):
+    """The record from which the ensemble is stationary; None when undetected or not testable (no
+    recorded states, too few runs or records)."""
+    try:
+        return settled_from(traj) if traj.p else None
+    except ValueError:
+        return None
+
+
 def stationary_figure(game, sga, traj, start: int, report):
     """Each parameter's marginal over the ensemble and the stationary window, against the Gaussian
     laws of the linearisation at x*: the chain's (discrete Lyapunov) and SME-1's (continuous)."""
@@ -182,7 +191,7 @@ def run(config, report, quick: bool):
         report.key("distance", dist[1])
         report.key("distance_initial_mean", dist[0][0].nanmean().item())
         report.key("distance_final_mean", dist[0][-1].nanmean().item())
-    start = settled_from(traj) if traj.p else None
+    start = stationary_start(traj)
     report.key("stationary_from", None if start is None else traj.times[start].item())
     if start is not None and x_star is not None and has_sme(game, sga):
         stationary_figure(game, sga, traj, start, report)
