@@ -7,6 +7,9 @@ Update rules (THEORY §1), with η_θ = c_θ η_k and η_ω = c_ω η_k:
 d is the direction the player's optimiser makes of its minibatch gradient (plus weight decay).
 Minibatches are ``fresh`` (one per gradient evaluation) or ``shared`` (one per iteration).
 An iteration advances the clock t by the reference rate η_k.
+SVAG (``svag`` = l > 1; Li, Malladi & Arora 2021) evaluates each gradient on two independent minibatches,
+g = a₊∇L(γ₁) + a₋∇L(γ₂) (same mean, l× the noise covariance), at rate η/l and clock step η_k/l: as l → ∞
+the chain tends weakly to SME-1 at rate η. A schedule η(k) indexes plain iterations: iteration k uses η(k // l)/l.
 """
 from __future__ import annotations
 
@@ -61,6 +64,7 @@ class SGA:
     gen: Player = field(default_factory=Player)
     disc: Player = field(default_factory=Player)
     compile: bool = False  # torch.compile the players' losses (their backward too); pays off on long runs
+    svag: int = 1  # l of SVAG (see the module docstring); 1 is plain training
 
     def __post_init__(self):
         check_choice("sga.update", self.update, UPDATES)
@@ -68,6 +72,7 @@ class SGA:
         if self.update == "sim" and self.n_d > 1:
             raise ConfigError("sga.n_d", "n_d > 1 needs alternating updates (sga.update = alt-d or alt-g)")
         self.batch_size = check_int("sga.batch_size", self.batch_size)
+        self.svag = check_int("sga.svag", self.svag)
         if isinstance(self.lr, (int, float)):
             check_positive("sga.lr", self.lr)
         for name, player in (("gen", self.gen), ("disc", self.disc)):
@@ -80,16 +85,26 @@ class SGA:
         self._player_losses = torch.compile(self.game.player_losses) if self.compile else None
 
     def _grads(self, params: dict, batch, players=PLAYERS):
-        """The requested players' loss gradients and losses at ``params``."""
-        return self.game.player_grads(params["theta"], params["omega"], batch, players, self._player_losses)
+        """The requested players' loss gradients and losses at ``params``; under SVAG ``batch`` is a pair
+        and each is ``svag_combine`` of the pair's (the loss is then the one whose gradient is applied)."""
+        theta, omega = params["theta"], params["omega"]
+        if self.svag == 1:
+            return self.game.player_grads(theta, omega, batch, players, self._player_losses)
+        pair = [self.game.player_grads(theta, omega, b, players, self._player_losses) for b in batch]
+        return tuple({w: svag_combine(self.svag, first[w], second[w]) for w in players}
+                     for first, second in zip(*pair))  # (grads, losses)
 
     # -- the update map -----------------------------------------------------------------------
     def rate(self, who: str, k: int) -> float:
-        """η_player at iteration k."""
-        player = self.players[who]
+        """η_player at iteration k (under SVAG η_player(k // l)/l)."""
+        player, plain = self.players[who], k // self.svag
         if player.schedule is not None:
-            return float(player.schedule(k))
-        return player.scale * float(self.schedule(k))
+            return float(player.schedule(plain)) / self.svag
+        return player.scale * float(self.schedule(plain)) / self.svag
+
+    def clock_step(self, k: int) -> float:
+        """The time iteration k covers: η_k, or η(k // l)/l under SVAG."""
+        return float(self.schedule(k // self.svag)) / self.svag
 
     def init_state(self, x: torch.Tensor) -> dict:
         theta, omega = self.game.split(x)
@@ -126,11 +141,16 @@ class SGA:
         return params, state, obs
 
     def _batches(self, K: int, streams: Streams):
-        """A function giving the batch of the next gradient evaluation (shared: the same each time)."""
+        """A function giving the batch of the next gradient evaluation (shared: the same each time);
+        under SVAG a pair of independent batches."""
+        def one():
+            return self.game.sample(K, self.batch_size, streams)
+
+        sample = one if self.svag == 1 else lambda: (one(), one())
         if self.shared_batch:
-            batch = self.game.sample(K, self.batch_size, streams)
+            batch = sample()
             return lambda: batch
-        return lambda: self.game.sample(K, self.batch_size, streams)
+        return sample
 
     def _simultaneous_grads(self, params, draw):
         """Both players' gradients at x_k: from one batch (shared) or one batch each (fresh)."""
@@ -191,7 +211,7 @@ class SGA:
                     recorder.add(t, params, obs)
                 if k == steps:
                     break
-                params, t = {w: v.detach() for w, v in new.items()}, t + float(self.schedule(k))
+                params, t = {w: v.detach() for w, v in new.items()}, t + self.clock_step(k)
                 alive = _check_finite(params, alive, k + 1, diverged)
                 if not alive.any():
                     recorder.add(t, params, {n: torch.full_like(v, math.nan) for n, v in recorder.last.items()})
@@ -209,8 +229,8 @@ class SGA:
     def describe(self) -> dict:
         """The training set-up, for a Trajectory's metadata."""
         return {"method": "sga", "game": self.game.describe(), "update": self.update, "n_d": self.n_d,
-                "batch_size": self.batch_size, "shared_batch": self.shared_batch, "compile": self.compile,
-                "versions": {"torch": torch.__version__}}
+                "batch_size": self.batch_size, "shared_batch": self.shared_batch, "svag": self.svag,
+                "compile": self.compile, "versions": {"torch": torch.__version__}}
 
 
 def train(game: Game, steps: int, **options) -> Trajectory:
@@ -219,6 +239,12 @@ def train(game: Game, steps: int, **options) -> Trajectory:
                 "progress", "metadata"}
     run_options = {k: options.pop(k) for k in list(options) if k in run_keys}
     return SGA(game, **options).run(steps, **run_options)
+
+
+def svag_combine(l: int, first, second):
+    """SVAG's a₊·first + a₋·second, a± = (1 ± √(2l − 1))/2 (Li, Malladi & Arora 2021, arXiv:2102.12470)."""
+    root = math.sqrt(2 * l - 1)
+    return (1 + root) / 2 * first + (1 - root) / 2 * second
 
 
 def _as_states(x0, streams: Streams) -> torch.Tensor:

@@ -58,7 +58,7 @@ class PlayerConfig:
 
 @dataclass(frozen=True)
 class SGAConfig:
-    """Discrete training: update rule, reference rate η and its schedule, batches, players."""
+    """Discrete training: update rule, reference rate η and its schedule, batches, SVAG's l, players."""
 
     update: str = "sim"
     n_d: int = 1
@@ -66,6 +66,7 @@ class SGAConfig:
     steps: int = 1000
     batch_size: int = 16
     shared_batch: bool = False
+    svag: int = 1
     schedule: str = "constant"
     schedule_options: Dict[str, Any] = field(default_factory=dict)
     gen: PlayerConfig = field(default_factory=PlayerConfig)
@@ -77,6 +78,7 @@ class SGAConfig:
         check_positive("sga.lr", self.lr)
         check_int("sga.steps", self.steps, minimum=0)
         check_int("sga.batch_size", self.batch_size)
+        check_int("sga.svag", self.svag)
         self.gen.player("sga.gen"), self.disc.player("sga.disc")
         make_schedule(self.schedule, self.lr, field="sga.schedule", **self.schedule_options)
 
@@ -84,7 +86,7 @@ class SGAConfig:
         """The trainer; ``centers`` are the players' FDR centres c₀ (see games.sga.Player)."""
         lr = make_schedule(self.schedule, self.lr, field="sga.schedule", **self.schedule_options)
         return SGA(game, lr=lr, update=self.update, n_d=self.n_d, batch_size=self.batch_size,
-                   shared_batch=self.shared_batch, gen=self.gen.player("sga.gen", centers[0]),
+                   shared_batch=self.shared_batch, svag=self.svag, gen=self.gen.player("sga.gen", centers[0]),
                    disc=self.disc.player("sga.disc", centers[1]))
 
 
