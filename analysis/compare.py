@@ -74,6 +74,11 @@ class Estimate(NamedTuple):
         z = stats.norm.ppf(0.5 + level / 2)
         return self.value - z * self.se, self.value + z * self.se
 
+    def largest(self) -> Tuple[float, float]:
+        """(max_φ |value|, its standard error) over the test functions of a vector estimate [n]."""
+        i = int(self.value.abs().argmax())
+        return self.value[i].abs().item(), self.se[i].item()
+
 
 def weak_error(xa: torch.Tensor, xb: torch.Tensor, phi: Optional[TestFunction] = None,
                paired: bool = False) -> Estimate:
@@ -146,8 +151,7 @@ class Comparison:
     @property
     def final_weak_error(self) -> Tuple[float, float]:
         """(max_φ |E φ(a) − E φ(b)| at the last time, its standard error)."""
-        i = int(self.weak[-1].abs().argmax())
-        return self.weak[-1, i].abs().item(), self.weak_se[-1, i].item()
+        return Estimate(self.weak[-1], self.weak_se[-1], self.left_out).largest()
 
 
 def compare(a: Trajectory, b: Trajectory, phi: Optional[TestFunction] = None, paired: bool = False,

@@ -64,6 +64,9 @@ class MeanMapExpansion:
             if not isinstance(sga.optimizers[who], SGD) or player.schedule is not None:
                 raise ConfigError(f"sga.{'gen' if who == 'theta' else 'disc'}.optimizer",
                                   "the expansion is derived for SGD with a constant rate ratio")
+        if sga.svag != 1:
+            raise ConfigError("sga.svag", "the expansion is derived for plain updates; SVAG training tends to "
+                                          "SME-1 of the plain trainer (svag = 1) at the same rate")
         self.sga, self.game = sga, sga.game
         self.eta = float(sga.schedule(0)) if eta is None else float(eta)
         self.p, self.d = self.game.p, self.game.d

@@ -40,10 +40,10 @@ class Experiment:
 
 def catalog() -> Dict[str, Experiment]:
     from .experiments import (dirac_phase, dual_flow_limit, fdr, gradient_layer, invariant_measure,
-                              mode_collapse, modified_ode, overview, weak_order)
+                              mode_collapse, modified_ode, overview, svag, weak_order)
 
     entries = [overview.EXPERIMENT, dirac_phase.EXPERIMENT, modified_ode.EXPERIMENT, weak_order.EXPERIMENT,
-               invariant_measure.EXPERIMENT, fdr.EXPERIMENT, dual_flow_limit.EXPERIMENT, gradient_layer.EXPERIMENT,
+               invariant_measure.EXPERIMENT, fdr.EXPERIMENT, svag.EXPERIMENT, dual_flow_limit.EXPERIMENT, gradient_layer.EXPERIMENT,
                mode_collapse.EXPERIMENT]
     return {e.name: e for e in entries}
 
