@@ -27,3 +27,15 @@ def test_readme_sde_example():
     diff = chain.states[-1].mean(0) - sme2.states[-1].mean(0)
     se = (chain.states[-1].var(0) / 500 + sme2.states[-1].var(0) / 500).sqrt()
     assert torch.all(diff.abs() < 5 * se), (diff, se)
+
+
+def test_readme_compare_example(tmp_path, monkeypatch):
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    block = re.findall(r"```python\n(.*?)```", text, re.S)[2]
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(compile(block, "README.md", "exec"), scope)
+    result = scope["result"]
+    assert len(result.times) == 11 and torch.allclose(result.times[-1], torch.tensor(2.0, dtype=torch.float64))
+    assert 0 < scope["se"] < scope["error"]  # SME-1's O(η) error is resolved by 2000 runs
+    assert (tmp_path / "compare.png").exists()
