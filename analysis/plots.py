@@ -21,6 +21,22 @@ def band(ax, times, values, label=None, color=None, paths: int = 3):
     return line
 
 
+def fdr_panel(ax, traj, window: int, starts: dict = None, labels=("generator θ", "discriminator ω")):
+    """Each player's FDR ratio 2E[(θ−c₀)·d]/(η E|d|²) over a moving window of ``window`` records with its
+    95% band, the line 1, and a dotted line at each player's time in ``starts`` (if not None)."""
+    from analysis.fdr import moving_ratio
+    from games.base import PLAYERS
+
+    for k, (who, label) in enumerate(zip(PLAYERS, labels)):
+        times, ratio, se = (v.numpy() for v in moving_ratio(traj, who, window))
+        ax.plot(times, ratio, color=f"C{k}", lw=1.2, label=label)
+        ax.fill_between(times, ratio - 1.96 * se, ratio + 1.96 * se, color=f"C{k}", alpha=0.25, lw=0)
+        if (starts or {}).get(who) is not None:
+            ax.axvline(starts[who], color=f"C{k}", ls=":", lw=1)
+    ax.axhline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_xlabel("t = Σ η")
+
+
 def phase_portrait(ax, field, xlim, ylim, paths=(), labels=(), density: int = 21):
     """Streamlines of a 2-D field ``field(x [N, 2]) -> [N, 2]`` with trajectories [T, 2] over them."""
     xs, ys = np.linspace(*xlim, density), np.linspace(*ylim, density)

@@ -25,15 +25,13 @@ import dataclasses
 import numpy as np
 import torch
 
-from analysis.fdr import (balance, expected_loss, fdr_ratio, generator_terms, moving_ratio, squared_distance,
-                          stationary_from)
-from analysis.plots import new_figure
+from analysis.fdr import balance, expected_loss, fdr_ratio, generator_terms, squared_distance, stationary_from
+from analysis.plots import fdr_panel, new_figure
 from games.base import PLAYERS
 
 from ..catalog import Experiment
 
 UPDATES = {"sim": "sim", "alt": "alt-d"}
-LABELS = {"theta": "generator θ", "omega": "discriminator ω"}
 TOLERANCE = 0.05  # the stationarity test's band around 1
 SDE_HORIZON = 10.0  # five relaxation times of the default game's linearisation
 SDE_WINDOW = 6  # records of the SDE's stationary window (one per time unit)
@@ -65,16 +63,8 @@ def ratio_keys(report, runs: dict) -> None:
 def ratio_figure(report, runs: dict, window: int) -> None:
     fig, axes = new_figure(1, len(runs), size=(4.6, 3.4), sharey=True)
     for ax, (label, traj) in zip(axes[0], runs.items()):
-        for k, who in enumerate(PLAYERS):
-            times, ratio, se = (v.numpy() for v in moving_ratio(traj, who, window))
-            ax.plot(times, ratio, color=f"C{k}", lw=1.2, label=LABELS[who])
-            ax.fill_between(times, ratio - 1.96 * se, ratio + 1.96 * se, color=f"C{k}", alpha=0.25, lw=0)
-            start = report.summary[f"stationary_from_{who}_{label}"]
-            if start is not None:
-                ax.axvline(start, color=f"C{k}", ls=":", lw=1)
-        ax.axhline(1.0, color="k", lw=0.8, ls="--")
+        fdr_panel(ax, traj, window, {who: report.summary[f"stationary_from_{who}_{label}"] for who in PLAYERS})
         ax.set_ylim(0, 2)
-        ax.set_xlabel("t = Σ η")
         ax.set_title(f"{label}: 2E[(θ−c₀)·d] / (η E|d|²)", fontsize=9)
     axes[0, 0].legend(fontsize=7)
     report.figure(fig, "fdr_ratio", f"Fluctuation–dissipation ratio per player over a moving window of {window} "

@@ -11,8 +11,8 @@ import math
 import numpy as np
 import torch
 
-from analysis.fdr import fdr_ratio, moving_ratio
-from analysis.plots import band, new_figure
+from analysis.fdr import fdr_ratio
+from analysis.plots import band, fdr_panel, new_figure
 from analysis.stationary import pooled, settled_from
 from games.base import PLAYERS
 from games.errors import ConfigError
@@ -64,12 +64,9 @@ def convergence_figure(traj, dist, report):
         axes[0, 0].set_yscale("log")
         axes[0, 0].set_title(dist[1])
     window = max(len(t) // 20, 1)
+    fdr_panel(axes[0, 1], traj, window)
     for k, (who, label) in enumerate(zip(PLAYERS, ("generator", "discriminator"))):
-        times, ratio, se = (v.numpy() for v in moving_ratio(traj, who, window))
-        axes[0, 1].plot(times, ratio, color=f"C{k}", label=label, lw=1)
-        axes[0, 1].fill_between(times, ratio - 1.96 * se, ratio + 1.96 * se, color=f"C{k}", alpha=0.25, lw=0)
         band(axes[0, 2], t, traj[f"loss_{who}"], label=label, paths=0, color=f"C{k}")
-    axes[0, 1].axhline(1.0, color="k", lw=0.8, ls="--")
     axes[0, 1].set_ylim(-1, 3)
     axes[0, 1].set_title("FDR ratio 2E[(θ−c₀)·d] / (η E|d|²)")
     axes[0, 1].legend(fontsize=8)
