@@ -7,6 +7,8 @@ from dataclasses import MISSING, dataclass, fields
 from math import cos, pi
 from typing import Callable, Tuple
 
+import torch
+
 from .errors import ConfigError, check_choice, check_int, check_positive
 
 
@@ -125,6 +127,51 @@ class Piecewise(Schedule):
             message = f"needs len(boundaries) + 1 = {len(boundaries) + 1} entries, got {len(values)}"
             raise ConfigError(f"{field}.values", message)
         return cls(lr, boundaries, values)
+
+
+@dataclass(frozen=True, eq=False)
+class Table(Schedule):
+    """Per-run rates: η_k = values[r // runs_per_row, min(k, N − 1)] for run r, ``values`` [R, N], so that
+    R candidate schedules train as one ensemble of R·runs_per_row runs."""
+
+    values: torch.Tensor
+    runs_per_row: int = 1
+
+    def __post_init__(self):
+        if self.values.ndim != 2 or self.values.shape[1] == 0:
+            raise ConfigError("schedule.values", f"expected a table [R, N ≥ 1], got {tuple(self.values.shape)}")
+        if not bool(torch.isfinite(self.values).all()) or bool((self.values <= 0).any()):
+            raise ConfigError("schedule.values", "rates must be finite and > 0")
+        check_int("schedule.runs_per_row", self.runs_per_row)
+
+    @property
+    def runs(self) -> int:
+        """The number of runs K the table is for."""
+        return self.values.shape[0] * self.runs_per_row
+
+    def __call__(self, k: int) -> torch.Tensor:
+        return self.values[:, min(k, self.values.shape[1] - 1)].repeat_interleave(self.runs_per_row)
+
+
+class Adaptive(ABC):
+    """A per-run rate that reacts to training: after each update θ' = θ − η d the trainer reports
+    (θ − c₀)·d and |d|² [K], and the schedule returns its new state (functional, like an optimiser)."""
+
+    @abstractmethod
+    def start(self, like: torch.Tensor) -> dict:
+        """The state for K = len(like) runs, on like's device and dtype."""
+
+    @abstractmethod
+    def rate(self, state: dict) -> torch.Tensor:
+        """The rates [K] of the next update."""
+
+    @abstractmethod
+    def observe(self, state: dict, dot: torch.Tensor, sq: torch.Tensor) -> dict:
+        """The state after an update with (θ − c₀)·d = ``dot`` and |d|² = ``sq`` [K]."""
+
+    def decisions(self, state: dict) -> dict:
+        """What the schedule decided, for a Trajectory's metadata (JSON-serialisable)."""
+        return {}
 
 
 @dataclass(frozen=True)

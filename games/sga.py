@@ -24,7 +24,7 @@ from .base import PLAYERS, Game
 from .errors import ConfigError, check_choice, check_int, check_positive
 from .optim import Optimizer, make_optimizer
 from .random import Streams
-from .schedules import Schedule, as_schedule
+from .schedules import Adaptive, Schedule, as_schedule
 from .trajectory import Trajectory
 
 UPDATES = ("sim", "alt-d", "alt-g")
@@ -42,7 +42,7 @@ class Player:
     optimizer: Union[str, Optimizer] = "sgd"
     scale: float = 1.0
     weight_decay: float = 0.0
-    schedule: Optional[Union[Schedule, Callable[[int], float]]] = None  # replaces c·η_k if given
+    schedule: Optional[Union[Schedule, Adaptive, Callable[[int], float]]] = None  # replaces c·η_k if given
     center: Union[float, torch.Tensor] = 0.0
 
     def make_optimizer(self, field: str) -> Optimizer:
@@ -78,6 +78,8 @@ class SGA:
         for name, player in (("gen", self.gen), ("disc", self.disc)):
             check_positive(f"sga.{name}.scale", player.scale)
             check_positive(f"sga.{name}.weight_decay", player.weight_decay, allow_zero=True)
+            if isinstance(player.schedule, Adaptive) and self.svag != 1:
+                raise ConfigError("sga.svag", f"an adaptive schedule (sga.{name}) needs plain updates (svag = 1)")
         self.schedule = as_schedule(self.lr)
         self.players = {"theta": self.gen, "omega": self.disc}
         self.optimizers = {w: p.make_optimizer(f"sga.{n}") for w, p, n in
@@ -95,11 +97,15 @@ class SGA:
                      for first, second in zip(*pair))  # (grads, losses)
 
     # -- the update map -----------------------------------------------------------------------
-    def rate(self, who: str, k: int) -> float:
-        """η_player at iteration k (under SVAG η_player(k // l)/l)."""
+    def rate(self, who: str, k: int, state: Optional[dict] = None):
+        """η_player at iteration k (under SVAG η_player(k // l)/l): a float, or per-run rates [K] from a
+        per-run (``schedules.Table``) or adaptive schedule, the latter read off the training ``state``."""
         player, plain = self.players[who], k // self.svag
+        if isinstance(player.schedule, Adaptive):
+            return player.schedule.rate(state["schedules"][who])
         if player.schedule is not None:
-            return float(player.schedule(plain)) / self.svag
+            value = player.schedule(plain)
+            return value / self.svag if torch.is_tensor(value) else float(value) / self.svag
         return player.scale * float(self.schedule(plain)) / self.svag
 
     def clock_step(self, k: int) -> float:
@@ -108,8 +114,9 @@ class SGA:
 
     def init_state(self, x: torch.Tensor) -> dict:
         theta, omega = self.game.split(x)
+        schedules = {w: p.schedule.start(x) for w, p in self.players.items() if isinstance(p.schedule, Adaptive)}
         return {"theta": self.optimizers["theta"].init(theta), "omega": self.optimizers["omega"].init(omega),
-                "count": {"theta": 0, "omega": 0}}
+                "count": {"theta": 0, "omega": 0}, "schedules": schedules}
 
     def step(self, x: torch.Tensor, state: dict, k: int, streams: Streams):
         """One iteration x_k → x_{k+1}: returns (x', state', observables {name: [K]})."""
@@ -128,7 +135,8 @@ class SGA:
         """``step`` on the players' parameters {"theta": [K, p], "omega": [K, q]}; the observables
         are computed only if ``observe``."""
         draw = self._batches(params["theta"].shape[0], streams)
-        state, obs = {**state, "count": dict(state["count"])}, {} if observe else None
+        state = {**state, "count": dict(state["count"]), "schedules": dict(state["schedules"])}
+        obs = {} if observe else None
         if self.update == "sim":
             grads, losses = self._simultaneous_grads(params, draw)
             new = {who: self._apply(who, params[who], grads[who], losses[who], state, k, obs)
@@ -164,21 +172,36 @@ class SGA:
         return grads, losses
 
     def _apply(self, who, params, grad, loss, state, k, obs):
-        """params − η d for one player; records loss, |∇L|, (params − c₀)·d and |d|² (summed over
-        sub-steps)."""
-        decay = self.players[who].weight_decay
-        grad = grad + decay * params if decay else grad
+        """params − η d for one player; records loss, |∇L|, the rate, (params − c₀)·d and |d|² (summed
+        over sub-steps), and reports the last two to an adaptive schedule."""
+        player, rate = self.players[who], self._rate_for(who, k, state, params)
+        grad = grad + player.weight_decay * params if player.weight_decay else grad
         d, state[who] = self.optimizers[who].direction(grad, state[who], state["count"][who])
         state["count"][who] += 1
-        if obs is not None:
+        adaptive = isinstance(player.schedule, Adaptive)
+        if obs is not None or adaptive:
             with torch.no_grad():
-                if f"loss_{who}" not in obs:
-                    obs[f"loss_{who}"], obs[f"grad_norm_{who}"] = loss, grad.norm(dim=-1)
-                centred = params - torch.as_tensor(self.players[who].center, dtype=params.dtype,
-                                                   device=params.device)
-                obs[f"dot_{who}"] = obs.get(f"dot_{who}", 0.0) + (centred * d).sum(-1)
-                obs[f"sq_{who}"] = obs.get(f"sq_{who}", 0.0) + (d * d).sum(-1)
-        return params - self.rate(who, k) * d
+                centred = params - torch.as_tensor(player.center, dtype=params.dtype, device=params.device)
+                dot, sq = (centred * d).sum(-1), (d * d).sum(-1)
+            if adaptive:
+                state["schedules"][who] = player.schedule.observe(state["schedules"][who], dot, sq)
+        if obs is not None:
+            if f"loss_{who}" not in obs:
+                obs[f"loss_{who}"], obs[f"grad_norm_{who}"] = loss.detach(), grad.detach().norm(dim=-1)
+                obs[f"lr_{who}"] = torch.zeros_like(sq) + rate.flatten() if torch.is_tensor(rate) else \
+                    torch.full_like(sq, rate)
+            obs[f"dot_{who}"], obs[f"sq_{who}"] = obs.get(f"dot_{who}", 0.0) + dot, obs.get(f"sq_{who}", 0.0) + sq
+        return params - rate * d
+
+    def _rate_for(self, who: str, k: int, state: dict, params: torch.Tensor):
+        """``rate`` as a float or a [K, 1] column on params' device, checked against the number of runs."""
+        rate = self.rate(who, k, state)
+        if not torch.is_tensor(rate):
+            return rate
+        if rate.shape != params.shape[:1]:
+            raise ConfigError(f"sga.{'gen' if who == 'theta' else 'disc'}.schedule",
+                              f"gives {rate.numel()} per-run rates for K = {params.shape[0]} runs")
+        return rate.to(device=params.device, dtype=params.dtype)[:, None]
 
     # -- running an ensemble --------------------------------------------------------------------
     def run(self, steps: int, *, K: Optional[int] = None, x0=None, seed: int = 0,
@@ -207,7 +230,6 @@ class SGA:
                 record = k % record_every == 0 or k == steps
                 new, state, obs = self.step_players(params, state, k, streams, observe=record)
                 if record:
-                    obs.update({f"lr_{w}": torch.full_like(obs[f"sq_{w}"], self.rate(w, k)) for w in PLAYERS})
                     recorder.add(t, params, obs)
                 if k == steps:
                     break
@@ -223,7 +245,9 @@ class SGA:
             bar.close()
         meta = {**self.describe(), "seeds": streams.seeds.tolist() if streams.K <= 64 else None,
                 "steps": steps, "record_every": record_every, "diverged": diverged,
-                "interrupted": interrupted, "wall_time_s": time.perf_counter() - start, **(metadata or {})}
+                "interrupted": interrupted, "wall_time_s": time.perf_counter() - start,
+                "schedules": {w: self.players[w].schedule.decisions(s) for w, s in state["schedules"].items()},
+                **(metadata or {})}
         return recorder.trajectory(meta)
 
     def describe(self) -> dict:
