@@ -120,9 +120,10 @@ def _unit_rate(player):
 class PiecewiseSchedule(nn.Module):
     """u_w(s) = u_max,w · sigmoid(a_w(s)), a_w piecewise linear between ``knots`` equally spaced knots
     over [0, steps] (constant beyond), so that 0 < u_w ≤ u_max,w; ``init``: the initial rates, a
-    constant, a pair (θ, ω) or a schedule read at the knots (default u_max/2)."""
+    constant, a pair (θ, ω) or a schedule read at the knots (default u_max/2). ``tied``: one logit curve for
+    both players, so u_θ/u_ω = u_max,θ/u_max,ω throughout (a family with fewer ways to overfit the model)."""
 
-    def __init__(self, steps: int, knots: int = 16, u_max=0.1, init=None):
+    def __init__(self, steps: int, knots: int = 16, u_max=0.1, init=None, tied: bool = False):
         super().__init__()
         self.steps, self.knots = check_int("steps", steps), check_int("knots", knots, minimum=2)
         self.spacing = self.steps / (self.knots - 1)
@@ -130,7 +131,13 @@ class PiecewiseSchedule(nn.Module):
         self.register_buffer("knot_times", torch.linspace(0, self.steps, self.knots, dtype=torch.float64))
         initial = self.u_max / 2 if init is None else init
         rates = initial(self.knot_times) if callable(initial) else _per_player("init", initial).expand(self.knots, 2)
-        self.raw = nn.Parameter(_logit_of_rates(rates, self.u_max).T.contiguous())  # a_w at the knots [2, knots]
+        logits = _logit_of_rates(rates, self.u_max).T  # a_w at the knots [2, knots]
+        self.raw = nn.Parameter((logits[:1] if tied else logits).contiguous())
+
+    @property
+    def logits(self) -> torch.Tensor:
+        """a_w at the knots [2, knots] (one row shared by both players if tied)."""
+        return self.raw.expand(2, -1)
 
     @property
     def breaks(self) -> torch.Tensor:
@@ -142,7 +149,7 @@ class PiecewiseSchedule(nn.Module):
         s = torch.as_tensor(s, dtype=self.raw.dtype)
         position = (s / self.spacing).clamp(0, self.knots - 1)
         left = position.detach().floor().clamp(max=self.knots - 2).long()
-        raw = self.raw.T
+        raw = self.logits.T
         logit = torch.lerp(raw[left], raw[left + 1], (position - left)[..., None])
         return self.u_max * torch.sigmoid(logit)
 
@@ -151,7 +158,7 @@ class PiecewiseSchedule(nn.Module):
         [0, steps]), where the logit is linear in σ: a = α + σβ, computed once."""
         left = (starts + lengths / 2).div(self.spacing).floor().clamp(0, self.knots - 2).long()
         start, end = ((s - self.knot_times[left]) / self.spacing for s in (starts, starts + lengths))
-        low, high = self.raw.T[left], self.raw.T[left + 1]
+        low, high = self.logits.T[left], self.logits.T[left + 1]
         offset, slope = start.clamp(0, 1)[:, None], (end.clamp(0, 1) - start.clamp(0, 1))[:, None]
         intercept, gradient = torch.lerp(low, high, offset), (high - low) * slope
         return lambda sigma: self.u_max * torch.sigmoid(intercept + sigma * gradient)
@@ -323,12 +330,13 @@ def terminal_loss(lin: Linearised, schedule: Callable, m0, P0, steps: float,
 
 
 def optimise(lin: Linearised, m0, P0, steps: int, u_max, knots: int = 16, iterations: int = 200,
-             lr: float = 0.05, init=None, progress: bool = False, step_size: Optional[float] = None) -> tuple:
+             lr: float = 0.05, init=None, progress: bool = False, step_size: Optional[float] = None,
+             tied: bool = False) -> tuple:
     """(schedule, losses): a ``PiecewiseSchedule`` minimising ``terminal_loss`` by Adam on its knot logits,
     backpropagating through the solver. losses[i] is the loss before Adam's step i, losses[-1] that of
     the returned schedule."""
     iterations = check_int("iterations", iterations, minimum=0)
-    schedule = PiecewiseSchedule(steps, knots, u_max, init)
+    schedule = PiecewiseSchedule(steps, knots, u_max, init, tied)
     adam = torch.optim.Adam(schedule.parameters(), lr=check_positive("lr", lr))
     losses, bar = [], _progress(iterations, progress)
     try:

@@ -277,3 +277,13 @@ def test_optimised_schedule_beats_constant_rates_on_the_gaussian_game():
     assert best_constant / optimised > 2
     rates = schedule.rates()
     assert rates.shape == (2, steps) and bool((rates > 0).all()) and bool((rates <= 0.1).all())
+
+
+def test_a_tied_schedule_keeps_the_rate_ratio_and_has_one_curve():
+    schedule = PiecewiseSchedule(100, knots=5, u_max=(0.2, 0.1), init=(0.05, 0.025), tied=True)
+    assert schedule.raw.shape == (1, 5)
+    with torch.no_grad():
+        schedule.raw.copy_(torch.linspace(-2, 2, 5)[None])
+    rates = schedule.rates()
+    torch.testing.assert_close(rates[0], 2 * rates[1])
+    assert rates[0, 0] < rates[0, -1]  # it follows the (increasing) logits
