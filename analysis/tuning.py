@@ -1,0 +1,156 @@
+"""Learning-rate schedules judged on discrete training: many candidates as one ensemble, and their gains.
+
+A candidate gives each player a rate per iteration, rates [2, N] (θ's row, then ω's). ``evaluate``
+trains all candidates at once, ``runs`` runs each, as one ensemble of per-run rates
+(``games.schedules.Table``); every candidate gets the same seeds, so candidates are compared on common
+random numbers and their ratios are paired. The figure of merit is the squared distance to the
+equilibrium at the budget, |x_N − x*|², per run; a gain is a ratio of its means,
+mean(baseline)/mean(candidate), with the delta method's interval (``analysis.fdr.ratio``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Dict, Optional
+
+import torch
+
+from analysis.compare import Estimate
+from analysis.fdr import ratio
+from games.random import Streams
+from games.schedules import Schedule, Step, Table
+from games.sga import SGA
+
+DECAY_AT = (0.5, 0.75)  # step decay: ÷10 at these fractions of the budget
+
+
+def rates_of(schedule: Schedule, steps: int) -> torch.Tensor:
+    """[N] the rates η_0 … η_{N−1} of a (global) schedule."""
+    return torch.tensor([float(schedule(k)) for k in range(steps)], dtype=torch.float64)
+
+
+def constant(lr: float, steps: int) -> torch.Tensor:
+    """rates [2, N] of the constant rate ``lr`` for both players."""
+    return torch.full((2, steps), float(lr), dtype=torch.float64)
+
+
+def step_decay(lr: float, steps: int, gamma: float = 0.1) -> torch.Tensor:
+    """rates [2, N] of ``lr`` divided by 1/gamma at 50% and at 75% of the budget, for both players."""
+    milestones = tuple(int(round(f * steps)) for f in DECAY_AT)
+    return rates_of(Step(float(lr), milestones, gamma), steps).expand(2, -1).clone()
+
+
+def log_grid(low: float, high: float, count: int) -> list:
+    """``count`` rates from ``low`` to ``high``, equally spaced in log."""
+    ratio_ = (high / low) ** (1 / (count - 1))
+    return [low * ratio_**i for i in range(count)]
+
+
+def paired_streams(seed: int, runs: int, candidates: int, device="cpu", dtype=torch.float64) -> Streams:
+    """Streams for ``candidates`` blocks of ``runs`` runs, block c reusing the seeds of block 0."""
+    base = Streams.from_seed(seed, runs, device=device, dtype=dtype).seeds
+    return Streams(base.repeat(candidates).tolist(), device=device, dtype=dtype)
+
+
+def with_schedules(sga: SGA, theta, omega) -> SGA:
+    """``sga`` with the players' schedules replaced (a Schedule, Table or Adaptive each)."""
+    return dataclasses.replace(sga, gen=dataclasses.replace(sga.gen, schedule=theta),
+                               disc=dataclasses.replace(sga.disc, schedule=omega))
+
+
+def final_sq_distance(traj, x_star: torch.Tensor) -> torch.Tensor:
+    """|x_N − x*|² [K] at the last record (inf for a diverged run)."""
+    d = traj.states[-1].double() - x_star.double().cpu()
+    sq = (d * d).sum(-1)
+    return torch.where(torch.isfinite(sq), sq, torch.full_like(sq, math.inf))
+
+
+def evaluate(sga: SGA, candidates: Dict[str, torch.Tensor], runs: int, seed: int = 0, record_every: Optional[int] = None,
+             device="cpu", dtype=torch.float64, progress: bool = False):
+    """Train every candidate (rates [2, N], the same N) for ``runs`` runs on common seeds, as one ensemble.
+
+    Returns ({name: |x_N − x*|² [runs]}, the ensemble's Trajectory, its runs ordered by candidate).
+    """
+    names = list(candidates)
+    table = torch.stack([candidates[n] for n in names])  # [C, 2, N]
+    steps = table.shape[-1]
+    trainer = with_schedules(sga, Table(table[:, 0], runs), Table(table[:, 1], runs))
+    streams = paired_streams(seed, runs, len(names), device, dtype)
+    traj = trainer.run(steps, streams=streams, record_every=record_every or steps, progress=progress)
+    sq = final_sq_distance(traj, sga.game.equilibrium()).reshape(len(names), runs)
+    return dict(zip(names, sq)), traj
+
+
+def evaluate_adaptive(sga: SGA, make_schedule, steps: int, runs: int, seed: int = 0, record_every: Optional[int] = None,
+                      device="cpu", dtype=torch.float64, progress: bool = False):
+    """An adaptive schedule (``make_schedule()`` per player) on the same seeds as ``evaluate``:
+    (|x_N − x*|² [runs], Trajectory)."""
+    trainer = with_schedules(sga, make_schedule(), make_schedule())
+    streams = paired_streams(seed, runs, 1, device, dtype)
+    traj = trainer.run(steps, streams=streams, record_every=record_every or steps, progress=progress)
+    return final_sq_distance(traj, sga.game.equilibrium()), traj
+
+
+def mean_estimate(values: torch.Tensor) -> Estimate:
+    """The mean with its standard error (non-finite runs left out and counted)."""
+    keep = torch.isfinite(values)
+    v = values[keep].double()
+    se = float(v.std() / math.sqrt(len(v))) if len(v) > 1 else math.inf
+    dropped = int((~keep).sum())
+    return Estimate(float(v.mean()) if len(v) else math.inf, se, (dropped, dropped))
+
+
+def best(results: Dict[str, torch.Tensor], among=None) -> str:
+    """The candidate with the smallest mean squared distance (a diverged run counts as infinite)."""
+    names = list(among or results)
+    return min(names, key=lambda n: float(results[n].mean()))
+
+
+def gain(baseline: torch.Tensor, candidate: torch.Tensor) -> Estimate:
+    """mean(baseline)/mean(candidate) of paired |x_N − x*|² [runs]: > 1 when the candidate does better."""
+    return ratio(baseline, candidate)
+
+
+def per_player(schedule_theta: torch.Tensor, schedule_omega: torch.Tensor) -> torch.Tensor:
+    """rates [2, N] from each player's rates [N]."""
+    return torch.stack([schedule_theta, schedule_omega]).double()
+
+
+
+def inverse_time(lr: float, steps: int, half_life: float = 0.1) -> torch.Tensor:
+    """rates [2, N] of lr/(1 + k/k₀), k₀ = half_life·N (the rate halves at k₀), for both players."""
+    k = torch.arange(steps, dtype=torch.float64)
+    return (lr / (1 + k / (half_life * steps))).expand(2, -1).clone()
+
+
+# -- schedules from the moment equations (sde.moments) ------------------------------------------------
+U_MAX = 0.05  # the moment-optimised rates stay below this
+
+
+def moment_problem(sga: SGA) -> tuple:
+    """(Linearised, m₀, P₀): the linearised SME-1 of ``sga`` from the game's initial state, P₀ = 0."""
+    from sde.moments import linearise
+
+    lin = linearise(sga)
+    x0 = sga.game.init(1, Streams([0]))[0].double()
+    return lin, x0 - lin.x_star, torch.zeros(lin.d, lin.d, dtype=torch.float64)
+
+
+def moment_schedule(sga: SGA, steps: int, u_max: float = U_MAX, knots: int = 16, tied: bool = True,
+                    progress: bool = False) -> tuple:
+    """(rates [2, N], the model's E|X_N − x*|²): the piecewise-linear schedule minimising the linearised
+    SME-1's E|X_N − x*|² (``sde.moments.optimise``); ``tied``: one curve for both players."""
+    from sde.moments import optimise
+
+    lin, m0, P0 = moment_problem(sga)
+    schedule, losses = optimise(lin, m0, P0, steps, u_max, knots=knots, progress=progress, tied=tied)
+    return schedule.rates().detach().double(), math.exp(losses[-1])
+
+
+def moment_prediction(sga: SGA, steps: int, lr: float) -> float:
+    """The linearised SME-1's E|X_N − x*|² at the constant rate ``lr`` for both players."""
+    from sde.moments import ConstantSchedule, terminal_loss
+
+    lin, m0, P0 = moment_problem(sga)
+    with torch.no_grad():
+        return math.exp(terminal_loss(lin, ConstantSchedule([lr, lr]), m0, P0, steps).item())
