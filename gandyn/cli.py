@@ -1,4 +1,4 @@
-"""The command line: ``gandyn run``, ``gandyn list``, ``gandyn reproduce NAME``."""
+"""The command line: ``gandyn run``, ``gandyn list``, ``gandyn reproduce NAME``, ``gandyn tune``."""
 from __future__ import annotations
 
 import argparse
@@ -33,18 +33,31 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="run one catalog entry")
     rep.add_argument("name", metavar="NAME")
     _run_options(rep)
+    tune = sub.add_parser("tune", help="recommend a learning-rate schedule and validate it on discrete training")
+    tune.add_argument("--game", required=True, help="the game (game.name), e.g. gaussian; mixture for --method ray")
+    tune.add_argument("--budget", required=True, type=int, metavar="STEPS", help="training iterations")
+    tune.add_argument("--method", default="moments", help="moments (default), surrogate, fdr or ray")
+    tune.add_argument("--runs", type=int, default=1000, help="runs per schedule (default 1000)")
+    tune.add_argument("--samples", type=int, default=8, help="trials of a ray sweep (default 8)")
+    tune.add_argument("--address", help="a Ray cluster to join (default: start Ray on this machine)")
+    _run_options(tune)
     return parser
 
 
-def reproduce(name: str, args) -> Path:
-    experiment = catalog.get(name)
+def overrides_of(args) -> dict:
+    """The configuration keys of --config, --set, --device and --seed."""
     overrides = load_toml(args.config) if args.config else {}
     overrides.update(parse_overrides(args.overrides))
     if args.device:
         overrides["run.device"] = args.device
     if args.seed is not None:
         overrides["run.seed"] = args.seed
-    config = experiment.config(args.quick, overrides)
+    return overrides
+
+
+def reproduce(name: str, args) -> Path:
+    experiment = catalog.get(name)
+    config = experiment.config(args.quick, overrides_of(args))
     report = Report(args.out or Path("runs") / name, experiment.title, quiet=args.quiet)
     try:
         experiment.execute(config, report, args.quick)
@@ -65,9 +78,13 @@ def main(argv=None) -> int:
         if args.command == "list":
             for name, e in catalog.catalog().items():
                 print(f"{name:16s} {e.title}")
+        elif args.command == "tune":
+            from .tune import tune
+
+            tune(args, overrides_of(args))
         else:
             reproduce(DEFAULT_EXPERIMENT if args.command == "run" else args.name, args)
-    except ConfigError as e:
+    except (ConfigError, ImportError) as e:  # ImportError: an optional extra (Ray) is missing
         print(f"gandyn: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

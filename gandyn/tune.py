@@ -1,0 +1,146 @@
+"""``gandyn tune``: recommend a learning-rate schedule per player, and validate it on discrete training.
+
+Methods (all but ``ray`` on the configured game, judged by E|x_N − x*|² at the budget):
+- ``moments``: the schedule minimising the linearised SME-1's E|X_N − x*|² (``sde.moments``);
+- ``surrogate``: the best of a family of candidates (constant, step decay, inverse time, on a log grid
+  of rates) trained as one batched ensemble, ``runs`` runs each;
+- ``fdr``: the schedule the FDR scheduler (SASA+'s test, pooled over the runs) arrives at from twice
+  the best constant rate;
+- ``ray``: a Ray Tune sweep over discrete training of the mixture GAN (``gandyn.sweep``).
+Each writes ``schedule.json`` (the recommendation), ``summary.json`` (its validation on fresh seeds
+against the best constant rate) and ``tune.png`` (the schedules and the distance to equilibrium).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from analysis.plots import new_figure
+from analysis.tuning import (constant, evaluate, evaluate_adaptive, gain, inverse_time, log_grid, mean_estimate,
+                             moment_schedule, step_decay)
+from games.errors import ConfigError, check_choice
+from games.fdr_scheduler import FDRScheduler
+
+from .config import Config
+from .report import Report
+
+METHODS = ("moments", "surrogate", "fdr", "ray")
+GRID = (5e-4, 0.1, 14)  # the constant rates searched: low, high, count (log-spaced)
+RECORD = 20
+
+
+def tune(args, overrides: dict) -> Path:
+    """Run ``gandyn tune`` for parsed ``args`` (game, budget, method, …) and configuration ``overrides``."""
+    method = check_choice("--method", args.method, METHODS)
+    out = args.out or Path("runs") / f"tune-{args.game}-{method}"
+    report = Report(out, f"Schedule for {args.game} by {method}", quiet=args.quiet)
+    if method == "ray":
+        return _ray(args, report)
+    config = Config().with_overrides({"game.name": args.game, "sga.steps": args.budget, "run.paths": args.runs,
+                                      **overrides})
+    game = config.game.build()
+    sga, steps = config.sga.build(game), config.sga.steps
+    options = dict(runs=config.run.paths, record_every=RECORD, device=config.run.device,
+                   dtype=config.run.torch_dtype, progress=not report.quiet)
+    grid = {f"constant {lr:.3g}": constant(lr, steps) for lr in log_grid(*GRID)}
+    searched, _ = evaluate(sga, grid, seed=config.run.seed, **options)
+    best = min(grid, key=lambda n: float(searched[n].mean()))
+    recommended = RECOMMEND[method](sga, steps, float(grid[best][0, 0]), config, options, report)
+    results, traj = evaluate(sga, {"recommended": recommended, "best constant": grid[best]},
+                             seed=config.run.seed + 1, **options)
+    estimate = gain(results["best constant"], results["recommended"])
+    report.interval("gain_vs_best_constant", estimate.value, *estimate.interval())
+    for name, values in results.items():
+        report.interval(f"msd_{name.replace(' ', '_')}", *_triple(mean_estimate(values)))
+    _write_schedule(out, method, recommended, best)
+    _figure(report, traj, {"recommended": recommended, "best constant": grid[best]}, config.run.paths, game)
+    report.text(f"Validated on {config.run.paths} fresh runs per schedule: E|x_N − x*|² of the best constant "
+                f"rate over that of the recommended schedule is {estimate.value:.3g} "
+                f"[{estimate.interval()[0]:.3g}, {estimate.interval()[1]:.3g}].")
+    return report.write(config.to_dict())
+
+
+def _triple(estimate) -> tuple:
+    return (estimate.value, *estimate.interval())
+
+
+def _by_moments(sga, steps, best, config, options, report):
+    return moment_schedule(sga, steps, progress=not report.quiet)[0]
+
+
+def _by_surrogate(sga, steps, best, config, options, report):
+    """The best of constant, step decay and inverse-time schedules from each grid rate (one ensemble)."""
+    candidates = {}
+    for lr in log_grid(*GRID):
+        candidates[f"constant {lr:.3g}"] = constant(lr, steps)
+        candidates[f"step decay {lr:.3g}"] = step_decay(lr, steps)
+        candidates[f"inverse time {lr:.3g}"] = inverse_time(lr, steps)
+    results, _ = evaluate(sga, candidates, seed=config.run.seed, **options)
+    name = min(candidates, key=lambda n: float(results[n].mean()))
+    chosen = mean_estimate(results[name])
+    report.interval("surrogate_msd", *_triple(chosen))
+    report.key("surrogate_choice", name)
+    return candidates[name]
+
+
+def _by_fdr(sga, steps, best, config, options, report):
+    """The rates the pooled FDR scheduler chose, from twice the best constant rate."""
+    _, traj = evaluate_adaptive(sga, lambda: FDRScheduler(2 * best, pooled=True), steps,
+                                seed=config.run.seed, **{**options, "record_every": 1})
+    return torch.stack([traj[f"lr_{who}"][:steps, 0] for who in ("theta", "omega")]).double()
+
+
+RECOMMEND = {"moments": _by_moments, "surrogate": _by_surrogate, "fdr": _by_fdr}
+
+
+def _write_schedule(out: Path, method: str, rates: torch.Tensor, best: str) -> None:
+    body = {"method": method, "best_constant": best, "rates": {"theta": rates[0].tolist(), "omega": rates[1].tolist()}}
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "schedule.json").write_text(json.dumps(body))
+
+
+def _figure(report, traj, schedules: dict, runs: int, game) -> None:
+    fig, axes = new_figure(1, 2, size=(4.4, 3.4))
+    x_star = game.equilibrium().double()
+    steps = torch.arange(len(traj.times)) * RECORD
+    steps[-1] = traj.metadata["steps"]
+    for c, (name, rates) in enumerate(schedules.items()):
+        axes[0, 0].plot(rates[0], "-", color=f"C{c}", label=f"{name} (θ)")
+        axes[0, 0].plot(rates[1], ":", color=f"C{c}", label=f"{name} (ω)")
+        sq = ((traj.states[:, c * runs:(c + 1) * runs].double() - x_star) ** 2).sum(-1)
+        axes[0, 1].plot(steps, sq.mean(1), color=f"C{c}", label=name)
+    axes[0, 0].set(yscale="log", xlabel="iteration", ylabel="rate")
+    axes[0, 1].set(yscale="log", xlabel="iteration", ylabel="E|x − x*|² (validation runs)")
+    axes[0, 0].legend(fontsize=7)
+    report.figure(fig, "tune", "The recommended schedule and the best constant rate (left), and the distance to "
+                  "equilibrium of fresh runs under each (right)")
+
+
+def _ray(args, report) -> Path:
+    """The sweep, then the best schedule trained again on fresh seeds."""
+    from .sweep import HIDDEN, ray_sweep, schedules_of, trial_progress
+
+    if args.game not in ("mixture", "mixture-gan"):
+        raise ConfigError("--game", f"--method ray sweeps the mixture GAN (--game mixture), got {args.game!r}")
+    records = ray_sweep(report.out, args.budget, samples=args.samples, runs=args.runs, address=args.address,
+                        seed=args.seed or 0, device=args.device or "cpu", quiet=args.quiet)
+    best = records[0]
+    schedules = schedules_of(best["config"], args.budget)
+    again = list(trial_progress({**best["config"], "budget": args.budget, "runs": args.runs, "seed": (args.seed or 0) + 7,
+                                 "device": args.device or "cpu", "hidden": list(HIDDEN)}))
+    report.key("trials", len(records))
+    report.key("best_sw2", best["sw2"])
+    report.key("validation_sw2", again[-1]["sw2"])
+    report.key("validation_modes_covered", again[-1]["modes_covered"])
+    fig, axes = new_figure(1, 2, size=(4.4, 3.4))
+    for who, style in (("theta", "-"), ("omega", ":")):
+        axes[0, 0].plot([schedules[who](k) for k in range(args.budget)], style, label=who)
+    axes[0, 0].set(yscale="log", xlabel="iteration", ylabel="rate")
+    axes[0, 0].legend(fontsize=7)
+    axes[0, 1].plot([m["step"] for m in again], [m["sw2"] for m in again], "o-")
+    axes[0, 1].set(xlabel="iteration", ylabel="sliced W₂ to the target (validation)")
+    report.figure(fig, "tune", "The best schedule of the sweep (left) and its sliced W₂ on fresh runs (right)")
+    (report.out / "schedule.json").write_text(json.dumps({"method": "ray", "config": best["config"]}))
+    return report.write({"budget": args.budget, "samples": args.samples, "runs": args.runs})
