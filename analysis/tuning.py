@@ -58,6 +58,15 @@ def with_schedules(sga: SGA, theta, omega) -> SGA:
                                disc=dataclasses.replace(sga.disc, schedule=omega))
 
 
+def distance_over_time(traj, block: int, runs: int, x_star: torch.Tensor) -> tuple:
+    """(iterations [T], E|x − x*|² [T]) of the runs of candidate ``block`` of an ``evaluate`` ensemble
+    (records every ``record_every`` iterations and at the end)."""
+    every = traj.metadata["record_every"]
+    iterations = [min(i * every, traj.metadata["steps"]) for i in range(len(traj.times))]
+    states = traj.states[:, block * runs:(block + 1) * runs].double()
+    return iterations, ((states - x_star.double().cpu()) ** 2).sum(-1).mean(1)
+
+
 def final_sq_distance(traj, x_star: torch.Tensor) -> torch.Tensor:
     """|x_N − x*|² [K] at the last record (inf for a diverged run)."""
     d = traj.states[-1].double() - x_star.double().cpu()

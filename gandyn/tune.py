@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from analysis.plots import new_figure
-from analysis.tuning import (constant, evaluate, evaluate_adaptive, gain, inverse_time, log_grid, mean_estimate,
+from analysis.tuning import (constant, distance_over_time, evaluate, evaluate_adaptive, gain, inverse_time, log_grid, mean_estimate,
                              moment_schedule, step_decay)
 from games.errors import ConfigError, check_choice
 from games.fdr_scheduler import FDRScheduler
@@ -103,14 +103,10 @@ def _write_schedule(out: Path, method: str, rates: torch.Tensor, best: str) -> N
 
 def _figure(report, traj, schedules: dict, runs: int, game) -> None:
     fig, axes = new_figure(1, 2, size=(4.4, 3.4))
-    x_star = game.equilibrium().double()
-    steps = torch.arange(len(traj.times)) * RECORD
-    steps[-1] = traj.metadata["steps"]
     for c, (name, rates) in enumerate(schedules.items()):
         axes[0, 0].plot(rates[0], "-", color=f"C{c}", label=f"{name} (θ)")
         axes[0, 0].plot(rates[1], ":", color=f"C{c}", label=f"{name} (ω)")
-        sq = ((traj.states[:, c * runs:(c + 1) * runs].double() - x_star) ** 2).sum(-1)
-        axes[0, 1].plot(steps, sq.mean(1), color=f"C{c}", label=name)
+        axes[0, 1].plot(*distance_over_time(traj, c, runs, game.equilibrium()), color=f"C{c}", label=name)
     axes[0, 0].set(yscale="log", xlabel="iteration", ylabel="rate")
     axes[0, 1].set(yscale="log", xlabel="iteration", ylabel="E|x − x*|² (validation runs)")
     axes[0, 0].legend(fontsize=7)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 
 from analysis.plots import new_figure
-from analysis.tuning import (constant, evaluate, evaluate_adaptive, gain, log_grid, mean_estimate, moment_prediction,
+from analysis.tuning import (constant, distance_over_time, evaluate, evaluate_adaptive, gain, log_grid, mean_estimate, moment_prediction,
                              moment_schedule, step_decay)
 from games.fdr_scheduler import FDRScheduler
 
@@ -80,16 +80,12 @@ def keys(report, results: dict, best: float, decay: str, predicted: float, model
 
 def figure(report, paths: dict, first: dict, grid: dict, results: dict, K: int, game) -> None:
     fig, axes = new_figure(1, 3, size=(4.4, 3.4))
-    x_star = game.equilibrium().double()
     for c, (name, (traj, block)) in enumerate(paths.items()):
-        runs = slice(block * K, (block + 1) * K)
-        steps = traj.times.new_tensor(range(0, len(traj.times))) * RECORD
-        steps[-1] = traj.metadata["steps"]
+        runs, (iterations, distance) = slice(block * K, (block + 1) * K), distance_over_time(traj, block, K, game.equilibrium())
         for w, (who, style) in enumerate((("theta", "-"), ("omega", ":"))):
             lr = traj[f"lr_{who}"][:, runs].double().median(dim=1).values
-            axes[0, 0].plot(steps, lr, style, color=f"C{c}", label=name if w == 0 else None)
-        sq = ((traj.states[:, runs].double() - x_star) ** 2).sum(-1)
-        axes[0, 1].plot(steps, sq.mean(1), color=f"C{c}", label=name)
+            axes[0, 0].plot(iterations, lr, style, color=f"C{c}", label=name if w == 0 else None)
+        axes[0, 1].plot(iterations, distance, color=f"C{c}", label=name)
     axes[0, 0].set(yscale="log", xlabel="iteration", ylabel="rate (θ solid, ω dotted; median run)")
     axes[0, 1].set(yscale="log", xlabel="iteration", ylabel="E|x − x*|²")
     axes[0, 0].legend(fontsize=7)
