@@ -55,12 +55,14 @@ def overrides_of(args) -> dict:
     return overrides
 
 
-def reproduce(name: str, args) -> Path:
+def reproduce(name: str, quick: bool = False, out=None, overrides=None, quiet: bool = False) -> Path:
+    """Run catalog entry ``name`` (``overrides``: dotted configuration keys) into ``out`` (default
+    runs/NAME) and return that directory: ``summary.json``, ``report.md``, the figures."""
     experiment = catalog.get(name)
-    config = experiment.config(args.quick, overrides_of(args))
-    report = Report(args.out or Path("runs") / name, experiment.title, quiet=args.quiet)
+    config = experiment.config(quick, dict(overrides or {}))
+    report = Report(out or Path("runs") / name, experiment.title, quiet=quiet)
     try:
-        experiment.execute(config, report, args.quick)
+        experiment.execute(config, report, quick)
     except KeyboardInterrupt:
         report.key("interrupted", True)
         report.text("**Interrupted:** the figures and key figures above are those computed before it.")
@@ -83,7 +85,8 @@ def main(argv=None) -> int:
 
             tune(args, overrides_of(args))
         else:
-            reproduce(DEFAULT_EXPERIMENT if args.command == "run" else args.name, args)
+            reproduce(DEFAULT_EXPERIMENT if args.command == "run" else args.name, args.quick, args.out,
+                      overrides_of(args), args.quiet)
     except (ConfigError, ImportError) as e:  # ImportError: an optional extra (Ray) is missing
         print(f"gandyn: error: {e}", file=sys.stderr)
         return 2

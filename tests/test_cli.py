@@ -108,3 +108,11 @@ def test_ctrl_c_keeps_what_was_computed(tmp_path, monkeypatch, capsys):
     traj = Trajectory.load(tmp_path / "trajectories" / "sga")
     assert traj.metadata["interrupted"] == 149 and len(traj.times) == 8  # rows at steps 0, 20, …, 140
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_python_reproduce_names_an_unknown_entry():
+    import gandyn
+    from games.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown experiment 'nosuch'"):
+        gandyn.reproduce("nosuch", quiet=True)
