@@ -1,6 +1,8 @@
 """Benchmark: SME-1 of the Gaussian game, fused Euler–Maruyama against torchsde's Euler, same process.
 
-Both integrate the same SDE object with the same step over the same horizon; repeats are
+Both integrate the same SDE object with the same step over the same horizon, and both take its noise
+through the SME's ``g_prod`` (σ(x)ΔW in the game's closed form, no [K, d, m] factor: torchsde's
+solvers call it too); repeats are
 interleaved and each figure is a median, after one warm-up run of each (which holds the
 compilation of the fused step). Prints one JSON line last: "ratio" = torchsde time / fused time
 (``--compile``, the default: each step fused by torch.compile), "ratio_eager" = the same without

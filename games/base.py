@@ -96,6 +96,12 @@ class Game:
         """A factor F [K, d, m] of the minibatch field's covariance: F Fᵀ = Σ_B(x) = Cov[V̂(x)]."""
         raise NotImplementedError(f"{self.name} has no closed-form gradient covariance")
 
+    def gradient_noise_product(self, x: torch.Tensor, B: int, w: torch.Tensor) -> torch.Tensor:
+        """F w [*, K, d] for w [*, K, m], F = ``gradient_noise_factor``: the minibatch field's noise driven
+        by w. A game with a closed form for the product may give it instead (and read its factor off
+        it), so that a step needs no [K, d, m] factor."""
+        return (self.gradient_noise_factor(x, B) @ w[..., None])[..., 0]
+
     def gradient_noise_increments(self, batch: Batch, streams: Streams) -> torch.Tensor:
         """Exact N(0, I_m) numbers w [K, m] made of a minibatch (and of fresh draws from ``streams``)
         with F w ≈ √B (V̂ − E V̂) for F = ``gradient_noise_factor``·√B: the chain's noise as

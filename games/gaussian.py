@@ -137,34 +137,48 @@ class GaussianGame(Game):
         """V̂: the minibatch mean of ``sample_fields``."""
         return self.sample_fields(x, batch).mean(1)
 
-    def gradient_noise_factor(self, x, B):
-        """F with FFᵀ = Σ_B = Cov[one sample's field]/B, exact since the field is quadratic in the noise
-        u = (ξ, z): F = [J, vec(H)/√2]/√B in the column order of ``gaussian_quadratic_factor`` (whose
-        cubature is the test), in closed form. With L = S^½, P = ŨW, a = v + Ũμ, the rows
-        (∇_μ, ∇_W, ∇_v, ∇_U) have J_ξ = (0, 0, L, L ⊗ m), J_z = (P, a δ, −W, −W ⊗ μ) and the
-        non-zero Hessians H_zz = (P ⊙ δ on ∇_W, −W ⊙ W on ∇_U), H_ξξ = L ⊙ L on ∇_U, where
-        (A ⊗ c)_{ij,l} = A_il c_j + c_i A_jl and (A ⊙ C)_{ij,kl} = A_ik C_jl + A_il C_jk."""
-        n, K = self.n, x.shape[0]
+    @property
+    def noise_dim(self) -> int:
+        """m = 2n + (2n)²: the columns of ``gradient_noise_factor`` (``gradient_noise_product``'s w)."""
+        return 2 * self.n + 4 * self.n**2
+
+    def gradient_noise_product(self, x, B, w):
+        """F w [*, K, d] for w [*, K, m] (m = ``noise_dim``): the closed form of the gradient noise, from
+        which ``gradient_noise_factor`` is read (F = this map on the unit vectors).
+
+        A sample's field is quadratic in its noise u = (ξ, z) ~ N(0, I_2n) with no ξ–z cross terms, so
+        its centred value is linear in (ξ, z, ξξᵀ − I, zzᵀ − I), whose entries are uncorrelated with
+        variance 2 on the diagonals and 1 off them. F w is that centred field over √B with ξ, z
+        replaced by w's first two n-blocks and ξξᵀ − I, zzᵀ − I by E = (Q + Qᵀ)/√2 of the ξξ and zz
+        blocks of Q = w's last (2n)² numbers as a 2n×2n matrix (same mean and covariance for
+        w ~ N(0, I)): with r = Lξ (L = S^½), f = Wz, P = ŨW, a = v + Ũμ, Ũ = U + Uᵀ, the rows
+        (∇_μ, ∇_W, ∇_v, ∇_U) are (Pz, azᵀ + PE_z, r − f, rmᵀ + mrᵀ + LE_ξLᵀ − fμᵀ − μfᵀ − WE_zWᵀ).
+        In these columns F is the cubature factor [J, vec(H)/√2] of ``gaussian_quadratic_factor``
+        (the ξ–z columns are zero), so FFᵀ = Σ_B and ``gradient_noise_increments`` drive it."""
+        n = self.n
         mu, W, v, U = self.unpack(x)
         m, S = self.target(x)
-        m, L = m.expand(K, n), torch.linalg.cholesky(S).expand(K, n, n)
-        delta = torch.eye(n, dtype=x.dtype, device=x.device).expand(K, n, n)
+        L = torch.linalg.cholesky(S)
+        w_xi, w_z = w[..., :n], w[..., n : 2 * n]
+        Q = w[..., 2 * n :].unflatten(-1, (2 * n, 2 * n))
+        E_xi, E_z = _symmetrised(Q[..., :n, :n]), _symmetrised(Q[..., n:, n:])
         Us = U + U.transpose(1, 2)
         P, a = Us @ W, v + (Us @ mu[..., None])[..., 0]
-        rows = lambda A: A.reshape(K, n * n, *A.shape[3:])  # noqa: E731  [K, n, n, …] → [K, n², …]
-        tensor = lambda A, c: rows(A[:, :, None, :] * c[:, None, :, None] + c[:, :, None, None] * A[:, None])  # noqa: E731
-        sym = lambda A, C: rows(A[:, :, None, :, None] * C[:, None, :, None, :]  # noqa: E731
-                                + A[:, :, None, None, :] * C[:, None, :, :, None])
-        zero = lambda rows_, *cols: x.new_zeros(K, rows_, *cols)  # noqa: E731
-        jac = torch.cat([torch.cat([zero(n, n), P], -1),
-                         torch.cat([zero(n * n, n), rows(a[:, :, None, None] * delta[:, None])], -1),
-                         torch.cat([L, -W], -1),
-                         torch.cat([tensor(L, m), -tensor(W, mu)], -1)], 1)  # [K, d, 2n]
-        hess = x.new_zeros(K, self.d, 2, n, 2, n)  # [K, d, (ξ|z), n, (ξ|z), n]
-        hess[:, n : self.p, 1, :, 1] = sym(P, delta)
-        hess[:, self.p + n :, 0, :, 0] = sym(L, L)
-        hess[:, self.p + n :, 1, :, 1] = -sym(W, W)
-        return torch.cat([jac, hess.reshape(K, self.d, 4 * n * n) / math.sqrt(2)], dim=-1) / B**0.5
+        real, fake = (L @ w_xi[..., None])[..., 0], (W @ w_z[..., None])[..., 0]
+        outer = lambda b, c: b[..., :, None] * c[..., None, :]  # noqa: E731
+        push = (P @ w_z[..., None])[..., 0]
+        moment = outer(a, w_z) + P @ E_z
+        second = (outer(real, m) + outer(m, real) + L @ E_xi @ L.transpose(-1, -2)
+                  - outer(fake, mu) - outer(mu, fake) - W @ E_z @ W.transpose(-1, -2))
+        return torch.cat([push, moment.flatten(-2), real - fake, second.flatten(-2)], dim=-1) / B**0.5
+
+    def gradient_noise_factor(self, x, B):
+        """F [K, d, m] with FFᵀ = Σ_B = Cov[one sample's field]/B, exact since the field is quadratic in
+        the noise: ``gradient_noise_product`` on the m unit vectors, i.e. [J, vec(H)/√2]/√B in the
+        column order of ``gaussian_quadratic_factor`` (whose cubature is the test)."""
+        m, K = self.noise_dim, x.shape[0]
+        units = torch.eye(m, dtype=x.dtype, device=x.device)[:, None].expand(m, K, m)
+        return self.gradient_noise_product(x, B, units).permute(1, 2, 0)
 
     def gradient_noise_increments(self, batch, streams):
         """The minibatch (ξ, z) as Brownian increments of the factor's columns (Bartlett coupling)."""
@@ -179,3 +193,10 @@ class GaussianGame(Game):
         trace = torch.diagonal(W @ W.transpose(1, 2) + S - 2 * cross, dim1=-2, dim2=-1).sum(-1)
         return torch.sqrt((((mu - m) ** 2).sum(-1) + trace).clamp_min(0))
 
+
+
+
+def _symmetrised(Q: torch.Tensor) -> torch.Tensor:
+    """(Q + Qᵀ)/√2 [*, n, n]: for Q with independent N(0, 1) entries, a symmetric matrix with the mean
+    and covariance of uuᵀ − I, u ~ N(0, I_n) (variance 2 on the diagonal, 1 off it)."""
+    return (Q + Q.transpose(-1, -2)) / math.sqrt(2.0)

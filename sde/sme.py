@@ -53,6 +53,7 @@ class SME(MeanMapExpansion):
         super().__init__(sga, eta)
         self.name = f"SME-{self.order} ({sga.update}, n_d={sga.n_d})"
         self.projections = 0  # evaluations where the SME-2s covariance had a negative eigenvalue
+        self._group_scales = [self._rate_scales(w) for w in self.batch_groups()]  # A_g [d] (diagonal)
 
     @functools.cached_property
     def m(self) -> int:
@@ -69,6 +70,11 @@ class SME(MeanMapExpansion):
 
     def g(self, t, y):
         return math.sqrt(self.eta) * self.diffusion(y)
+
+    def g_prod(self, t, y, v):
+        """g(t, y) v = √η σ(y) v [K, d] for v [K, m] (``noise_product``): torchsde's solvers and
+        ``sde.solvers`` use it in place of g."""
+        return math.sqrt(self.eta) * self.noise_product(y, v)
 
     # -- the coefficients --------------------------------------------------------------------------
     def drift(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,7 +107,18 @@ class SME(MeanMapExpansion):
         """F̃ = [A_g F]_g [K, d, G·m] over the minibatches g of one iteration: F̃F̃ᵀ = Σ̃ = Σ_g A_g Σ_B A_gᵀ,
         with F the game's factor of Σ_B (never a dense d×d matrix)."""
         factor = self.game.gradient_noise_factor(x, self.sga.batch_size)
-        return torch.cat([self._rate_scales(w).to(x)[:, None] * factor for w in self.batch_groups()], dim=-1)
+        return torch.cat([scale.to(x)[:, None] * factor for scale in self._group_scales], dim=-1)
+
+    def noise_product(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """σ(x) w [K, d] for w [K, m]: Σ_g A_g F w_g over the minibatches g (w_g: their blocks of columns of
+        ``noise_factor``), by the game's ``gradient_noise_product`` (F w without forming F where the game
+        has that closed form); for SME-2s, ``diffusion(x) @ w``."""
+        if self.order == "2s":
+            return (self.diffusion(x) @ w[..., None])[..., 0]
+        scales = self._group_scales
+        blocks = torch.stack(w.split(w.shape[-1] // len(scales), dim=-1))  # [G, K, m]: one game call for all
+        products = self.game.gradient_noise_product(x, self.sga.batch_size, blocks)
+        return sum(scale.to(x) * product for scale, product in zip(scales, products))
 
     def noise_covariance(self, x: torch.Tensor) -> torch.Tensor:
         """Σ̃ = F̃F̃ᵀ [K, d, d] (dense)."""

@@ -1,6 +1,7 @@
 """One-step schemes for Itô SDEs dX = f(t, X) dt + g(t, X) dW, separate from the equations they solve.
 
-A solver maps (sde, t, X_n, dt, ΔW_n) to X_{n+1}, with ΔW_n [K, m] and g [K, d, m]; the loop that
+A solver maps (sde, t, X_n, dt, ΔW_n) to X_{n+1}, with ΔW_n [K, m] and g [K, d, m]; it needs g only
+through g ΔW (``noise_term``), so an SDE with a closed-form ``g_prod`` never forms g. The loop that
 draws ΔW, records and screens for divergence is ``sde.integrate.integrate``.
 """
 from __future__ import annotations
@@ -8,9 +9,13 @@ from __future__ import annotations
 import torch
 
 
-def noise_term(g: torch.Tensor, dw: torch.Tensor) -> torch.Tensor:
-    """g ΔW [K, d] for g [K, d, m] and ΔW [K, m]."""
-    return torch.bmm(g, dw.unsqueeze(-1)).squeeze(-1)
+def noise_term(sde, t, x: torch.Tensor, dw: torch.Tensor) -> torch.Tensor:
+    """g(t, x) ΔW [K, d] for ΔW [K, m]: the SDE's own ``g_prod(t, x, ΔW)`` where it has one (torchsde's
+    name, which its solvers use too), else the product of g [K, d, m] with ΔW."""
+    g_prod = getattr(sde, "g_prod", None)
+    if g_prod is not None:
+        return g_prod(t, x, dw)
+    return torch.bmm(sde.g(t, x), dw.unsqueeze(-1)).squeeze(-1)
 
 
 class EulerMaruyama:
@@ -22,7 +27,7 @@ class EulerMaruyama:
 
     def step(self, sde, t, x, dt, dw):
         # the operations in the order torchsde's Euler uses, so that the two agree bit for bit
-        return (x + sde.f(t, x) * dt) + noise_term(sde.g(t, x), dw)
+        return (x + sde.f(t, x) * dt) + noise_term(sde, t, x, dw)
 
 
 class PlatenWeak2:
@@ -34,7 +39,7 @@ class PlatenWeak2:
     weak_order = 2
 
     def step(self, sde, t, x, dt, dw):
-        drift, kick = sde.f(t, x), noise_term(sde.g(t, x), dw)
+        drift, kick = sde.f(t, x), noise_term(sde, t, x, dw)
         support = x + drift * dt + kick
         return x + 0.5 * (drift + sde.f(t + dt, support)) * dt + kick
 

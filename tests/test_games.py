@@ -53,6 +53,26 @@ def test_gaussian_closed_form_noise_factor_matches_cubature(n):
     torch.testing.assert_close(game.gradient_noise_factor(x, B), cubature, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_gaussian_noise_product_is_the_factor_times_w(n):
+    """The closed-form F w (the primary formula) against the factor, to machine precision, with
+    extra leading dimensions of w; and it is driven by every column (zero only for the ξ–z ones)."""
+    game = GaussianGame(n=n, mean=0.7, std=1.3, ridge=0.3)
+    gen = torch.Generator().manual_seed(n)
+    x, B = torch.randn(7, game.d, dtype=torch.float64, generator=gen), 5
+    w = torch.randn(3, 7, game.noise_dim, dtype=torch.float64, generator=gen)
+    factor = game.gradient_noise_factor(x, B)
+    assert factor.shape == (7, game.d, game.noise_dim)
+    product = game.gradient_noise_product(x, B, w)
+    torch.testing.assert_close(product, (factor @ w[..., None])[..., 0], rtol=0, atol=1e-13)
+    torch.testing.assert_close(product[1], Game.gradient_noise_product(game, x, B, w[1]), rtol=0, atol=1e-13)
+    # the product is the noise: its covariance over w ~ N(0, I) is the cubature's Σ_B
+    one_sample = lambda rows, u: Game.sample_fields(game, rows, (u[..., :n], u[..., n:]))  # noqa: E731
+    cubature = gaussian_quadratic_factor(one_sample, x, 2 * n) / B**0.5
+    torch.testing.assert_close(game.gradient_covariance(x, B), cubature @ cubature.transpose(1, 2),
+                               rtol=1e-12, atol=1e-12)
+
+
 def test_gaussian_n1_field_matches_theory():
     """μ̇ = a + 2bμ, σ̇ = 2bσ, ȧ = (m − μ) − λa, ḃ = (m² + s² − μ² − σ²) − λb (THEORY §3)."""
     m, s, lam = 0.7, 1.3, 0.3

@@ -178,6 +178,22 @@ def test_sme2s_covariance_is_positive_semidefinite_and_projections_counted():
     assert d.shape == (3, game.d, sme.m) and torch.allclose(d @ d.transpose(1, 2), sme.covariance(start), atol=1e-10)
 
 
+@pytest.mark.parametrize("order", ["1", "2", "2s"])
+@pytest.mark.parametrize("update,shared", [("sim", False), ("alt-d", False), ("sim", True)])
+@pytest.mark.parametrize("game", [GaussianGame(n=2, ridge=0.3), DiracGAN(loss="wgan", gamma=1.0, noise=0.5)],
+                         ids=["gaussian", "dirac"])
+def test_noise_product_is_the_diffusion_times_w(game, order, update, shared):
+    """g_prod(t, y, v) = g(t, y) v to rounding, for a game with a closed-form product (Gaussian) and one
+    with a factor only (Dirac); the torchsde interface uses it in place of g."""
+    sme = SME(SGA(game, lr=0.05, update=update, batch_size=6, shared_batch=shared), order=order)
+    gen = torch.Generator().manual_seed(4)
+    x = game.init(5, Streams.from_seed(0, 5)) + 0.3 * torch.randn(5, game.d, generator=gen, dtype=torch.float64)
+    v = torch.randn(5, sme.m, generator=gen, dtype=torch.float64)
+    expected = (sme.g(0.0, x) @ v[..., None])[..., 0]
+    torch.testing.assert_close(sme.g_prod(0.0, x, v), expected, rtol=1e-12, atol=1e-13)
+    assert expected.abs().max() > 1e-3
+
+
 def test_refusals_name_the_field():
     game = GaussianGame()
     with pytest.raises(ConfigError, match="sga.gen.optimizer"):
