@@ -56,3 +56,30 @@ def test_custom_game_through_the_sde_path():
         assert fused.states.shape == (21, 5, 4) and not fused.metadata["diverged"]
     reference = sdeint(SME(trainer, order="1"), torch.zeros(4), 0.2, 0.01, K=5, seed=1)
     assert torch.isfinite(reference.states).all()
+
+
+def test_fresh_reference_batches_are_new_per_state_and_unbiased_for_the_covariance():
+    """fresh=True: one batch per state tensor (shared by the drift and the factor at that state), a new
+    one for a new tensor; E[F Fᵀ] over fresh batches is Σ_B exactly, so the average of many small
+    factors matches the closed form."""
+    game, B = GaussianGame(n=1, ridge=0.2), 4
+    x = torch.randn(3, game.d, generator=torch.Generator().manual_seed(1))
+    estimated = ReferenceBatchGame(game, samples=64, noise_samples=8, seed=2, fresh=True)
+    first = estimated.reference_batch(x)
+    assert estimated.reference_batch(x) is first
+    assert not torch.equal(estimated.reference_batch(x.clone())[0], first[0])
+    draws = torch.stack([(lambda F: F @ F.transpose(1, 2))(estimated.gradient_noise_factor(x.clone(), B))
+                         for _ in range(3000)])
+    exact = game.gradient_covariance(x, B)
+    se = draws.std(0) / math.sqrt(len(draws))
+    z = (draws.mean(0) - exact).abs() / se.clamp_min(1e-12)
+    assert z.max() < 5, z
+
+
+def test_reference_drift_is_the_mean_of_the_per_sample_fields():
+    game = GaussianGame(n=2, ridge=0.2)
+    x = torch.randn(2, game.d, generator=torch.Generator().manual_seed(5))
+    estimated = ReferenceBatchGame(game, samples=50, seed=3)  # every sample behind the factor too
+    assert torch.allclose(estimated.expected_field(x), estimated.reference_fields(x).mean(1), atol=1e-12)
+    with_head = ReferenceBatchGame(game, samples=50, noise_samples=10, seed=3)
+    assert torch.equal(with_head.reference_fields(x), estimated.reference_fields(x)[:, :10])
