@@ -1,0 +1,201 @@
+"""mixture-gan: alternating SGD on the 8-mode ring MLP GAN against SME-1 and against SVAG.
+
+K runs of alternating SGD (D first) train the mixture GAN (``games.mixture``: tanh MLPs, NS-GAN loss)
+from K initial networks. Two continuous-time descriptions start from the same K networks:
+
+- SME-1 (THEORY §2), dX = b₁(X) dt + √η σ(X) dW, integrated by Euler–Maruyama at dt = η/2. The
+  network has no closed-form field or gradient covariance, so both are estimated at every step on
+  a fresh reference batch (``sde.ReferenceBatchGame(fresh=True)``): b₁ from N = ``REFERENCE``
+  samples, σ as the low-rank factor of ``NOISE_SAMPLES`` centred per-sample gradients (torch.func),
+  never a dense d×d covariance. With fresh batches E[σσᵀ] = Σ_B, so the noise increments are exact
+  in covariance, and the drift's estimation error adds only a relative B/N to it.
+- SVAG (Li, Malladi & Arora 2021; ``sga.svag``): training at rate η/l with l times the gradient noise
+  covariance, which tends to SME-1 as l → ∞ with weak error O(η/l). It needs no estimate at all: if
+  the curves for l = 1 (plain training) and larger l coincide, the SDE describes training.
+
+Observables of a state (each run's own fixed probe: ``PROBE`` latents and target samples, the same
+for every ensemble): the losses L_G and L_D and the gradient norms |∇_θ L_G|, |∇_ω L_D| on the probe,
+the number of modes reached (a mode gets at least 1/32 of the samples within half the spacing of
+the modes, the disc that is that mode's own; Srivastava et al. 2017 use 3σ, which no run reaches
+in the quick version's time) and the sliced W₂ of the generated samples to the target samples. The weak error of each
+at the horizon, E φ(X_T) − E φ(x_N), comes with its 95% interval (independent ensembles; the
+shared initial networks make that interval conservative).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import torch
+
+from analysis.compare import weak_error
+from analysis.metrics import mode_coverage, sliced_w2
+from analysis.plots import band, new_figure
+from analysis.svag import svag_runs
+from games.errors import ConfigError
+from games.mixture import MixtureGAN
+from games.random import Streams
+from games.sga import SGA
+from sde import SME, ReferenceBatchGame, integrate
+
+from ..catalog import Experiment
+
+PROBE = 256  # latents and target samples per run for the observables
+PROJECTIONS = 32  # directions of the sliced W₂ (the same for every ensemble)
+NOISE_SAMPLES = 32  # per-sample gradients behind SME-1's noise factor
+SIZES = {  # by --quick: SME-1's reference batch N, Euler–Maruyama steps per training step, SVAG's l
+    True: {"reference": 512, "substeps": 1, "ls": [2]},
+    False: {"reference": 2048, "substeps": 2, "ls": [2, 4]},
+}
+OBSERVABLES = {"loss_g": "L_G", "loss_d": "L_D", "grad_norm_g": "|∇_θ L_G|", "grad_norm_d": "|∇_ω L_D|",
+               "modes": "modes reached (of 8)", "sw2": "sliced W₂ to the target"}
+
+
+def observables(game: MixtureGAN, probe):
+    """φ(x) [K, 6] for states x [K, d]: the ``OBSERVABLES``, run k on its own probe (real, z)."""
+    real, z = probe
+    modes = game.modes(real.device, real.dtype)
+    radius = float(modes[0].sub(modes[1]).norm()) / 2  # half the spacing: each mode's own disc
+
+    def phi(x: torch.Tensor) -> torch.Tensor:
+        x = x.to(real)
+        fields, losses = game.player_fields(*game.split(x), probe)
+        with torch.no_grad():
+            fake = game.generate(x, z)
+            reached = mode_coverage(fake, modes, radius).covered.to(x)
+            values = [losses["theta"], losses["omega"], fields["theta"].norm(dim=-1), fields["omega"].norm(dim=-1),
+                      reached, sliced_w2(fake, real, n_projections=PROJECTIONS)]
+            return torch.stack(values, dim=-1)
+
+    return phi
+
+
+def curves(traj, phi) -> torch.Tensor:
+    """φ at every record, [T, K, 6]."""
+    return torch.stack([phi(x).cpu().double() for x in traj.states])
+
+
+def sme1(sga: SGA, reference: int, seed: int) -> SME:
+    """SME-1 of ``sga`` with its field and noise factor estimated on fresh reference batches."""
+    estimated = ReferenceBatchGame(sga.game, samples=reference, noise_samples=NOISE_SAMPLES, seed=seed, fresh=True)
+    return SME(dataclasses.replace(sga, game=estimated), order="1")
+
+
+def checked_game(config) -> MixtureGAN:
+    game = config.game.build()
+    if not isinstance(game, MixtureGAN):
+        raise ConfigError("game.name", f"mixture-gan needs the mixture game, got {game.name!r}")
+    if config.sga.update == "sim" or config.sga.schedule != "constant":
+        raise ConfigError("sga.update", "mixture-gan compares alternating training at a constant rate "
+                                        f"(got update {config.sga.update!r}, schedule {config.sga.schedule!r})")
+    return game
+
+
+def run(config, report, quick: bool):
+    game, rc, steps, eta = checked_game(config), config.run, config.sga.steps, config.sga.lr
+    sga = config.sga.build(game)
+    size = SIZES[quick]
+    options = dict(K=rc.paths, record_every=rc.record_every, device=rc.device, dtype=rc.torch_dtype,
+                   progress=not report.quiet)
+    report.log(f"mixture-gan: {rc.paths} runs, {steps} steps of {sga.update} at η = {eta:g}; d = {game.d}")
+    clock = {}
+    start = time.perf_counter()
+    ensembles = {"discrete": sga.run(steps, seed=rc.seed, **options)}
+    clock["discrete"] = time.perf_counter() - start
+    report.trajectory(ensembles["discrete"], "discrete")
+    x0 = ensembles["discrete"].states[0].to(device=rc.device, dtype=rc.torch_dtype)
+    for l in size["ls"]:
+        start = time.perf_counter()
+        ensembles[f"svag{l}"] = svag_runs(sga, [l], steps, x0=x0, seed=rc.seed + l,
+                                          **{**options, "record_every": l * rc.record_every})[l]
+        clock[f"svag{l}"] = time.perf_counter() - start
+        report.trajectory(ensembles[f"svag{l}"], f"svag{l}")
+    start = time.perf_counter()
+    ensembles["sme1"] = integrate(sme1(sga, size["reference"], rc.seed + 1), x0, steps * eta, eta / size["substeps"],
+                                  solver="euler", seed=rc.seed + 1,
+                                  **{**options, "record_every": size["substeps"] * rc.record_every})
+    clock["sme1"] = time.perf_counter() - start
+    report.trajectory(ensembles["sme1"], "sme1")
+    for name, seconds in clock.items():
+        report.key(f"wall_time_{name}_s", round(seconds, 2))
+    summarise(report, game, ensembles, rc, steps * eta)
+
+
+def summarise(report, game: MixtureGAN, ensembles: dict, rc, horizon: float):
+    """The observables over time, their weak errors at the horizon, the samples at the end."""
+    probe_streams = Streams.from_seed(rc.seed + 99, rc.paths, device=rc.device, dtype=rc.torch_dtype)
+    real, z = game.sample(rc.paths, PROBE, probe_streams)
+    phi = observables(game, (real, z))
+    values = {name: curves(traj, phi) for name, traj in ensembles.items()}
+    at_end = lambda v: v  # noqa: E731  (the weak errors of the values already computed)
+    errors = {name: weak_error(v[-1], values["discrete"][-1], at_end) for name, v in values.items() if name != "discrete"}
+    scale = values["discrete"][-1].std(dim=0).clamp_min(1e-12).numpy()
+    for i, key in enumerate(OBSERVABLES):
+        report.key(f"final_{key}_discrete", float(values["discrete"][-1, :, i].mean()))
+        for name, estimate in errors.items():
+            low, high = estimate.interval()
+            report.interval(f"weak_error_{name}_{key}", estimate.value[i].item(), low[i].item(), high[i].item())
+    observables_figure(report, ensembles, values, horizon)
+    errors_figure(report, errors, scale, horizon)
+    samples_figure(report, game, ensembles, z[:1])
+    report.text(__doc__.split("\n", 1)[1].strip())
+
+
+def label(name: str) -> str:
+    return {"discrete": "discrete (alternating SGD)", "sme1": "SME-1 (estimated σ)"}.get(
+        name, f"SVAG l = {name[4:]}")
+
+
+def observables_figure(report, ensembles: dict, values: dict, horizon: float):
+    fig, axes = new_figure(2, 3, size=(3.6, 2.8))
+    for i, (key, title) in enumerate(OBSERVABLES.items()):
+        ax = axes.flat[i]
+        for k, (name, traj) in enumerate(ensembles.items()):
+            band(ax, traj.times.numpy(), values[name][..., i].numpy(), label=label(name), color=f"C{k}", paths=0)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("t = Σ η")
+    axes.flat[0].legend(fontsize=7)
+    report.figure(fig, "mixture_gan", f"The observables over t ≤ {horizon:g}: mean ± one standard deviation over "
+                  "runs, for discrete training, SVAG and SME-1")
+
+
+def errors_figure(report, errors: dict, scale: np.ndarray, horizon: float):
+    """Weak errors at the horizon in units of the discrete ensemble's spread of each observable."""
+    fig, axes = new_figure(1, 1, size=(5.2, 3.0))
+    ax, positions = axes[0, 0], np.arange(len(OBSERVABLES))
+    for k, (name, estimate) in enumerate(errors.items()):
+        value, se = estimate.value.cpu().numpy() / scale, estimate.se.cpu().numpy() / scale
+        ax.errorbar(positions + 0.15 * (k - (len(errors) - 1) / 2), value, yerr=1.96 * se, fmt="o", ms=4, capsize=2,
+                    color=f"C{k + 1}", label=label(name))
+    ax.axhline(0.0, color="k", lw=0.8)
+    ax.set_xticks(positions, list(OBSERVABLES.values()), fontsize=7, rotation=20)
+    ax.set_ylabel("E φ(·) − E φ(discrete) / std")
+    ax.legend(fontsize=7)
+    report.figure(fig, "mixture_gan_weak_errors", f"Weak errors at t = {horizon:g} against discrete training, in "
+                  "units of the runs' standard deviation of each observable (95% intervals)")
+
+
+def samples_figure(report, game: MixtureGAN, ensembles: dict, z: torch.Tensor):
+    fig, axes = new_figure(1, len(ensembles), size=(2.6, 2.6))
+    modes = game.modes().numpy()
+    for ax, (name, traj) in zip(axes[0], ensembles.items()):
+        with torch.no_grad():
+            points = game.generate(traj.states[-1][:1].to(z), z)[0].cpu().double().numpy()
+        ax.plot(modes[:, 0], modes[:, 1], "o", mfc="none", mec="0.5", ms=10)
+        ax.plot(points[:, 0], points[:, 1], ".", ms=1.5, alpha=0.5)
+        ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal")
+        ax.set_title(label(name), fontsize=8)
+    report.figure(fig, "mixture_gan_samples", f"{z.shape[1]} samples of run 0 at the end (circles: the modes)")
+
+
+EXPERIMENT = Experiment(
+    name="mixture-gan",
+    title="The 8-mode ring MLP GAN: alternating SGD against SME-1 (estimated noise) and SVAG",
+    run=run,
+    defaults={"game.name": "mixture", "game.target": "ring", "game.loss": "ns-gan", "game.hidden": [16, 16],
+              "sga.lr": 0.1, "sga.update": "alt-d", "sga.batch_size": 64, "sga.steps": 1000,
+              "run.paths": 256, "run.record_every": 25, "run.dtype": "float32"},
+    quick={"sga.steps": 200, "run.paths": 64, "run.record_every": 10},
+    threads=1,
+)
