@@ -25,8 +25,9 @@ class Report:
         if not self.quiet:
             print(message, flush=True)
 
-    def text(self, markdown: str) -> None:
-        self.sections.append(markdown.strip())
+    def text(self, markdown: str, first: bool = False) -> None:
+        """A section of report.md, after the others (or before them: ``first``, for a lead paragraph)."""
+        self.sections.insert(0 if first else len(self.sections), markdown.strip())
 
     def figure(self, fig, name: str, caption: str) -> None:
         """Save ``fig`` as NAME.png and NAME.pdf and cite it in the report."""

@@ -1,8 +1,11 @@
-"""The default experiment: discrete stochastic training of the Gaussian game, K runs at once.
+"""The default experiment: discrete stochastic training of the Gaussian game, K runs at once, against
+its continuous descriptions.
 
 Shows the ensemble's parameters over time, the W₂ distance of the generator to the target, the
-per-player fluctuation–dissipation ratio 2E[θ·d]/(η E|d|²) (→ 1 at stationarity, THEORY §4) and the
-stationary spread of the generator.
+per-player fluctuation–dissipation ratio 2E[θ·d]/(η E|d|²) (→ 1 at stationarity, THEORY §4), the
+stationary spread of the generator; discrete training against SME-1, SME-2 (THEORY §2) and the
+rule's gradient flow over the transient; the stationary law against the linearisation's; and a
+learning-rate schedule recommended by the moment equations of the linearised SME-1 (THEORY §6).
 """
 from __future__ import annotations
 
@@ -129,6 +132,7 @@ SDE_STEPS = 1000  # the SDE panel covers the first SDE_STEPS iterations (the tra
 def sde_figure(game, sga, traj, config, report):
     """Discrete training against SME-1 and SME-2 (Platen, dt = η) over the first SDE_STEPS
     iterations: mean ± std of each parameter; keys sme{1,2}_mean_gap = max |E x_k − E X_t|."""
+    from flows import modified_flow
     from sde import SME, integrate
 
     steps = min(config.sga.steps, SDE_STEPS)
@@ -146,12 +150,36 @@ def sde_figure(game, sga, traj, config, report):
         report.key(f"sme{order}_mean_gap", (sde.states[:n].nanmean(1) - chain[:n].nanmean(1)).abs().max().item())
         for i in range(d):
             band(axes[0, i], sde.times.numpy(), sde.states[:, :, i], label=f"SME-{order}", paths=0, color=color)
+    flow = modified_flow(sga, chain[0], steps * config.sga.lr, order="1", n_records=rows)
+    mean_flow = flow.states.nanmean(1)
+    report.key("flow_mean_gap", (mean_flow[:rows] - chain.nanmean(1)).abs().max().item())
+    for i in range(d):
+        axes[0, i].plot(flow.times.numpy(), mean_flow[:, i].numpy(), color="C3", ls="--", lw=1.2, label="gradient flow")
     for i in range(d):
         band(axes[0, i], t, chain[:, :, i], label="discrete", paths=0, color="k")
         axes[0, i].set_title(names[i])
         axes[0, i].set_xlabel("t = Σ η")
     axes[0, 0].legend(fontsize=8)
-    report.figure(fig, "sde", "Discrete training against SME-1 and SME-2: mean ± std over runs")
+    report.figure(fig, "sde", "Discrete training against SME-1 and SME-2 (mean ± std over runs) and against the "
+                  "rule's gradient flow ẋ = b₁ from the same starts (its mean, dashed)")
+
+
+def schedule_figure(sga, config, report):
+    """The schedule minimising the linearised SME-1's E|X_N − x*|² at the run's budget (``sde.moments``,
+    both players on one curve), against the constant rate used; key ``schedule_gain_model`` = the
+    model's E|X_N − x*|² at the constant rate over that at the schedule."""
+    from analysis.tuning import moment_prediction, moment_schedule
+
+    steps = config.sga.steps
+    rates, predicted = moment_schedule(sga, steps)
+    report.key("schedule_gain_model", moment_prediction(sga, steps, config.sga.lr) / predicted)
+    fig, axes = new_figure(1, 1, size=(4.4, 3.0))
+    axes[0, 0].plot(np.arange(steps), rates[0].numpy(), label="recommended (moment equations)")
+    axes[0, 0].axhline(config.sga.lr, color="k", ls="--", lw=1, label="constant rate used")
+    axes[0, 0].set(xlabel="iteration", ylabel="η", yscale="log")
+    axes[0, 0].legend(fontsize=8)
+    report.figure(fig, "schedule", f"A learning-rate schedule for {steps} iterations, from the moment equations of "
+                  "the linearised SME-1; `gandyn tune` validates such a schedule on training")
 
 
 def has_sme(game, sga) -> bool:
@@ -195,8 +223,11 @@ def run(config, report, quick: bool):
     for who in PLAYERS:
         estimate = fdr_ratio(traj, who, start)
         report.interval(f"fdr_ratio_{who}", estimate.value, *estimate.interval())
+    if x_star is not None and has_sme(game, sga) and config.sga.schedule == "constant":
+        schedule_figure(sga, config, report)
     report.key("diverged_runs", len(traj.metadata["diverged"]))
     report.key("paths", traj.K)
+    report.text(lead(report.summary, config, game), first=True)
     report.text(f"{traj.K} runs of {config.sga.update} SGD (η = {config.sga.lr}, batch "
                 f"{config.sga.batch_size}) on the {game.name} game ({game.describe()}). The distance is "
                 f"{'none (no known target)' if dist is None else dist[1]}. The FDR ratio "
@@ -207,9 +238,31 @@ def run(config, report, quick: bool):
                 f"interval, and plotted over a moving window.")
 
 
+def lead(summary: dict, config, game) -> str:
+    """The findings in a few plain sentences, from the key figures (each clause only where computed)."""
+    number = lambda key: summary.get(key) if isinstance(summary.get(key), (int, float)) else None  # noqa: E731
+    parts = [f"**{summary['paths']} runs of {config.sga.update} SGD** (η = {config.sga.lr:g}, batch "
+             f"{config.sga.batch_size}, {config.sga.steps} steps) on the {game.name} game."]
+    if number("distance_final_mean") is not None:
+        parts.append(f"The mean {summary['distance']} went from {summary['distance_initial_mean']:.3g} to "
+                     f"{summary['distance_final_mean']:.3g}.")
+    if number("sme1_mean_gap") is not None:
+        parts.append(f"Over the transient the ensemble mean stays within {summary['sme1_mean_gap']:.2g} of SME-1's, "
+                     f"{summary['sme2_mean_gap']:.2g} of SME-2's and {summary['flow_mean_gap']:.2g} of the gradient "
+                     "flow (largest gap over time and parameters).")
+    if number("stationary_from") is not None:
+        parts.append(f"The moments stop moving from t = {summary['stationary_from']:.3g}; there the "
+                     f"fluctuation–dissipation ratio is {summary['fdr_ratio_theta']:.3f} for the generator and "
+                     f"{summary['fdr_ratio_omega']:.3f} for the discriminator (1 at stationarity).")
+    if number("schedule_gain_model") is not None:
+        parts.append(f"A schedule from the moment equations would lower E|x_N − x*|² by a factor "
+                     f"{summary['schedule_gain_model']:.2g} in the linearised model (validate with `gandyn tune`).")
+    return " ".join(parts)
+
+
 EXPERIMENT = Experiment(
     name="overview",
-    title="gandyn overview: discrete training on the Gaussian game",
+    title="gandyn overview: discrete training on the Gaussian game and its continuous descriptions",
     run=run,
     defaults={"game.name": "gaussian", "sga.lr": 0.01, "sga.steps": 4000, "sga.batch_size": 16,
               "run.paths": 512, "run.record_every": 10},
