@@ -49,31 +49,92 @@ def run_seeds(seed: int, K: int) -> torch.Tensor:
 
 def _bits(lo: torch.Tensor, hi: torch.Tensor, n: int, paths_inner: bool = False) -> torch.Tensor:
     """[K, n] 32-bit integers of draws keyed (lo, hi) [K] ([n, K] if ``paths_inner``): element i is one
-    lowbias32 round of the Weyl sequence lo + (i+1)·φ, keyed by hi."""
-    index = torch.arange(1, n + 1, device=lo.device, dtype=torch.int64)
-    lo, hi, index = (lo, hi, index[:, None]) if paths_inner else (lo[:, None], hi[:, None], index)
-    return _mix32(((lo + index * _GOLDEN) & _MASK) ^ hi)
+    lowbias32 round of the Weyl sequence lo + (i+1)·φ, keyed by hi. int64, in [0, 2³²)."""
+    return _bits32(_as_int32(lo), _as_int32(hi), _weyl(n, lo.device), paths_inner).to(torch.int64) & _MASK
+
+
+# The draws' hash runs on 32-bit words held in int32 (two's complement), so that vectorised kernels use
+# 32-bit lanes and native 32-bit products: a wrapping int32 product keeps the low 32 bits of the
+# product, and an arithmetic right shift masked to its low 32 − s bits is the logical shift. The
+# numbers are those of the int64 formulation (``_mix32``) bit for bit.
+def _signed32(c: int) -> int:
+    """A 32-bit word as the int32 value with the same bits."""
+    c &= _MASK
+    return c - (1 << 32) if c & 0x80000000 else c
+
+
+def _as_int32(x: torch.Tensor) -> torch.Tensor:
+    """int64 words in [0, 2³²) as int32 with the same bits (no reliance on narrowing casts wrapping)."""
+    return (x - ((x & 0x80000000) << 1)).to(torch.int32)
+
+
+def _mix32_i32(h: torch.Tensor) -> torch.Tensor:
+    """lowbias32 of 32-bit words held in int32; overwrites ``h`` (a fresh tensor) and returns it."""
+    h ^= (h >> 16).bitwise_and_(0xFFFF)
+    h *= 0x7FEB352D
+    h ^= (h >> 15).bitwise_and_(0x1FFFF)
+    h *= _signed32(0x846CA68B)
+    h ^= (h >> 16).bitwise_and_(0xFFFF)
+    return h
+
+
+@functools.lru_cache(maxsize=64)
+def _weyl(n: int, device: torch.device) -> torch.Tensor:
+    """(i+1)·φ mod 2³², i < n, as int32 words: a table, not an int32 arange times φ, whose overflow
+    the C++ of a compiled kernel may fold at compile time (undefined behaviour: gcc drops the code)."""
+    return _as_int32((torch.arange(1, n + 1, device=device, dtype=torch.int64) * _GOLDEN) & _MASK)
+
+
+def _bits32(lo: torch.Tensor, hi: torch.Tensor, weyl: torch.Tensor, paths_inner: bool = False) -> torch.Tensor:
+    """``_bits`` as int32 words (the same bits), of keys (lo, hi) given as int32 words, for the n = len(weyl)
+    elements of ``_weyl(n)``."""
+    lo, hi, weyl = (lo, hi, weyl[:, None]) if paths_inner else (lo[:, None], hi[:, None], weyl)
+    return _mix32_i32((lo + weyl).bitwise_xor_(hi))
+
+
+def _float32(h: torch.Tensor) -> torch.Tensor:
+    """The unsigned values of int32 words, rounded to float32 once (as a cast of the int64 value is):
+    the high and low 16 bits convert exactly, and the float32 sum rounds their exact sum."""
+    high = (h >> 16).bitwise_and_(0xFFFF).to(torch.float32).mul_(65536.0)
+    return high.add_(h.bitwise_and(0xFFFF).to(torch.float32))
 
 
 def _normal(lo: torch.Tensor, hi: torch.Tensor, n: int, paths_inner: bool = False,
-            dtype: torch.dtype = torch.float64) -> torch.Tensor:
+            dtype: torch.dtype = torch.float64, compiled: bool = False) -> torch.Tensor:
     """[K, n] normals of draws keyed (lo, hi) ([n, K] if ``paths_inner``: the same numbers, stored
     with the paths innermost), by Box–Muller on pairs (i, i + ⌈n/2⌉) of 32-bit uniforms: the first
     half takes the cosines, the second the sines. The arithmetic is float32 (2.7× faster than
     float64 here; the uniforms carry 32 bits), then cast to ``dtype``: the radius is relatively
     exact except below about 3·10⁻⁴, where u₁'s rounding near 1 quantises it."""
+    K = lo.shape[0]
+    out = torch.empty((n, K) if paths_inner else (K, n), dtype=dtype, device=lo.device)
+    return _normal_into(out, lo, hi, n, paths_inner, compiled)
+
+
+def _normal_into(out: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, n: int, paths_inner: bool,
+                 compiled: bool = False) -> torch.Tensor:
+    """``_normal`` written into ``out``: a buffer reused across draws costs no fresh pages (at K = 10⁴
+    and 768 normals per path, 0.17 ms per 12 normals per path instead of 0.44 ms). ``compiled`` runs
+    the torch.compile'd kernel, which writes both halves in one pass."""
     half, dim = (n + 1) // 2, 0 if paths_inner else 1
-    b1, b2 = _bits(lo, hi, 2 * half, paths_inner).to(torch.float32).split(half, dim=dim)
+    box_muller = _compiled(_box_muller_into) if compiled else _box_muller_into
+    box_muller(out.narrow(dim, 0, half), out.narrow(dim, half, n - half), _as_int32(lo), _as_int32(hi),
+               _weyl(2 * half, lo.device), paths_inner)
+    return out
+
+
+def _box_muller_into(cos_out: torch.Tensor, sin_out: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+                     weyl: torch.Tensor, paths_inner: bool) -> None:
+    """The cosine half (``half`` normals per run) and the sine half (the first ``sin_out.shape[dim]``
+    of another ``half``) of ``_normal``, each written into its own buffer: separate buffers let the
+    compiled kernel store both, cast to their dtype (exactly), from one loop."""
+    half, dim = weyl.shape[0] // 2, 0 if paths_inner else 1
+    b1, b2 = _float32(_bits32(lo, hi, weyl, paths_inner)).split(half, dim=dim)
     r = torch.sqrt(-2.0 * torch.log((b1 + 0.5) * 2.0**-32))
     angle = (2 * math.pi * 2.0**-32) * (b2 + 0.5)
-    z = torch.cat([r * torch.cos(angle), r * torch.sin(angle)], dim=dim)
-    return z.narrow(dim, 0, n).to(dtype)
-
-
-def _normal_into(out: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, n: int, paths_inner: bool) -> torch.Tensor:
-    """``_normal`` written into ``out``: a buffer reused across draws costs no fresh pages (at K = 10⁴
-    and 768 normals per path, 0.17 ms per 12 normals per path instead of 0.44 ms)."""
-    return out.copy_(_normal(lo, hi, n, paths_inner, out.dtype))
+    cos_out.copy_(r * torch.cos(angle))
+    rest = sin_out.shape[dim]  # half − 1 when n is odd: the last sine is dropped
+    sin_out.copy_(r.narrow(dim, 0, rest) * torch.sin(angle.narrow(dim, 0, rest)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -145,13 +206,13 @@ class Streams:
         lo, hi = self._key()
         compiled = self.compiled if compiled is None else compiled
         if out is None:
-            z = (_compiled(_normal) if compiled else _normal)(lo, hi, n, paths_inner, self.dtype)
+            z = _normal(lo, hi, n, paths_inner, self.dtype, compiled)
         else:
             expected = (n, self.K) if paths_inner else (self.K, n)
             if tuple(out.shape) != expected or out.dtype != self.dtype or not out.is_contiguous():
                 raise ValueError(f"out must be a contiguous {self.dtype} tensor of shape {expected}, "
                                  f"got {out.dtype} {tuple(out.shape)}")
-            z = (_compiled(_normal_into) if compiled else _normal_into)(out, lo, hi, n, paths_inner)
+            z = _normal_into(out, lo, hi, n, paths_inner, compiled)
         return z.reshape(*shape, self.K).movedim(-1, 0) if paths_inner else z.reshape(self.K, *shape)
 
     def randint(self, high: int, *shape) -> torch.Tensor:
