@@ -22,6 +22,7 @@ class Experiment:
     defaults: Dict[str, object] = field(default_factory=dict)
     quick: Dict[str, object] = field(default_factory=dict)
     threads: Optional[int] = None  # CPU threads while it runs (None: torch's default)
+    gallery: str = ""  # the figure (NAME of NAME.png) the README's gallery shows; default: the entry's first
 
     def config(self, quick: bool, overrides: Dict[str, object]) -> Config:
         return Config().with_overrides({**self.defaults, **(self.quick if quick else {}), **overrides})

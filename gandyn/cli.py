@@ -1,4 +1,5 @@
-"""The command line: ``gandyn run``, ``gandyn list``, ``gandyn reproduce NAME``, ``gandyn tune``."""
+"""The command line: ``gandyn run``, ``gandyn list``, ``gandyn reproduce NAME``, ``gandyn tune``,
+``gandyn gallery``."""
 from __future__ import annotations
 
 import argparse
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--samples", type=int, default=8, help="trials of a ray sweep (default 8)")
     tune.add_argument("--address", help="a Ray cluster to join (default: start Ray on this machine)")
     _run_options(tune)
+    gallery = sub.add_parser("gallery", help="the README's gallery: one small image per catalog entry")
+    gallery.add_argument("names", nargs="*", metavar="NAME", help="entries (default: every one)")
+    _run_options(gallery)
     return parser
 
 
@@ -84,6 +88,11 @@ def main(argv=None) -> int:
             from .tune import tune
 
             tune(args, overrides_of(args))
+        elif args.command == "gallery":
+            from .gallery import DEFAULT_OUT, make_gallery
+
+            for path in make_gallery(args.names, args.out or DEFAULT_OUT, args.quick, overrides_of(args), args.quiet):
+                print(path)
         else:
             reproduce(DEFAULT_EXPERIMENT if args.command == "run" else args.name, args.quick, args.out,
                       overrides_of(args), args.quiet)

@@ -267,4 +267,5 @@ EXPERIMENT = Experiment(
     defaults={"game.name": "gaussian", "sga.lr": 0.01, "sga.steps": 4000, "sga.batch_size": 16,
               "run.paths": 512, "run.record_every": 10},
     quick={"run.paths": 128, "run.record_every": 20},  # the full horizon: the FDR window must be stationary
+    gallery="sde",
 )
