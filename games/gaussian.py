@@ -194,8 +194,6 @@ class GaussianGame(Game):
         return torch.sqrt((((mu - m) ** 2).sum(-1) + trace).clamp_min(0))
 
 
-
-
 def _symmetrised(Q: torch.Tensor) -> torch.Tensor:
     """(Q + Qᵀ)/√2 [*, n, n]: for Q with independent N(0, 1) entries, a symmetric matrix with the mean
     and covariance of uuᵀ − I, u ~ N(0, I_n) (variance 2 on the diagonal, 1 off it)."""

@@ -4,7 +4,6 @@ import math
 import torch
 
 from games import SGA, Custom, GaussianGame, Player
-from games.random import Streams
 from sde import SME, ReferenceBatchGame, euler_maruyama, sdeint
 
 

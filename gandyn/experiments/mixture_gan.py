@@ -24,7 +24,6 @@ shared initial networks make that interval conservative).
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 import torch
@@ -99,26 +98,19 @@ def run(config, report, quick: bool):
     options = dict(K=rc.paths, record_every=rc.record_every, device=rc.device, dtype=rc.torch_dtype,
                    progress=not report.quiet)
     report.log(f"mixture-gan: {rc.paths} runs, {steps} steps of {sga.update} at η = {eta:g}; d = {game.d}")
-    clock = {}
-    start = time.perf_counter()
     ensembles = {"discrete": sga.run(steps, seed=rc.seed, **options)}
-    clock["discrete"] = time.perf_counter() - start
     report.trajectory(ensembles["discrete"], "discrete")
     x0 = ensembles["discrete"].states[0].to(device=rc.device, dtype=rc.torch_dtype)
     for l in size["ls"]:
-        start = time.perf_counter()
         ensembles[f"svag{l}"] = svag_runs(sga, [l], steps, x0=x0, seed=rc.seed + l,
                                           **{**options, "record_every": l * rc.record_every})[l]
-        clock[f"svag{l}"] = time.perf_counter() - start
         report.trajectory(ensembles[f"svag{l}"], f"svag{l}")
-    start = time.perf_counter()
     ensembles["sme1"] = integrate(sme1(sga, size["reference"], rc.seed + 1), x0, steps * eta, eta / size["substeps"],
                                   solver="euler", seed=rc.seed + 1,
                                   **{**options, "record_every": size["substeps"] * rc.record_every})
-    clock["sme1"] = time.perf_counter() - start
     report.trajectory(ensembles["sme1"], "sme1")
-    for name, seconds in clock.items():
-        report.key(f"wall_time_{name}_s", round(seconds, 2))
+    for name, traj in ensembles.items():
+        report.key(f"wall_time_{name}_s", round(traj.metadata["wall_time_s"], 2))
     summarise(report, game, ensembles, rc, steps * eta)
 
 
