@@ -86,8 +86,8 @@ class GaussianGame(Game):
         xi, z = batch
         x = torch.cat([theta, omega], dim=-1)
         mu, W, v, U = self.unpack(x)
-        m, S = self.target(x)
-        real = m + xi @ torch.linalg.cholesky(S).T
+        m, _ = self.target(x)
+        real = m + self.std * xi  # m + S^½ξ, S^½ = std·I
         fake = mu[:, None] + z @ W.transpose(1, 2)
         value = self.critic(real, v, U) - self.critic(fake, v, U)
         ridge = 0.5 * self.ridge * ((v**2).sum(-1) + (U**2).sum((-1, -2)))
@@ -124,8 +124,8 @@ class GaussianGame(Game):
         (v + Ũf, (v + Ũf)zᵀ, r − f − λv, rrᵀ − ffᵀ − λU) (autograd's ``Game.sample_fields`` is the check)."""
         xi, z = batch
         mu, W, v, U = self.unpack(x)
-        m, S = self.target(x)
-        real = m + xi @ torch.linalg.cholesky(S).T  # [K, B, n]
+        m, _ = self.target(x)
+        real = m + self.std * xi  # [K, B, n], S^½ = std·I
         fake = mu[:, None] + z @ W.transpose(1, 2)
         push = v[:, None] + fake @ (U + U.transpose(1, 2)).transpose(1, 2)  # ∇D(f) [K, B, n]
         outer = lambda a, b: (a[..., :, None] * b[..., None, :]).flatten(-2)  # noqa: E731
@@ -151,24 +151,23 @@ class GaussianGame(Game):
         variance 2 on the diagonals and 1 off them. F w is that centred field over √B with ξ, z
         replaced by w's first two n-blocks and ξξᵀ − I, zzᵀ − I by E = (Q + Qᵀ)/√2 of the ξξ and zz
         blocks of Q = w's last (2n)² numbers as a 2n×2n matrix (same mean and covariance for
-        w ~ N(0, I)): with r = Lξ (L = S^½), f = Wz, P = ŨW, a = v + Ũμ, Ũ = U + Uᵀ, the rows
+        w ~ N(0, I)): with r = Lξ (L = S^½ = std·I), f = Wz, P = ŨW, a = v + Ũμ, Ũ = U + Uᵀ, the rows
         (∇_μ, ∇_W, ∇_v, ∇_U) are (Pz, azᵀ + PE_z, r − f, rmᵀ + mrᵀ + LE_ξLᵀ − fμᵀ − μfᵀ − WE_zWᵀ).
         In these columns F is the cubature factor [J, vec(H)/√2] of ``gaussian_quadratic_factor``
         (the ξ–z columns are zero), so FFᵀ = Σ_B and ``gradient_noise_increments`` drive it."""
         n = self.n
         mu, W, v, U = self.unpack(x)
-        m, S = self.target(x)
-        L = torch.linalg.cholesky(S)
+        m, _ = self.target(x)
         w_xi, w_z = w[..., :n], w[..., n : 2 * n]
         Q = w[..., 2 * n :].unflatten(-1, (2 * n, 2 * n))
         E_xi, E_z = _symmetrised(Q[..., :n, :n]), _symmetrised(Q[..., n:, n:])
         Us = U + U.transpose(1, 2)
         P, a = Us @ W, v + (Us @ mu[..., None])[..., 0]
-        real, fake = (L @ w_xi[..., None])[..., 0], (W @ w_z[..., None])[..., 0]
+        real, fake = self.std * w_xi, (W @ w_z[..., None])[..., 0]
         outer = lambda b, c: b[..., :, None] * c[..., None, :]  # noqa: E731
         push = (P @ w_z[..., None])[..., 0]
         moment = outer(a, w_z) + P @ E_z
-        second = (outer(real, m) + outer(m, real) + L @ E_xi @ L.transpose(-1, -2)
+        second = (outer(real, m) + outer(m, real) + self.std**2 * E_xi
                   - outer(fake, mu) - outer(mu, fake) - W @ E_z @ W.transpose(-1, -2))
         return torch.cat([push, moment.flatten(-2), real - fake, second.flatten(-2)], dim=-1) / B**0.5
 
