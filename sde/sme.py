@@ -116,7 +116,7 @@ class SME(MeanMapExpansion):
         if self.order == "2s":
             return (self.diffusion(x) @ w[..., None])[..., 0]
         scales = self._group_scales
-        blocks = torch.stack(w.split(w.shape[-1] // len(scales), dim=-1))  # [G, K, m]: one game call for all
+        blocks = w.unflatten(-1, (len(scales), -1)).movedim(-2, 0)  # [G, K, m], a view: one game call for all
         products = self.game.gradient_noise_product(x, self.sga.batch_size, blocks)
         return sum(scale.to(x) * product for scale, product in zip(scales, products))
 
