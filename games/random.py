@@ -194,14 +194,21 @@ class Streams:
         u = (self._bits(n).to(torch.float64) + 0.5) / 2.0**32
         return u.to(self.dtype).reshape(self.K, *shape)
 
+    @property
+    def buffer_dtype(self) -> torch.dtype:
+        """The narrowest dtype that holds the normals in the streams' dtype exactly: float32 for float32
+        and float64 streams (Box–Muller runs in float32, so the cast to float64 is exact; half the
+        memory traffic for a loop of draws), else the streams' dtype."""
+        return torch.float32 if self.dtype in (torch.float32, torch.float64) else self.dtype
+
     def normal(self, *shape, compiled: Optional[bool] = None, paths_inner: bool = False,
                out: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Standard normal numbers, shape [K, *shape] (Box–Muller). ``compiled`` (default: the
         streams' own setting) draws the same numbers, to float32 rounding in log, cos and sin,
         through one fused torch.compile'd kernel; ``paths_inner`` stores the same numbers with the
         runs as the innermost dimension (a permuted view), the layout compiled ensemble steps read
-        fastest; ``out`` (contiguous, [prod(shape), K] if ``paths_inner`` else [K, prod(shape)], the
-        streams' dtype) receives them, so that a loop of draws reuses one buffer."""
+        fastest; ``out`` (contiguous, [prod(shape), K] if ``paths_inner`` else [K, prod(shape)], of
+        ``buffer_dtype``) receives them, so that a loop of draws reuses one buffer."""
         n = math.prod(shape)
         lo, hi = self._key()
         compiled = self.compiled if compiled is None else compiled
@@ -209,8 +216,8 @@ class Streams:
             z = _normal(lo, hi, n, paths_inner, self.dtype, compiled)
         else:
             expected = (n, self.K) if paths_inner else (self.K, n)
-            if tuple(out.shape) != expected or out.dtype != self.dtype or not out.is_contiguous():
-                raise ValueError(f"out must be a contiguous {self.dtype} tensor of shape {expected}, "
+            if tuple(out.shape) != expected or out.dtype != self.buffer_dtype or not out.is_contiguous():
+                raise ValueError(f"out must be a contiguous {self.buffer_dtype} tensor of shape {expected}, "
                                  f"got {out.dtype} {tuple(out.shape)}")
             z = _normal_into(out, lo, hi, n, paths_inner, compiled)
         return z.reshape(*shape, self.K).movedim(-1, 0) if paths_inner else z.reshape(self.K, *shape)

@@ -89,7 +89,7 @@ def integrate(sde, x0, t_end: float, dt: float, *, solver="euler", K: Optional[i
     x_start, dw = x, None
     if increments is None:  # one buffer for every block's normals
         shape = (block * sde.m, K) if compile else (K, block * sde.m)
-        buffer = torch.empty(shape, dtype=streams.dtype, device=streams.device)
+        buffer = torch.empty(shape, dtype=streams.buffer_dtype, device=streams.device)
     bar, start = _progress(N, progress), time.perf_counter()
     try:
         while n < N:

@@ -1,4 +1,5 @@
 """Per-run random streams."""
+import pytest
 import torch
 
 from games.random import Streams, run_seeds
@@ -69,6 +70,18 @@ def test_paths_inner_draws_are_the_same_numbers_stored_paths_innermost():
     for shape in ((3,), (2, 3)):
         plain, inner = a.normal(*shape), b.normal(*shape, paths_inner=True)
         assert torch.equal(plain, inner) and inner.stride()[0] == 1
+
+
+@pytest.mark.parametrize("paths_inner", [False, True])
+def test_a_float32_buffer_holds_the_float64_normals_exactly(paths_inner):
+    a, b = Streams.from_seed(9, 37), Streams.from_seed(9, 37)
+    assert a.buffer_dtype == torch.float32
+    out = torch.empty((12, 37) if paths_inner else (37, 12), dtype=a.buffer_dtype)
+    for _ in range(2):  # consecutive draws into the same buffer
+        z = a.normal(3, 4, paths_inner=paths_inner, out=out)
+        assert z.dtype == torch.float32 and torch.equal(z.double(), b.normal(3, 4))
+    with pytest.raises(ValueError, match="float32"):
+        a.normal(3, 4, out=torch.empty(37, 12, dtype=torch.float64))
 
 
 def _hex(values):
