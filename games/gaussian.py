@@ -139,8 +139,8 @@ class GaussianGame(Game):
 
     @property
     def noise_dim(self) -> int:
-        """m = 2n + (2n)²: the columns of ``gradient_noise_factor`` (``gradient_noise_product``'s w)."""
-        return 2 * self.n + 4 * self.n**2
+        """m = 2n + 2n²: the columns of ``gradient_noise_factor`` (``gradient_noise_product``'s w)."""
+        return 2 * self.n + 2 * self.n**2
 
     def gradient_noise_product(self, x, B, w):
         """F w [*, K, d] for w [*, K, m] (m = ``noise_dim``): the closed form of the gradient noise, from
@@ -149,18 +149,17 @@ class GaussianGame(Game):
         A sample's field is quadratic in its noise u = (ξ, z) ~ N(0, I_2n) with no ξ–z cross terms, so
         its centred value is linear in (ξ, z, ξξᵀ − I, zzᵀ − I), whose entries are uncorrelated with
         variance 2 on the diagonals and 1 off them. F w is that centred field over √B with ξ, z
-        replaced by w's first two n-blocks and ξξᵀ − I, zzᵀ − I by E = (Q + Qᵀ)/√2 of the ξξ and zz
-        blocks of Q = w's last (2n)² numbers as a 2n×2n matrix (same mean and covariance for
-        w ~ N(0, I)): with r = Lξ (L = S^½ = std·I), f = Wz, P = ŨW, a = v + Ũμ, Ũ = U + Uᵀ, the rows
-        (∇_μ, ∇_W, ∇_v, ∇_U) are (Pz, azᵀ + PE_z, r − f, rmᵀ + mrᵀ + LE_ξLᵀ − fμᵀ − μfᵀ − WE_zWᵀ).
-        In these columns F is the cubature factor [J, vec(H)/√2] of ``gaussian_quadratic_factor``
-        (the ξ–z columns are zero), so FFᵀ = Σ_B and ``gradient_noise_increments`` drive it."""
+        replaced by w's first two n-blocks and ξξᵀ − I, zzᵀ − I by E = (Q + Qᵀ)/√2 of the next two
+        n² numbers as n×n matrices Q_ξ, Q_z (same mean and covariance for w ~ N(0, I)): with r = Lξ
+        (L = S^½ = std·I), f = Wz, P = ŨW, a = v + Ũμ, Ũ = U + Uᵀ, the rows (∇_μ, ∇_W, ∇_v, ∇_U) are
+        (Pz, azᵀ + PE_z, r − f, rmᵀ + mrᵀ + LE_ξLᵀ − fμᵀ − μfᵀ − WE_zWᵀ). In these columns F is the
+        cubature factor [J, vec(H)/√2] of ``gaussian_quadratic_factor`` without its ξ–z columns, which
+        are zero (``cubature_columns``), so FFᵀ = Σ_B and ``gradient_noise_increments`` drive it."""
         n = self.n
         mu, W, v, U = self.unpack(x)
         m, _ = self.target(x)
         w_xi, w_z = w[..., :n], w[..., n : 2 * n]
-        Q = w[..., 2 * n :].unflatten(-1, (2 * n, 2 * n))
-        E_xi, E_z = _symmetrised(Q[..., :n, :n]), _symmetrised(Q[..., n:, n:])
+        E_xi, E_z = (_symmetrised(Q.unflatten(-1, (n, n))) for Q in w[..., 2 * n :].split(n * n, dim=-1))
         Us = U + U.transpose(1, 2)
         P, a = Us @ W, v + (Us @ mu[..., None])[..., 0]
         real, fake = self.std * w_xi, (W @ w_z[..., None])[..., 0]
@@ -173,15 +172,22 @@ class GaussianGame(Game):
 
     def gradient_noise_factor(self, x, B):
         """F [K, d, m] with FFᵀ = Σ_B = Cov[one sample's field]/B, exact since the field is quadratic in
-        the noise: ``gradient_noise_product`` on the m unit vectors, i.e. [J, vec(H)/√2]/√B in the
-        column order of ``gaussian_quadratic_factor`` (whose cubature is the test)."""
+        the noise: ``gradient_noise_product`` on the m unit vectors, i.e. [J, vec(H)/√2]/√B, the columns
+        ``cubature_columns`` of ``gaussian_quadratic_factor`` (whose cubature is the test)."""
         m, K = self.noise_dim, x.shape[0]
         units = torch.eye(m, dtype=x.dtype, device=x.device)[:, None].expand(m, K, m)
         return self.gradient_noise_product(x, B, units).permute(1, 2, 0)
 
     def gradient_noise_increments(self, batch, streams):
         """The minibatch (ξ, z) as Brownian increments of the factor's columns (Bartlett coupling)."""
-        return gaussian_quadratic_increments(torch.cat(batch, dim=-1), streams)
+        return gaussian_quadratic_increments(torch.cat(batch, dim=-1), streams)[..., self.cubature_columns()]
+
+    def cubature_columns(self) -> torch.Tensor:
+        """Where the factor's m columns sit among the 2n + (2n)² of ``gaussian_quadratic_factor`` in
+        u = (ξ, z): J, then vec(H) of the ξξ block and of the zz block (the ξ–z blocks of H are zero)."""
+        n = self.n
+        hessian = torch.arange(4 * n * n).reshape(2 * n, 2 * n) + 2 * n
+        return torch.cat([torch.arange(2 * n), hessian[:n, :n].flatten(), hessian[n:, n:].flatten()])
 
     def w2(self, x):
         """W₂ between the generator law N(μ, WWᵀ) and N(m, S): |μ−m|² + tr(C + S − 2(S^½CS^½)^½)."""

@@ -37,7 +37,7 @@ def test_increments_are_exactly_standard_normal(B):
     """Even at B = 6 (χ² with 2 to 5 degrees of freedom), where the minibatch's quadratic statistics are far from Gaussian."""
     K = 40000
     w = GAME.gradient_noise_increments(GAME.sample(K, B, Streams.from_seed(0, K)), Streams.from_seed(1, K))
-    assert w.shape == (K, 2 * GAME.n + (2 * GAME.n) ** 2)
+    assert w.shape == (K, GAME.noise_dim) and GAME.noise_dim == 2 * GAME.n + 2 * GAME.n**2
     moments_ok(w)
     assert ks_statistic(w).max() < ks_critical(0.001 / w.shape[1])  # family-wise 0.1% over the columns
 

@@ -45,18 +45,23 @@ def test_gaussian_closed_form_minibatch_field_matches_autograd(n):
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_gaussian_closed_form_noise_factor_matches_cubature(n):
     """The closed-form [J, vec(H)/√2]/√B against the unit-step cubature of the per-sample field,
-    column for column (the coupling of ``gradient_noise_increments`` relies on the order)."""
+    column for column (the coupling of ``gradient_noise_increments`` relies on the order), and the
+    cubature's columns left out are exactly zero."""
     game = GaussianGame(n=n, mean=0.7, std=1.3, ridge=0.3)
     x, B = torch.randn(7, game.d, dtype=torch.float64), 5
     one_sample = lambda rows, u: Game.sample_fields(game, rows, (u[..., :n], u[..., n:]))  # noqa: E731
     cubature = gaussian_quadratic_factor(one_sample, x, 2 * n) / B**0.5
-    torch.testing.assert_close(game.gradient_noise_factor(x, B), cubature, rtol=1e-12, atol=1e-12)
+    columns = game.cubature_columns()
+    torch.testing.assert_close(game.gradient_noise_factor(x, B), cubature[..., columns], rtol=1e-12, atol=1e-12)
+    left_out = torch.ones(cubature.shape[-1], dtype=torch.bool)
+    left_out[columns] = False
+    assert left_out.sum() == 2 * n * n and cubature[..., left_out].abs().max() < 1e-12
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_gaussian_noise_product_is_the_factor_times_w(n):
     """The closed-form F w (the primary formula) against the factor, to machine precision, with
-    extra leading dimensions of w; and it is driven by every column (zero only for the ξ–z ones)."""
+    extra leading dimensions of w; and it is driven by every column."""
     game = GaussianGame(n=n, mean=0.7, std=1.3, ridge=0.3)
     gen = torch.Generator().manual_seed(n)
     x, B = torch.randn(7, game.d, dtype=torch.float64, generator=gen), 5
@@ -66,6 +71,7 @@ def test_gaussian_noise_product_is_the_factor_times_w(n):
     product = game.gradient_noise_product(x, B, w)
     torch.testing.assert_close(product, (factor @ w[..., None])[..., 0], rtol=0, atol=1e-13)
     torch.testing.assert_close(product[1], Game.gradient_noise_product(game, x, B, w[1]), rtol=0, atol=1e-13)
+    assert factor.abs().amax(dim=(0, 1)).min() > 1e-3  # no column is idle
     # the product is the noise: its covariance over w ~ N(0, I) is the cubature's Σ_B
     one_sample = lambda rows, u: Game.sample_fields(game, rows, (u[..., :n], u[..., n:]))  # noqa: E731
     cubature = gaussian_quadratic_factor(one_sample, x, 2 * n) / B**0.5
