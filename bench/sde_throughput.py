@@ -10,8 +10,9 @@ compilation, and the fused path-steps per second.
 
 ``--large K`` (default 10⁶ on a GPU, off on the CPU) also times the fused step alone at K paths and
 sets its memory traffic against the device's copy bandwidth measured in the same run: a step must
-at least write the normals once and read them, and read and write the state, (2m + 2d) numbers
-per path ("bandwidth_fraction" = that traffic per second / the copy's bytes per second).
+at least write the normals once and read them (in the streams' ``buffer_dtype``, float32 for a
+float64 run), and read and write the state, 2m + 2d numbers per path ("bandwidth_fraction" = that
+traffic per second / the copy's bytes per second).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import time
 import torch
 
 from games import SGA, GaussianGame
+from games.random import Streams
 from sde import SME, euler_maruyama, sdeint
 
 
@@ -87,13 +89,14 @@ def copy_bandwidth(device, nbytes: int = 2**28, repeats: int = 5) -> float:
 
 def large_run(sme, x0, dt, args, dtype) -> dict:
     """The fused step alone at K = ``args.large`` (200 steps, after a compiling run), with its minimum
-    traffic (2m + 2d numbers per path-step) as a fraction of the copy bandwidth."""
+    traffic (2m normals and 2d state numbers per path-step) as a fraction of the copy bandwidth."""
     steps, options = 200, dict(K=args.large, seed=0, device=args.device, dtype=dtype, compile=True)
     run = lambda n: euler_maruyama(sme, x0, n * dt, dt, record_every=n, **options)  # noqa: E731
     run(64)
     seconds = statistics.median(timed(lambda: run(steps), args.device) for _ in range(args.repeats))
     rate = args.large * steps / seconds
-    traffic = rate * (2 * sme.m + 2 * sme.d) * torch.finfo(dtype).bits / 8
+    normal_bytes = torch.finfo(Streams([0], dtype=dtype).buffer_dtype).bits / 8
+    traffic = rate * (2 * sme.m * normal_bytes + 2 * sme.d * torch.finfo(dtype).bits / 8)
     bandwidth = copy_bandwidth(args.device)
     return {"large_K": args.large, "large_path_steps_per_s": round(rate),
             "copy_bandwidth_gb_s": round(bandwidth / 1e9, 1), "bandwidth_fraction": round(traffic / bandwidth, 3)}
