@@ -77,18 +77,22 @@ class GaussianGame(Game):
         eye = torch.eye(self.n, device=device, dtype=dtype).flatten()
         return torch.cat([m, self.std * eye, torch.zeros(self.q, device=device, dtype=dtype)])
 
+    def points(self, x, batch):
+        """The batch's data points r = m + S^½ξ (S^½ = std·I) and generated points f = μ + Wz [K, B, n]."""
+        xi, z = batch
+        mu, W, _, _ = self.unpack(x)
+        m, _ = self.target(x)
+        return m + self.std * xi, mu[:, None] + z @ W.transpose(1, 2)
+
     @staticmethod
     def critic(x, v, U):
         """D(x) = vᵀx + xᵀUx for x [K, B, n]."""
         return (x * v[:, None]).sum(-1) + torch.einsum("kbi,kij,kbj->kb", x, U, x)
 
     def sample_losses(self, theta, omega, batch):
-        xi, z = batch
         x = torch.cat([theta, omega], dim=-1)
-        mu, W, v, U = self.unpack(x)
-        m, _ = self.target(x)
-        real = m + self.std * xi  # m + S^½ξ, S^½ = std·I
-        fake = mu[:, None] + z @ W.transpose(1, 2)
+        _, _, v, U = self.unpack(x)
+        real, fake = self.points(x, batch)
         value = self.critic(real, v, U) - self.critic(fake, v, U)
         ridge = 0.5 * self.ridge * ((v**2).sum(-1) + (U**2).sum((-1, -2)))
         return value, -value + ridge[:, None]
@@ -122,11 +126,9 @@ class GaussianGame(Game):
     def sample_fields(self, x, batch):
         """Per-sample fields [K, B, d] in closed form, with r = m + S^½ξ, f = μ + Wz, Ũ = U + Uᵀ:
         (v + Ũf, (v + Ũf)zᵀ, r − f − λv, rrᵀ − ffᵀ − λU) (autograd's ``Game.sample_fields`` is the check)."""
-        xi, z = batch
-        mu, W, v, U = self.unpack(x)
-        m, _ = self.target(x)
-        real = m + self.std * xi  # [K, B, n], S^½ = std·I
-        fake = mu[:, None] + z @ W.transpose(1, 2)
+        z = batch[1]
+        _, _, v, U = self.unpack(x)
+        real, fake = self.points(x, batch)
         push = v[:, None] + fake @ (U + U.transpose(1, 2)).transpose(1, 2)  # ∇D(f) [K, B, n]
         outer = lambda a, b: (a[..., :, None] * b[..., None, :]).flatten(-2)  # noqa: E731
         ridge = self.ridge * x[:, None, self.p :]
