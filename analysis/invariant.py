@@ -6,8 +6,9 @@ constant covariance Σ_B = Σ_B(x*). Then
 - one iteration of the chain is affine, x' − x* = M(x − x*) + Σ_g N_g ζ_g over the minibatches g
   it draws, so its stationary covariance solves the discrete Lyapunov equation
   P = M P Mᵀ + Σ_g N_g Σ_B N_gᵀ, exactly. M and N_g are read off the update code itself (autograd
-  through ``SGA.step`` with the noise of each draw injected), so every stateless rule is covered:
-  simultaneous, alternating, n_D steps, separate rates, fresh or shared batches;
+  through ``SGA.step`` with the noise of each draw injected), so every rule is covered whose noise
+  enters linearly: simultaneous, alternating, n_D steps, extragradient, lookahead, separate rates,
+  fresh or shared batches;
 - an SME dX = b(X) dt + √η σ dW with b(x) ≈ Ã(x − x*) has the stationary covariance solving the
   continuous Lyapunov equation Ã P + P Ãᵀ + η σσᵀ = 0.
 
@@ -15,56 +16,48 @@ Both are solved by scipy.linalg; an unstable linearisation is an error naming it
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import scipy.linalg
 import torch
 
-from games.base import PLAYERS
-from games.expansion import MeanFieldGame
+from games.errors import ConfigError
+from games.oracle import Injected
 from games.random import Streams
+from games.rules import trace
 from games.sga import SGA
-
-
-class _InjectedNoise(MeanFieldGame):
-    """``game`` on its expected field, plus a given noise vector ζ_t [K, d] for the t-th minibatch drawn
-    (``noises[t]``, zero where not given): the chain with its noise made an explicit input."""
-
-    def __init__(self, game, noises=()):
-        super().__init__(game)
-        self.noises, self.draws = list(noises), 0
-
-    def sample(self, K, B, generator):
-        self.draws += 1
-        return self.draws - 1
-
-    def player_grads(self, theta, omega, batch, players=PLAYERS, player_losses=None):
-        field = self.mean_field(self.game.join(theta, omega))
-        if batch < len(self.noises):
-            field = field + self.noises[batch]
-        field = dict(zip(PLAYERS, self.game.split(field)))
-        return {who: -field[who] for who in players}, {who: torch.zeros_like(theta[:, 0]) for who in players}
 
 
 def linear_chain(sga: SGA, x_star: torch.Tensor) -> tuple:
     """(M [d, d], [N_g [d, d]]): x' − x* = M(x − x*) + Σ_g N_g ζ_g to first order at x*, by autograd
-    through one iteration of ``sga``'s update code (exact for linear games)."""
+    through one iteration of ``sga``'s update code on the expected field with a noise vector ζ_g injected
+    on each minibatch g it draws (``games.oracle.Injected``; exact for linear games)."""
+    _check_linear_noise(sga)
     x_star = x_star.reshape(1, -1)
-    counter = _InjectedNoise(sga.game)
+    counter = Injected.vectors(sga.game, [], shared=sga.shared_batch, decay=sga.decay)
     _step(sga, counter, x_star)
-    zeros = [torch.zeros_like(x_star) for _ in range(counter.draws)]
+    zeros = [torch.zeros_like(x_star) for _ in range(len(counter.groups))]
 
     def one_step(x, *noises):
-        return _step(sga, _InjectedNoise(sga.game, noises), x)[0]
+        return _step(sga, Injected.vectors(sga.game, noises, shared=sga.shared_batch, decay=sga.decay), x)[0]
 
     jac = torch.autograd.functional.jacobian(one_step, (x_star, *zeros))
     return jac[0][:, 0], [n[:, 0] for n in jac[1:]]
 
 
-def _step(sga: SGA, game: _InjectedNoise, x: torch.Tensor) -> torch.Tensor:
-    trainer = dataclasses.replace(sga, game=game)
-    x_new, _, _ = trainer.step(x, trainer.init_state(x), 0, Streams([0], dtype=x.dtype))
+def _check_linear_noise(sga: SGA) -> None:
+    """The chain's linearisation needs a rule without memory whose noise enters through its gradients
+    alone (a Jacobian product of a noisy Jacobian does not)."""
+    if sga.rule.stateful:
+        raise ConfigError("sga.update", f"{sga.rule.label} keeps state between iterations: its stationary "
+                                         "covariance needs that state in the chain's")
+    jacobians = any(e["kind"] != "gradient" for e in trace(sga))
+    if jacobians and not sga.game.additive_noise:
+        raise ConfigError("sga.update", f"{sga.rule.label} multiplies noisy Jacobians on {sga.game.name}, whose "
+                                         "noise depends on x: its one-step noise is not a vector per minibatch")
+
+
+def _step(sga: SGA, oracle, x: torch.Tensor) -> torch.Tensor:
+    x_new, _, _ = sga.step(x, sga.init_state(x), 0, Streams([0], dtype=x.dtype), oracle=oracle)
     return x_new
 
 

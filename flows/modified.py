@@ -1,12 +1,13 @@
-"""Modified equations of stateless gradient training (THEORY §3): the flows that gradient descent
+"""Modified equations of an update rule (THEORY §3, §7): the flows that its deterministic iteration
 x_{k+1} = Φ̄_η(x_k) on the expected field follows as η → 0.
 
-- order "1", the rule's gradient flow ẋ = b₁(x) (V, with (V_θ, n_d V_ω) for n_d steps and the rate
-  scales c_θ, c_ω): GD stays within O(η) of it on a fixed horizon;
+- order "1", the rule's gradient flow ẋ = b₁(x) (V for GDA, with (V_θ, n_d V_ω) for n_d steps and the
+  rate scales c_θ, c_ω; −DVᵀV for Hamiltonian descent…): the iteration stays within O(η) of it on a
+  fixed horizon;
 - order "2", the modified equation ẋ = b₁ + η(m₂ − ½ Db₁·b₁) (Hairer, Lubich & Wanner 2006, §IX.1;
   Rosca et al. 2021 for simultaneous and alternating two-player GD): within O(η²).
 
-b₁ and m₂ are those of ``games.expansion`` (the SMEs' drifts are the same terms).
+b₁ and m₂ are read off the rule's code by ``games.expansion`` (the SMEs' drifts are the same terms).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Optional
 import torch
 
 from games.errors import check_choice
-from games.expansion import MeanMapExpansion
+from games.expansion import Expansion
 from games.sga import SGA
 from games.trajectory import Trajectory
 
@@ -29,7 +30,7 @@ def modified_flow(sga: SGA, x0: torch.Tensor, t_end: float, *, order: str = "2",
     """The order-``order`` modified equation of ``sga`` at rate ``eta`` (default: sga's rate) from
     x0 [K, d] over [0, t_end] (``flows.ode.integrate_flow``'s options)."""
     order = check_choice("flow.order", str(order), ORDERS)
-    expansion = MeanMapExpansion(sga, eta)
+    expansion = Expansion(sga, eta)
     field = expansion.leading_drift if order == "1" else expansion.modified_field
     meta = {"method": f"modified-flow-{order}", "eta": expansion.eta, "sga": sga.describe()}
     return integrate_flow(lambda t, x: field(x), x0, t_end, sga.game.p, metadata=meta, **options)

@@ -75,6 +75,12 @@ class Game:
         options = {k: getattr(self, k, None) for k in names}
         return {"name": self.name, **{k: v for k, v in options.items() if v is not None and not callable(v)}}
 
+    @property
+    def additive_noise(self) -> bool:
+        """Whether the minibatch noise's law is the same at every x (its factor F is constant), which the
+        SME-2 of a rule with memory needs. False unless a game knows better."""
+        return False
+
     def equilibrium(self, device="cpu", dtype=torch.float64) -> torch.Tensor:
         """The equilibrium x* [d], where the game has a known one."""
         raise NotImplementedError(f"{self.name} has no known equilibrium")

@@ -46,6 +46,11 @@ class BilinearGame(Game):
         return torch.as_tensor(self.coupling, device=like.device, dtype=like.dtype)
 
     @property
+    def additive_noise(self) -> bool:
+        """Without noise in the coupling the field's noise is (−e, e'), whatever x."""
+        return self.noise_coupling == 0
+
+    @property
     def noise_dim(self) -> int:
         return self.p * self.q + self.p + self.q
 

@@ -66,6 +66,11 @@ class DiracGAN(Game):
         """f'(0): 1/2 for GAN and NS-GAN, 1 for WGAN."""
         return 1.0 if self.loss.startswith("wgan") else 0.5
 
+    @property
+    def additive_noise(self) -> bool:
+        """The WGAN field's instance noise (0, σ(ε_fake − ε_real)) is the same at every x (and no noise is)."""
+        return self.noise == 0 or self.loss.startswith("wgan")
+
     def sample(self, K, B, generator):
         """Instance noise (ε_real, ε_fake), each [K, B]; none when σ = 0."""
         if self.noise == 0:

@@ -1,12 +1,11 @@
 """Discrete stochastic gradient training of a two-player game (SGA), batched over K runs.
 
-Update rules (THEORY §1), with η_θ = c_θ η_k and η_ω = c_ω η_k:
-- ``sim``:   x' = x − (η_θ d_θ(x), η_ω d_ω(x));
-- ``alt-d``: n_d discriminator steps ω ← ω − η_ω d_ω(θ, ω), then θ' = θ − η_θ d_θ(θ, ω');
-- ``alt-g``: the mirror image, the generator first.
-d is the direction the player's optimiser makes of its minibatch gradient (plus weight decay).
-Minibatches are ``fresh`` (one per gradient evaluation) or ``shared`` (one per iteration).
-An iteration advances the clock t by the reference rate η_k.
+An iteration is one step of an update rule (``games.rules``: simultaneous or alternating GDA with n_D
+discriminator steps, extragradient, optimistic GDA, Hamiltonian, consensus, symplectic, lookahead…),
+run here on the chain's minibatches (``games.oracle.Minibatch``) with the players' optimisers and
+rates η_θ = c_θ η_k, η_ω = c_ω η_k: a player's move is θ − η_θ d, d the direction its optimiser makes of
+its gradient (weight decay included). Minibatches are ``fresh`` (one per batch key of the rule and
+player) or ``shared`` (one per iteration). An iteration advances the clock t by the reference rate η_k.
 SVAG (``svag`` = l > 1; Li, Malladi & Arora 2021) evaluates each gradient on two independent minibatches,
 g = a₊∇L(γ₁) + a₋∇L(γ₂) (same mean, l× the noise covariance), at rate η/l and clock step η_k/l: as l → ∞
 the chain tends weakly to SME-1 at rate η. A schedule η(k) indexes plain iterations: iteration k uses η(k // l)/l.
@@ -21,13 +20,15 @@ from typing import Callable, Optional, Union
 import torch
 
 from .base import PLAYERS, Game
-from .errors import ConfigError, check_choice, check_int, check_positive
+from .errors import ConfigError, check_int, check_positive
 from .optim import Optimizer, make_optimizer
+from .oracle import Minibatch, Oracle, svag_combine
 from .random import Streams
+from .rules import RULES, UpdateRule, make_rule
 from .schedules import Adaptive, Schedule, as_schedule
 from .trajectory import Trajectory
 
-UPDATES = ("sim", "alt-d", "alt-g")
+UPDATES = RULES
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,12 @@ class Player:
 
 @dataclass
 class SGA:
-    """Stochastic gradient training of ``game``; ``step`` is the one-iteration update map."""
+    """Stochastic gradient training of ``game`` by the rule ``update`` (a name of ``games.rules.RULES``
+    with ``update_options``, or an ``UpdateRule``); ``step`` is the one-iteration update map."""
 
     game: Game
     lr: Union[float, Schedule, Callable[[int], float]] = 0.05
-    update: str = "sim"
+    update: Union[str, UpdateRule] = "sim"
     n_d: int = 1
     batch_size: int = 1
     shared_batch: bool = False
@@ -65,12 +67,11 @@ class SGA:
     disc: Player = field(default_factory=Player)
     compile: bool = False  # torch.compile the players' losses (their backward too); pays off on long runs
     svag: int = 1  # l of SVAG (see the module docstring); 1 is plain training
+    update_options: dict = field(default_factory=dict)  # the rule's options when ``update`` is a name
 
     def __post_init__(self):
-        check_choice("sga.update", self.update, UPDATES)
-        self.n_d = check_int("sga.n_d", self.n_d)
-        if self.update == "sim" and self.n_d > 1:
-            raise ConfigError("sga.n_d", "n_d > 1 needs alternating updates (sga.update = alt-d or alt-g)")
+        self.rule = self.update if isinstance(self.update, UpdateRule) else \
+            make_rule(self.update, self.n_d, **self.update_options)
         self.batch_size = check_int("sga.batch_size", self.batch_size)
         self.svag = check_int("sga.svag", self.svag)
         if isinstance(self.lr, (int, float)):
@@ -80,21 +81,13 @@ class SGA:
             check_positive(f"sga.{name}.weight_decay", player.weight_decay, allow_zero=True)
             if isinstance(player.schedule, Adaptive) and self.svag != 1:
                 raise ConfigError("sga.svag", f"an adaptive schedule (sga.{name}) needs plain updates (svag = 1)")
+            if isinstance(player.schedule, Adaptive) and not self.rule.adaptive_schedules:
+                raise ConfigError("sga.update", f"{self.rule.name} takes no adaptive schedule (sga.{name}.schedule)")
         self.schedule = as_schedule(self.lr)
         self.players = {"theta": self.gen, "omega": self.disc}
         self.optimizers = {w: p.make_optimizer(f"sga.{n}") for w, p, n in
                            (("theta", self.gen, "gen"), ("omega", self.disc, "disc"))}
         self._player_losses = torch.compile(self.game.player_losses) if self.compile else None
-
-    def _grads(self, params: dict, batch, players=PLAYERS):
-        """The requested players' loss gradients and losses at ``params``; under SVAG ``batch`` is a pair
-        and each is ``svag_combine`` of the pair's (the loss is then the one whose gradient is applied)."""
-        theta, omega = params["theta"], params["omega"]
-        if self.svag == 1:
-            return self.game.player_grads(theta, omega, batch, players, self._player_losses)
-        pair = [self.game.player_grads(theta, omega, b, players, self._player_losses) for b in batch]
-        return tuple({w: svag_combine(self.svag, first[w], second[w]) for w in players}
-                     for first, second in zip(*pair))  # (grads, losses)
 
     # -- the update map -----------------------------------------------------------------------
     def rate(self, who: str, k: int, state: Optional[dict] = None):
@@ -116,104 +109,49 @@ class SGA:
         theta, omega = self.game.split(x)
         schedules = {w: p.schedule.start(x) for w, p in self.players.items() if isinstance(p.schedule, Adaptive)}
         return {"theta": self.optimizers["theta"].init(theta), "omega": self.optimizers["omega"].init(omega),
-                "count": {"theta": 0, "omega": 0}, "schedules": schedules}
+                "count": {"theta": 0, "omega": 0}, "schedules": schedules,
+                "rule": self.rule.init({"theta": theta, "omega": omega})}
 
-    def step(self, x: torch.Tensor, state: dict, k: int, streams: Streams):
-        """One iteration x_k → x_{k+1}: returns (x', state', observables {name: [K]})."""
-        params, state, obs = self.step_players(dict(zip(PLAYERS, self.game.split(x))), state, k, streams)
+    @property
+    def decay(self) -> dict:
+        """Each player's weight decay."""
+        return {w: p.weight_decay for w, p in self.players.items()}
+
+    def oracle(self, streams: Streams) -> Minibatch:
+        """The chain's gradients: minibatches of ``batch_size`` from ``streams`` (pairs under SVAG)."""
+        return Minibatch(self.game, self.batch_size, streams, self.shared_batch, self.svag, self.decay,
+                         self._player_losses)
+
+    def step(self, x: torch.Tensor, state: dict, k: int, streams: Streams, oracle: Optional[Oracle] = None):
+        """One iteration x_k → x_{k+1}: returns (x', state', observables {name: [K]}); the gradients come
+        from ``oracle`` (default: the minibatches of ``streams``)."""
+        params, state, obs = self.step_players(dict(zip(PLAYERS, self.game.split(x))), state, k, streams,
+                                               oracle=oracle)
         return self.game.join(params["theta"], params["omega"]), state, obs
 
-    def substeps(self) -> list:
-        """The players each sub-step of an iteration updates, in order; the players of one sub-step
-        move from the same point (sim: one sub-step of both; alt-d: n_d of ω, then θ; alt-g: mirrored)."""
-        if self.update == "sim":
-            return [PLAYERS]
-        order = [("omega",)] * self.n_d + [("theta",)]
-        return order if self.update == "alt-d" else order[::-1]
-
-    def step_players(self, params: dict, state: dict, k: int, streams: Streams, observe: bool = True):
+    def step_players(self, params: dict, state: dict, k: int, streams: Streams, observe: bool = True,
+                     oracle: Optional[Oracle] = None):
         """``step`` on the players' parameters {"theta": [K, p], "omega": [K, q]}; the observables
         are computed only if ``observe``."""
-        draw = self._batches(params["theta"].shape[0], streams)
+        oracle = oracle or self.oracle(streams)
+        oracle.begin()
         state = {**state, "count": dict(state["count"]), "schedules": dict(state["schedules"])}
         obs = {} if observe else None
-        if self.update == "sim":
-            grads, losses = self._simultaneous_grads(params, draw)
-            new = {who: self._apply(who, params[who], grads[who], losses[who], state, k, obs)
-                   for who in PLAYERS}
-            return dict(zip(PLAYERS, self.game.project(new["theta"], new["omega"]))), state, obs
-        for (who,) in self.substeps():
-            grads, losses = self._grads(params, draw(), (who,))
-            params = {**params, who: self._apply(who, params[who], grads[who], losses[who], state, k, obs)}
-            params = dict(zip(PLAYERS, self.game.project(params["theta"], params["omega"])))
+        params, state["rule"] = self.rule.step(params, state["rule"], _Training(self, state, k, oracle, obs))
         return params, state, obs
-
-    def _batches(self, K: int, streams: Streams):
-        """A function giving the batch of the next gradient evaluation (shared: the same each time);
-        under SVAG a pair of independent batches."""
-        def one():
-            return self.game.sample(K, self.batch_size, streams)
-
-        sample = one if self.svag == 1 else lambda: (one(), one())
-        if self.shared_batch:
-            batch = sample()
-            return lambda: batch
-        return sample
-
-    def _simultaneous_grads(self, params, draw):
-        """Both players' gradients at x_k: from one batch (shared) or one batch each (fresh)."""
-        if self.shared_batch:
-            return self._grads(params, draw())
-        grads, losses = {}, {}
-        for who in PLAYERS:
-            g, l = self._grads(params, draw(), (who,))
-            grads.update(g)
-            losses.update(l)
-        return grads, losses
-
-    def _apply(self, who, params, grad, loss, state, k, obs):
-        """params − η d for one player; records loss, |∇L|, the rate, (params − c₀)·d and |d|² (summed
-        over sub-steps), and reports the last two to an adaptive schedule."""
-        player, rate = self.players[who], self._rate_for(who, k, state, params)
-        grad = grad + player.weight_decay * params if player.weight_decay else grad
-        d, state[who] = self.optimizers[who].direction(grad, state[who], state["count"][who])
-        state["count"][who] += 1
-        adaptive = isinstance(player.schedule, Adaptive)
-        if obs is not None or adaptive:
-            with torch.no_grad():
-                centred = params - torch.as_tensor(player.center, dtype=params.dtype, device=params.device)
-                dot, sq = (centred * d).sum(-1), (d * d).sum(-1)
-            if adaptive:
-                state["schedules"][who] = player.schedule.observe(state["schedules"][who], dot, sq)
-        if obs is not None:
-            if f"loss_{who}" not in obs:
-                obs[f"loss_{who}"], obs[f"grad_norm_{who}"] = loss.detach(), grad.detach().norm(dim=-1)
-                obs[f"lr_{who}"] = torch.zeros_like(sq) + rate.flatten() if torch.is_tensor(rate) else \
-                    torch.full_like(sq, rate)
-            obs[f"dot_{who}"], obs[f"sq_{who}"] = obs.get(f"dot_{who}", 0.0) + dot, obs.get(f"sq_{who}", 0.0) + sq
-        return params - rate * d
-
-    def _rate_for(self, who: str, k: int, state: dict, params: torch.Tensor):
-        """``rate`` as a float or a [K, 1] column on params' device, checked against the number of runs."""
-        rate = self.rate(who, k, state)
-        if not torch.is_tensor(rate):
-            return rate
-        if rate.shape != params.shape[:1]:
-            raise ConfigError(f"sga.{'gen' if who == 'theta' else 'disc'}.schedule",
-                              f"gives {rate.numel()} per-run rates for K = {params.shape[0]} runs")
-        return rate.to(device=params.device, dtype=params.dtype)[:, None]
 
     # -- running an ensemble --------------------------------------------------------------------
     def run(self, steps: int, *, K: Optional[int] = None, x0=None, seed: int = 0,
             streams: Optional[Streams] = None, record_every: int = 1, record_states: bool = True,
-            device="cpu", dtype=torch.float64, progress: bool = False, metadata: Optional[dict] = None
-            ) -> Trajectory:
+            device="cpu", dtype=torch.float64, progress: bool = False, metadata: Optional[dict] = None,
+            oracle: Optional[Oracle] = None) -> Trajectory:
         """Train K runs (default: one per row of x0 [K, d]) for ``steps`` iterations, recording every
         ``record_every`` and at the end.
 
         Each row of the record holds x_k and the observables of the step taken from x_k. A run whose
         state stops being finite is reported in ``metadata['diverged']`` ({run: step}); its record up
-        to then is kept. Ctrl-C stops the run and returns what was recorded.
+        to then is kept. Ctrl-C stops the run and returns what was recorded. The gradients come from
+        ``oracle`` (default: the minibatches of the runs' streams).
         """
         steps = check_int("sga.steps", steps, minimum=0)
         record_every = check_int("run.record_every", record_every)
@@ -222,13 +160,14 @@ class SGA:
         streams = streams or Streams.from_seed(seed, check_int("run.paths", K), device=device, dtype=dtype)
         x = self.game.init(streams.K, streams) if x0 is None else _as_states(x0, streams)
         params, state, t = dict(zip(PLAYERS, self.game.split(x))), self.init_state(x), 0.0
+        oracle = oracle or self.oracle(streams)
         recorder = _Recorder(self.game, record_states)
         alive, diverged, interrupted = torch.ones(streams.K, dtype=torch.bool, device=x.device), {}, None
         bar, start = _progress(steps, progress), time.perf_counter()
         try:
             for k in range(steps + 1):
                 record = k % record_every == 0 or k == steps
-                new, state, obs = self.step_players(params, state, k, streams, observe=record)
+                new, state, obs = self.step_players(params, state, k, streams, observe=record, oracle=oracle)
                 if record:
                     recorder.add(t, params, obs)
                 if k == steps:
@@ -252,9 +191,107 @@ class SGA:
 
     def describe(self) -> dict:
         """The training set-up, for a Trajectory's metadata."""
-        return {"method": "sga", "game": self.game.describe(), "update": self.update, "n_d": self.n_d,
+        return {"method": "sga", "game": self.game.describe(), "update": self.rule.name, "n_d": self.n_d,
+                "rule": self.rule.describe(),
                 "batch_size": self.batch_size, "shared_batch": self.shared_batch, "svag": self.svag,
                 "compile": self.compile, "versions": {"torch": torch.__version__}}
+
+
+class _Training:
+    """The ``Step`` of training (``games.rules.base``): the oracle's gradients, the players' optimisers and
+    rates at iteration k, the game's projection after each move, and the observables of each move.
+
+    Recorded per player (when ``obs`` is a dict): the loss and |∇L| of its first gradient of the
+    iteration, its rate, and (y − c₀)·d and |d|² summed over its moves y → y − η d (the FDR terms; an
+    adaptive schedule is told them after each move).
+    """
+
+    def __init__(self, sga: SGA, state: dict, k: int, oracle: Oracle, obs: Optional[dict], prefix: str = "",
+                 quiet: bool = False):
+        self.sga, self.state, self.k, self.oracle, self.obs = sga, state, k, oracle, obs
+        self.prefix, self.quiet = prefix, quiet
+
+    def gradients(self, y, players=PLAYERS, batch="g"):
+        grads, losses = self.oracle.gradients(y, players, self.prefix + batch)
+        if self.obs is not None:
+            for who in players:
+                if f"loss_{who}" not in self.obs:
+                    self.obs[f"loss_{who}"] = losses[who].detach()
+                    self.obs[f"grad_norm_{who}"] = grads[who].detach().norm(dim=-1)
+        return grads
+
+    def jacobian_transpose_product(self, y, u, batch="g"):
+        return self.oracle.jacobian_transpose_product(y, u, self.prefix + batch)
+
+    def jacobian_product(self, y, v, batch="g"):
+        return self.oracle.jacobian_product(y, v, self.prefix + batch)
+
+    def directions(self, gradients):
+        out = {}
+        for who, grad in gradients.items():
+            out[who], self.state[who] = self.sga.optimizers[who].direction(grad, self.state[who],
+                                                                          self.state["count"][who])
+            self.state["count"][who] += 1
+        return out
+
+    def descend(self, y, directions):
+        new = dict(y)
+        for who, d in directions.items():
+            rate = self._rate(who, y[who])
+            self._observe(who, y[who], d, rate)
+            new[who] = y[who] - rate * d
+        return self._project(new)
+
+    def explore(self, y, gradients, rho=1.0, tied=True):
+        new = dict(y)
+        for who, g in gradients.items():
+            step = rho * self._rate(who, y[who]) if tied else rho * self.sga.players[who].scale
+            new[who] = y[who] - step * g
+        return self._project(new)
+
+    def interpolate(self, y, z, alpha):
+        new = {who: y[who] + alpha * (z[who] - y[who]) for who in PLAYERS}
+        if not self.quiet:  # the step taken: y' = y − η d with d = α(y − z)/η
+            for who in PLAYERS:
+                rate = self._rate(who, y[who])
+                self._observe(who, y[who], alpha * (y[who] - z[who]) / rate, rate)
+        return self._project(new)
+
+    def previous(self, x):
+        raise ConfigError("sga.update", "training keeps a rule's past in its state, not an underlying one-step method")
+
+    def inner(self, index):
+        return _Training(self.sga, self.state, self.k, self.oracle, self.obs, f"{self.prefix}{index}/", quiet=True)
+
+    def _rate(self, who: str, params: torch.Tensor):
+        """``SGA.rate`` as a float or a [K, 1] column on params' device, checked against the number of runs."""
+        rate = self.sga.rate(who, self.k, self.state)
+        if not torch.is_tensor(rate) or rate.ndim == 0:  # one rate for every run
+            return rate
+        if rate.shape != params.shape[:1]:
+            raise ConfigError(f"sga.{'gen' if who == 'theta' else 'disc'}.schedule",
+                              f"gives {rate.numel()} per-run rates for K = {params.shape[0]} runs")
+        return rate.to(device=params.device, dtype=params.dtype)[:, None]
+
+    def _project(self, y: dict) -> dict:
+        return dict(zip(PLAYERS, self.sga.game.project(y["theta"], y["omega"])))
+
+    def _observe(self, who, params, d, rate) -> None:
+        """Records the move params → params − rate·d (unless ``quiet``) and reports it to an adaptive schedule."""
+        player, obs = self.sga.players[who], self.obs
+        adaptive = isinstance(player.schedule, Adaptive)
+        if self.quiet or (obs is None and not adaptive):
+            return
+        with torch.no_grad():
+            centred = params - torch.as_tensor(player.center, dtype=params.dtype, device=params.device)
+            dot, sq = (centred * d).sum(-1), (d * d).sum(-1)
+        if adaptive:
+            self.state["schedules"][who] = player.schedule.observe(self.state["schedules"][who], dot, sq)
+        if obs is not None:
+            if f"lr_{who}" not in obs:
+                obs[f"lr_{who}"] = torch.zeros_like(sq) + rate.flatten() if torch.is_tensor(rate) else \
+                    torch.full_like(sq, rate)
+            obs[f"dot_{who}"], obs[f"sq_{who}"] = obs.get(f"dot_{who}", 0.0) + dot, obs.get(f"sq_{who}", 0.0) + sq
 
 
 def train(game: Game, steps: int, **options) -> Trajectory:
@@ -263,12 +300,6 @@ def train(game: Game, steps: int, **options) -> Trajectory:
                 "progress", "metadata"}
     run_options = {k: options.pop(k) for k in list(options) if k in run_keys}
     return SGA(game, **options).run(steps, **run_options)
-
-
-def svag_combine(l: int, first, second):
-    """SVAG's a₊·first + a₋·second, a± = (1 ± √(2l − 1))/2 (Li, Malladi & Arora 2021, arXiv:2102.12470)."""
-    root = math.sqrt(2 * l - 1)
-    return (1 + root) / 2 * first + (1 - root) / 2 * second
 
 
 def _as_states(x0, streams: Streams) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """Configuration: frozen dataclasses validated on construction, read from TOML and ``--set`` overrides.
 
 Keys are dotted paths: ``game.name``, ``game.<option>`` (passed to the game), ``sga.lr``,
-``sga.update``, ``sga.gen.optimizer``, ``run.paths``… A bad value raises ConfigError naming the key.
+``sga.update``, ``sga.<option>`` of the update rule (``sga.rho`` of extragradient…), ``sga.gen.optimizer``,
+``run.paths``… A bad value raises ConfigError naming the key.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from games import make_game
 from games.errors import ConfigError, check_choice, check_int, check_positive
 from games.optim import make_optimizer
 from games.schedules import make_schedule
-from games.sga import SGA, UPDATES, Player
+from games.rules import make_rule
+from games.sga import SGA, Player
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -58,7 +60,8 @@ class PlayerConfig:
 
 @dataclass(frozen=True)
 class SGAConfig:
-    """Discrete training: update rule, reference rate η and its schedule, batches, SVAG's l, players."""
+    """Discrete training: update rule (with its options), reference rate η and its schedule, batches,
+    SVAG's l, players."""
 
     update: str = "sim"
     n_d: int = 1
@@ -71,10 +74,10 @@ class SGAConfig:
     schedule_options: Dict[str, Any] = field(default_factory=dict)
     gen: PlayerConfig = field(default_factory=PlayerConfig)
     disc: PlayerConfig = field(default_factory=PlayerConfig)
+    update_options: Dict[str, Any] = field(default_factory=dict)  # sga.<option> keys of the rule
 
     def __post_init__(self):
-        check_choice("sga.update", self.update, UPDATES)
-        check_int("sga.n_d", self.n_d)
+        make_rule(self.update, self.n_d, **self.update_options)  # validates the rule and its options
         check_positive("sga.lr", self.lr)
         check_int("sga.steps", self.steps, minimum=0)
         check_int("sga.batch_size", self.batch_size)
@@ -87,7 +90,7 @@ class SGAConfig:
         lr = make_schedule(self.schedule, self.lr, field="sga.schedule", **self.schedule_options)
         return SGA(game, lr=lr, update=self.update, n_d=self.n_d, batch_size=self.batch_size,
                    shared_batch=self.shared_batch, svag=self.svag, gen=self.gen.player("sga.gen", centers[0]),
-                   disc=self.disc.player("sga.disc", centers[1]))
+                   disc=self.disc.player("sga.disc", centers[1]), update_options=dict(self.update_options))
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,7 @@ def from_dict(tree: dict, cls=Config, prefix: str = ""):
 _SECTIONS = {"GameConfig": GameConfig, "SGAConfig": SGAConfig, "RunConfig": RunConfig,
              "PlayerConfig": PlayerConfig}
 _SCALARS = {"str": str, "int": int, "float": float, "bool": bool}
+_SGA_KEYS = {f.name for f in dataclasses.fields(SGAConfig)}
 
 
 def _check_types(cls, kwargs: dict, prefix: str) -> None:
@@ -181,6 +185,8 @@ def _set_dotted(tree: dict, key: str, value) -> None:
             raise ConfigError(key, f"{part!r} is a value, not a section")
     if parts[0] == "game" and len(parts) == 2 and parts[1] != "name":
         node.setdefault("options", {})[parts[1]] = value
+    elif parts[0] == "sga" and len(parts) == 2 and parts[1] not in _SGA_KEYS:  # an option of the rule
+        node.setdefault("update_options", {})[parts[1]] = value
     elif parts[-1] not in node and len(parts) >= 2 and "options" in node:
         node["options"][parts[-1]] = value
     else:

@@ -1,7 +1,7 @@
 """Synchronous coupling of discrete training with its SME: the chain's own minibatches drive the SDE.
 
 The game turns each minibatch into exact N(0, I) numbers (``Game.gradient_noise_increments``); those of
-one iteration, in the order the chain draws them, are the SME's noise columns (``SME.batch_groups``),
+one iteration, in the order the chain draws them, are the SME's noise columns (``SME.groups``),
 so ΔW_k = √η w_k over [kη, (k+1)η] meets the chain's gradient noise: η(V̂ − V) ≈ √η σ ΔW_k. Each side
 keeps its own law, so E φ(x_k) − E φ(X_{kη}) is unchanged, but the paired differences φ(x_k) − φ(X_{kη})
 vary far less than either side: weak errors of order η² become measurable with thousands of paths
@@ -9,43 +9,43 @@ instead of millions. Finer solver steps split each ΔW by Brownian bridges (``br
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import torch
 
+from games.oracle import Minibatch
 from games.random import Streams
 from games.trajectory import Trajectory
 
 
-class _Tap:
-    """The game, except that each minibatch it draws is also turned into Brownian increments."""
+class _Tapped(Minibatch):
+    """The chain's minibatches, each also turned into Brownian increments as it is drawn."""
 
-    def __init__(self, game, streams: Streams):
-        self._game, self._streams, self.increments = game, streams, []
+    def __init__(self, *args, noise_streams: Streams, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.noise_streams, self.increments = noise_streams, []
 
-    def __getattr__(self, name):
-        return getattr(self._game, name)
-
-    def sample(self, K, B, generator):
-        batch = self._game.sample(K, B, generator)
-        self.increments.append(self._game.gradient_noise_increments(batch, self._streams))
+    def draw(self):
+        batch = super().draw()
+        self.increments.append(self.game.gradient_noise_increments(batch, self.noise_streams))
         return batch
 
 
 def coupled_chain(sme, steps: int, x0, streams: Streams, noise_streams: Streams, **run_options):
     """(Trajectory of ``steps`` iterations of ``sme.sga`` on ``streams``, the Brownian increments
     [steps, K, m] over steps of η that its minibatches make); ``noise_streams`` gives the few fresh
-    normals the game's coupling needs, and the columns beyond the factor's (SME-2s). The chain is the
-    one ``sga.run`` gives on the same streams."""
-    tap = _Tap(sme.game, noise_streams)
-    chain: Trajectory = dataclasses.replace(sme.sga, game=tap).run(steps, streams=streams, x0=x0, **run_options)
-    per_iteration = len(sme.batch_groups())
+    normals the game's coupling needs, and the columns beyond those of the minibatches (SME-2s, the
+    quadratic part of a rule with Jacobian products). The chain is the one ``sga.run`` gives on the
+    same streams."""
+    sga = sme.sga
+    tap = _Tapped(sga.game, sga.batch_size, streams, sga.shared_batch, sga.svag, sga.decay, noise_streams=noise_streams)
+    chain: Trajectory = sga.run(steps, streams=streams, x0=x0, oracle=tap, **run_options)
+    per_iteration = sme.groups
     draws = tap.increments[: steps * per_iteration]
     if len(draws) < steps * per_iteration:
         raise RuntimeError(f"the chain stopped after {len(draws) // per_iteration} of {steps} iterations")
     w = torch.stack([torch.cat(draws[k * per_iteration : (k + 1) * per_iteration], dim=-1) for k in range(steps)])
-    if w.shape[-1] < sme.m:  # SME-2s's columns beyond the factor's: independent of the chain
+    if w.shape[-1] < sme.m:  # columns beyond the minibatches': independent of the chain
         w = torch.cat([w, noise_streams.normal(steps, sme.m - w.shape[-1]).transpose(0, 1).to(w)], dim=-1)
     return chain, math.sqrt(sme.eta) * w
 

@@ -8,7 +8,7 @@ rates. Near an equilibrium x*, SME-1 of training at these rates is the linear SD
 
 with D_u = diag(u_θ on θ's p coordinates, u_ω on ω's), J = Db₁(x*) the Jacobian of SME-1's leading
 drift and Σ = Σ̃(x*) its noise covariance, both taken with unit rate scales (``linearise``). The
-rate scales c of ``MeanMapExpansion`` are per coordinate, so b₁ = D_c·(unit b₁) and Σ̃ = D_c·(unit Σ̃)·D_c
+rate scales c of ``games.expansion`` are per coordinate, so b₁ = D_c·(unit b₁) and Σ̃ = D_c·(unit Σ̃)·D_c
 for every stateless rule (sim; alternating with n_d steps, where J's ω rows count n_d times; fresh or
 shared batches); at a constant rate η, ds = dt/η turns dX = b₁ dt + √η σ dW into the SDE above with
 u = η c. The mean m = E X − x* and covariance P obey

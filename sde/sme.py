@@ -1,24 +1,27 @@
-"""Stochastic modified equations (SME) of stateless stochastic gradient training (THEORY §2).
+"""Stochastic modified equations (SME) of update rules, read off the rules' own code (THEORY §2, §7).
 
-dX = b(X) dt + √η σ(X) dW approximates the chain x_{k+1} = Φ_η(x_k) in the weak sense. The drift
-comes from the expansion of the mean update map (``games.expansion``: b₁, m₂ and the modified
-field b₁ + η(m₂ − ½ Db₁·b₁)):
+dX = b(X) dt + √η σ(X) dW approximates the chain x_{k+1} = Φ_η(x_k) in the weak sense. One iteration
+moves x by η D(x, η; w), D the rule's direction (``games.expansion``) and w ~ N(0, I) the normals that
+drive the noise F(y)w_g of each minibatch g it draws (``games.oracle.Injected``). Expanding
+D = Φ₁(w) + η Φ₂(w) + O(η²):
 
-- SME-1: b = b₁;  SME-2 and SME-2s: b = b₁ + η(m₂ − ½ Db₁·b₁)
-- noise: Σ̃ = Σ_g A_g Σ_B A_gᵀ, one term per minibatch g of an iteration, A_g the sum of the
-  rate-scaled projections of the sub-steps that use it (fresh: one each; shared: all); σ is the
-  factor [A_g F]_g built from the game's factor F of Σ_B, so no d×d matrix is formed;
-- SME-2s (stationary-consistent): SME-2 drift, σσᵀ = Σ̃ + ηΣ₃ − (η/2)(JΣ̃ + Σ̃Jᵀ), J = Db₁, projected
-  onto the positive semidefinite cone (evaluations that needed it are counted in ``projections``);
-  Σ₃ (``noise_propagation``, zero for simultaneous updates as in THEORY §2) carries a noise drawn
-  at one sub-step through the later ones, so that the stationary covariance of a linear chain is
-  matched to O(η²) by every rule, not only the simultaneous one.
+- SME-1: b = β₁ = E Φ₁;  SME-2 and SME-2s: b = β₁ + η(β₂ − ½ Dβ₁·β₁), β₂ = E Φ₂ = m₂ + c, c the
+  curvature–noise term (nonzero when a minibatch serves two evaluations: a shared batch, extragradient
+  on one sample);
+- noise: σσᵀ = Σ̃ = Cov Φ₁. For a rule whose Φ₁ is linear in its gradients (GDA, extragradient with a
+  tied step, optimistic GDA, lookahead of those), Φ₁'s noise is Σ_g A_g F w_g with constant loadings A_g
+  read off the code once, so σ = [A_g F]_g and σw is one call of the game's ``gradient_noise_product``.
+  Otherwise (Jacobian products, a fixed extrapolation step) σ is the factor [J, vec(H)/√2] of the
+  Gaussian quadratic form Φ₁(w) (``games.base.gaussian_quadratic_factor``), exact for Φ₁ at most
+  quadratic in w, which the constructor checks;
+- SME-2s (stationary-consistent): SME-2 drift, σσᵀ = Σ̃ + ηΣ₃ − (η/2)(JΣ̃ + Σ̃Jᵀ), J = Dβ₁,
+  Σ₃ = Cov(Φ₁, Φ₂) + Cov(Φ₂, Φ₁) the O(η³) term of the one-step covariance η²(Σ̃ + ηΣ₃), projected onto
+  the positive semidefinite cone (evaluations that needed it are counted in ``projections``).
 
-- shared batch: the sub-steps' noises are correlated, so m₂ gains the curvature–noise term
-  Σ_s P_s E[Dζ·Σ_{r<s} P_r ζ] (alternating: P_θ E[(∂_ω ζ_θ) ζ_ω]), read off the factor's derivative.
-
-Needs a game with ``expected_field`` and ``gradient_noise_factor`` (differentiable in x for a
-shared batch at order 2), SGD for both players and no projection (weight clipping).
+E over w is taken exactly by ``games.expansion.noise_bias`` (degree ≤ 3 in w). Needs a game with
+``expected_field`` and ``gradient_noise_factor`` (or ``gradient_noise_product``), SGD for both players and
+no projection (weight clipping). A rule with memory is read on its underlying one-step method; its
+SME-2 needs noise that does not depend on x (``Game.additive_noise``) and its SME-2s is not derived.
 """
 from __future__ import annotations
 
@@ -29,17 +32,19 @@ from typing import Optional
 import torch
 from torch.func import jvp
 
-from games.base import PLAYERS
+from games.base import gaussian_quadratic_factor
 from games.errors import ConfigError, check_choice
-from games.expansion import MeanMapExpansion
+from games.expansion import Expansion, noise_bias, stacked
 from games.linalg import psd_power, range_root
+from games.oracle import Injected
 from games.random import Streams
 from games.sga import SGA
 
 ORDERS = ("1", "2", "2s")
+MAX_QUADRATIC_COLUMNS = 64  # a quadratic noise form takes O(r²) evaluations of the rule
 
 
-class SME(MeanMapExpansion):
+class SME(Expansion):
     """The SME of order "1", "2" or "2s" of ``sga`` at reference rate ``eta`` (default: sga's rate at
     step 0), as a torchsde-compatible Itô SDE with general noise: f(t, y) = b(y), g(t, y) = √η σ(y)."""
 
@@ -51,14 +56,33 @@ class SME(MeanMapExpansion):
         if getattr(sga.game, "clip", None) is not None:
             raise ConfigError("game.clip", "the SME has no projection: weight clipping is not a smooth update")
         super().__init__(sga, eta)
-        self.name = f"SME-{self.order} ({sga.update}, n_d={sga.n_d})"
+        if self.rule.stateful and self.order == "2s":
+            raise ConfigError("sde.order", f"SME-2s of {self.rule.label} (a rule with memory) is not derived")
+        if self.rule.stateful and self.order == "2" and not self.game.additive_noise:
+            raise ConfigError("sde.order", f"SME-2 of {self.rule.label} (a rule with memory) is derived for noise "
+                                           f"that does not depend on x; {self.game.name}'s does")
+        self.name = f"SME-{self.order} ({self.rule.label})"
         self.projections = 0  # evaluations where the SME-2s covariance had a negative eigenvalue
-        self._group_scales = [self._rate_scales(w) for w in self.batch_groups()]  # A_g [d] (diagonal)
+        self.batch_size = sga.batch_size
+        self._loadings = None if self.nonlinear else self._read_loadings()
+        self.noise_degree = 1 if not self.nonlinear else self._read_degree()
+
+    # -- dimensions ------------------------------------------------------------------------------
+    @functools.cached_property
+    def noise_width(self) -> int:
+        """m of the game's factor F [K, d, m] of one minibatch's noise (probed at its initial state)."""
+        return self.game.gradient_noise_factor(self.game.init(1, Streams([0])), self.batch_size).shape[-1]
+
+    @property
+    def noise_columns(self) -> int:
+        """r = G·m: the normals that drive one iteration's G minibatches."""
+        return self.groups * self.noise_width
 
     @functools.cached_property
     def m(self) -> int:
-        """The Brownian dimension: the width of σ (probed once, at the game's initial state)."""
-        width = self.noise_factor(self.game.init(1, Streams([0]))).shape[-1]
+        """The Brownian dimension: the width of σ (SME-2s: d more)."""
+        r = self.noise_columns
+        width = r + r * r if self.noise_degree == 2 else r
         return width + self.d if self.order == "2s" else width
 
     def describe(self) -> dict:
@@ -76,91 +100,116 @@ class SME(MeanMapExpansion):
         ``sde.solvers`` use it in place of g."""
         return math.sqrt(self.eta) * self.noise_product(y, v)
 
+    # -- the rule's direction with its noise injected ------------------------------------------------
+    def driven(self, w: torch.Tensor) -> Injected:
+        """The expected gradients less minibatch g's noise F(y)w_g, w [K, G, m]."""
+        return Injected.driven(self.game, self.batch_size, w, shared=self.sga.shared_batch, decay=self.decay)
+
+    def _first(self, x, w):
+        """Φ₁(w) = D(x, 0; w) at the K·P rows of x [K, d] and w [K, P, r]."""
+        return stacked(lambda rows, ww: self.direction(rows, self.driven(ww)), x, w, self.groups)
+
+    def _second(self, x, w):
+        """Φ₂(w) = ∂_η D(x, 0; w) at the K·P rows."""
+        return stacked(lambda rows, ww: self.second_moment_term(rows, self.driven(ww)), x, w, self.groups)
+
+    def _shared_columns(self) -> list:
+        """The noise columns whose squares can reach the mean: every column for a rule whose noise enters
+        nonlinearly, else those of the minibatches that serve two or more evaluations."""
+        if self.nonlinear:
+            return list(range(self.noise_columns))
+        uses = [0] * self.groups
+        for evaluation in self.evaluations:
+            for g in evaluation["groups"]:
+                uses[g] += 1
+        m = self.noise_width
+        return [g * m + j for g in range(self.groups) if uses[g] > 1 for j in range(m)]
+
     # -- the coefficients --------------------------------------------------------------------------
-    def drift(self, x: torch.Tensor) -> torch.Tensor:
-        """b₁ (SME-1) or the modified field b₁ + η(m₂ + c − ½ Db₁·b₁) (SME-2, SME-2s), c the
-        curvature–noise term of a shared batch."""
-        if self.order == "1":
-            return self.leading_drift(x)
-        if not self.sga.shared_batch:
-            return self.modified_field(x)
-        return self.modified_field(x) + self.eta * self.curvature_noise(x)
+    def noisy_leading_drift(self, x: torch.Tensor) -> torch.Tensor:
+        """β₁ = E Φ₁(w): b₁, plus the noise's bias where Φ₁ is quadratic in w."""
+        b1 = self.leading_drift(x)
+        if self.noise_degree == 1:
+            return b1
+        return b1 + noise_bias(self._first, x, self.noise_columns, self._shared_columns())
 
     def curvature_noise(self, x: torch.Tensor) -> torch.Tensor:
-        """c = Σ_s P_s E[Dζ·(Σ_{r<s} P_r ζ)]: the part of ½∂²_η E Φ_η that a batch shared by the sub-steps
-        adds to m₂ (THEORY §2, alternating: P_θ E[(∂_ω ζ_θ) ζ_ω]). With ζ = F w, E[wwᵀ] = I, for the
-        game's factor F (as in Σ_B = FFᵀ), c = Σ_s P_s Σ_c DF_c·(Σ_{r<s} P_r F_c), exactly."""
-        if len(self._scales) == 1:  # one sub-step (simultaneous): nothing runs after the batch is used
+        """c = E Φ₂(w) − Φ₂(0): the part of ½∂²_η E Φ_η that the noise adds to m₂ (THEORY §2; alternating
+        with a shared batch: P_θ E[(∂_ω ζ_θ) ζ_ω]), exact for Φ₂ of degree ≤ 3 in w."""
+        columns = self._shared_columns()
+        if not columns:
             return torch.zeros_like(x)
-        factor = lambda y: self.game.gradient_noise_factor(y, self.sga.batch_size)  # noqa: E731
-        F, eye = factor(x), torch.eye(self.d, dtype=x.dtype, device=x.device)
-        dF = torch.stack([jvp(factor, (x,), (eye[k].expand_as(x),))[1] for k in range(self.d)], dim=-1)
-        term, before = torch.zeros_like(x), torch.zeros_like(x[0])
-        for scale in self._scales:  # P_s, in the order the sub-steps run
-            scale = scale.to(x)
-            if before.any():
-                term = term + scale * torch.einsum("kicj,kjc->ki", dF, before[:, None] * F)
-            before = before + scale
-        return term
+        return noise_bias(self._second, x, self.noise_columns, columns)
+
+    def drift(self, x: torch.Tensor) -> torch.Tensor:
+        """β₁ (SME-1) or β₁ + η(m₂ + c − ½ Dβ₁·β₁) (SME-2, SME-2s)."""
+        beta1 = self.noisy_leading_drift(x)
+        if self.order == "1":
+            return beta1
+        if self.noise_degree == 1:
+            slope = self.leading_drift_jvp(x, beta1)
+        else:
+            slope = jvp(self.noisy_leading_drift, (x,), (beta1,))[1]
+        return beta1 + self.eta * (self.second_moment_term(x) + self.curvature_noise(x) - 0.5 * slope)
 
     def noise_factor(self, x: torch.Tensor) -> torch.Tensor:
-        """F̃ = [A_g F]_g [K, d, G·m] over the minibatches g of one iteration: F̃F̃ᵀ = Σ̃ = Σ_g A_g Σ_B A_gᵀ,
-        with F the game's factor of Σ_B (never a dense d×d matrix)."""
-        factor = self.game.gradient_noise_factor(x, self.sga.batch_size)
-        return torch.cat([scale.to(x)[:, None] * factor for scale in self._group_scales], dim=-1)
+        """F̃ [K, d, r] with F̃F̃ᵀ = Σ̃ = Cov Φ₁: [A_g F]_g over the minibatches g of one iteration (F the
+        game's factor of Σ_B; never a dense d×d matrix), or the Gaussian quadratic form's factor [J, vec(H)/√2]
+        (J alone where Φ₁ is affine in w)."""
+        if self._loadings is None:
+            return gaussian_quadratic_factor(self._first, x, self.noise_columns, quadratic=self.noise_degree == 2)
+        factor = self.game.gradient_noise_factor(x, self.batch_size)
+        return torch.cat([loading.to(x)[:, None] * factor if loading.ndim == 1 else loading.to(x) @ factor
+                          for loading in self._loadings], dim=-1)
 
     def noise_product(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """σ(x) w [K, d] for w [K, m]: Σ_g A_g F w_g over the minibatches g (w_g: their blocks of columns of
         ``noise_factor``), by the game's ``gradient_noise_product`` (F w without forming F where the game
-        has that closed form); for SME-2s, ``diffusion(x) @ w``."""
-        if self.order == "2s":
+        has that closed form); Φ₁(w) − Φ₁(0) where Φ₁ is affine in w; otherwise ``diffusion(x) @ w``."""
+        if self.order == "2s" or self.noise_degree == 2:
             return (self.diffusion(x) @ w[..., None])[..., 0]
-        scales = self._group_scales
-        blocks = w.unflatten(-1, (len(scales), -1)).movedim(-2, 0)  # [G, K, m], a view: one game call for all
-        products = self.game.gradient_noise_product(x, self.sga.batch_size, blocks)
-        return sum(scale.to(x) * product for scale, product in zip(scales, products))
+        if self._loadings is None:
+            ends = self._first(x, torch.stack([w, torch.zeros_like(w)], dim=1))
+            return ends[:, 0] - ends[:, 1]
+        blocks = w.unflatten(-1, (self.groups, -1)).movedim(-2, 0)  # [G, K, m], a view: one game call for all
+        products = self.game.gradient_noise_product(x, self.batch_size, blocks)
+        return sum(loading.to(x) * product if loading.ndim == 1 else product @ loading.to(x).T
+                   for loading, product in zip(self._loadings, products))
 
     def noise_covariance(self, x: torch.Tensor) -> torch.Tensor:
         """Σ̃ = F̃F̃ᵀ [K, d, d] (dense)."""
         factor = self.noise_factor(x)
         return factor @ factor.transpose(1, 2)
 
-    def draw_groups(self) -> list:
-        """The gradient evaluations (sub-step s, player) of an iteration grouped by the minibatch they
-        use, in the order the chain draws them (fresh: one group each; shared: one for all)."""
-        draws = [(s, who) for s, moved in enumerate(self.sga.substeps()) for who in moved]
-        return [draws] if self.sga.shared_batch else [[draw] for draw in draws]
-
-    def batch_groups(self) -> list:
-        """How many sub-steps of each player use each minibatch of an iteration (``draw_groups``)."""
-        return [{who: sum(w == who for _, w in group) for who in PLAYERS} for group in self.draw_groups()]
-
-    def noise_propagation(self, x: torch.Tensor, field_jacobian: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Σ₃ [K, d, d], the O(η³) term of the chain's one-step noise covariance η²(Σ̃ + ηΣ₃): a noise
-        drawn at sub-step s also moves the later sub-steps r > s, N_g = η A_g + η² C_g + O(η³) with
-        C_g = Σ_{(s,who)∈g} (Σ_{r>s} P_r) DV P^{who}, so Σ₃ = Σ_g (A_g Σ_B C_gᵀ + C_g Σ_B A_gᵀ); zero
-        for simultaneous updates. ``field_jacobian``: DV(x) [K, d, d], if already at hand."""
-        total = torch.zeros(x.shape[0], self.d, self.d, dtype=x.dtype, device=x.device)
-        if self.sga.update == "sim":
-            return total
-        jac = _batched_jacobian(self.mean_field_jvp, x) if field_jacobian is None else field_jacobian
-        factor = self.game.gradient_noise_factor(x, self.sga.batch_size)
-        later = [sum(self._scales[s + 1 :], torch.zeros(self.d)).to(x) for s in range(len(self._scales))]
-        moved = {who: self._rate_scales({w: float(w == who) for w in PLAYERS}).to(x)[:, None] * factor
-                 for who in PLAYERS}  # P^{who} F
-        for group in self.draw_groups():
-            direct = sum(moved[who] for _, who in group)  # A_g F
-            carried = sum(later[s][:, None] * (jac @ moved[who]) for s, who in group)  # C_g F
-            total = total + direct @ carried.transpose(1, 2) + carried @ direct.transpose(1, 2)
-        return total
+    def noise_propagation(self, x: torch.Tensor) -> torch.Tensor:
+        """Σ₃ = Cov(Φ₁, Φ₂) + Cov(Φ₂, Φ₁) [K, d, d]: the O(η³) term of the one-step covariance η²(Σ̃ + ηΣ₃)
+        (for GDA a noise drawn at one sub-step carried through the later ones; zero for simultaneous
+        updates). With Φ₁ = b₁ + Lw and Φ₂ = m₂ + Cw + (quadratic in w), Cov(Φ₂, Φ₁) = CLᵀ, whose column
+        i is Φ₂'s odd part at w = the i-th row of L: 2d evaluations whatever the number of noise columns.
+        Where Φ₁ is quadratic in w, from the factors [J, vec(H)/√2] of Φ₁ and Φ₂ in the same columns."""
+        first = self.noise_factor(x)
+        if self.noise_degree == 2:
+            second = gaussian_quadratic_factor(self._second, x, self.noise_columns)
+            cross = second @ first.transpose(1, 2)
+        else:
+            ends = self._second(x, torch.cat([first, -first], dim=1))  # at w = ±(row i of L), i < d
+            cross = ((ends[:, : self.d] - ends[:, self.d :]) / 2).transpose(1, 2)  # C Lᵀ [K, d, d]
+        return cross + cross.transpose(1, 2)
 
     def _stationary_corrected(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """Σ̃ + ηΣ₃ − (η/2)(JΣ̃ + Σ̃Jᵀ) for Σ̃ = ``sigma``, J = Db₁, symmetrised (SME-2s, before projection)."""
-        field_jacobian = _batched_jacobian(self.mean_field_jvp, x)  # DV; J = Db₁ = (Σ_s P_s) DV
-        jac = sum(self._scales).to(x)[:, None] * field_jacobian
-        corrected = sigma + self.eta * self.noise_propagation(x, field_jacobian)
+        """Σ̃ + ηΣ₃ − (η/2)(JΣ̃ + Σ̃Jᵀ) for Σ̃ = ``sigma``, J = Dβ₁, symmetrised (SME-2s, before projection)."""
+        jac = self.drift_jacobian(x)
+        corrected = sigma + self.eta * self.noise_propagation(x)
         corrected = corrected - 0.5 * self.eta * (jac @ sigma + sigma @ jac.transpose(1, 2))
         return 0.5 * (corrected + corrected.transpose(1, 2))
+
+    def drift_jacobian(self, x: torch.Tensor) -> torch.Tensor:
+        """J = Dβ₁ [K, d, d], one column per coordinate direction."""
+        eye = torch.eye(self.d, dtype=x.dtype, device=x.device)
+        if self.noise_degree == 1:
+            return torch.stack([self.leading_drift_jvp(x, eye[i].expand_as(x)) for i in range(self.d)], dim=-1)
+        return torch.stack([jvp(self.noisy_leading_drift, (x,), (eye[i].expand_as(x),))[1]
+                            for i in range(self.d)], dim=-1)
 
     def _projected_power(self, x: torch.Tensor, sigma: torch.Tensor, power: float) -> torch.Tensor:
         """The SME-2s matrix of Σ̃ = ``sigma`` projected onto the PSD cone, to ``power``; projections are
@@ -170,7 +219,7 @@ class SME(MeanMapExpansion):
         return result
 
     def covariance(self, x: torch.Tensor) -> torch.Tensor:
-        """σσᵀ: Σ̃ (SME-1, SME-2) or the projected Σ̃ − (η/2)(JΣ̃ + Σ̃Jᵀ) (SME-2s)."""
+        """σσᵀ: Σ̃ (SME-1, SME-2) or the projected Σ̃ + ηΣ₃ − (η/2)(JΣ̃ + Σ̃Jᵀ) (SME-2s)."""
         sigma = self.noise_covariance(x)
         return sigma if self.order != "2s" else self._projected_power(x, sigma, 1.0)
 
@@ -187,9 +236,56 @@ class SME(MeanMapExpansion):
         null = torch.eye(self.d, dtype=x.dtype, device=x.device) - onto_range
         return self._projected_power(x, sigma, 0.5) @ torch.cat([inverse_root @ factor, null], dim=-1)
 
+    # -- reading the rule once -------------------------------------------------------------------------
+    def _read_loadings(self) -> list:
+        """[A_g] over the G minibatches: Φ₁'s response to a noise vector ζ_g on minibatch g, one column per
+        unit vector, read at η = 0 on the noise alone (constant for a rule linear in its gradients); kept
+        as the diagonal [d] where A_g is diagonal (every rule here), else [d, d]."""
+        G, d = self.groups, self.d
+        x = self.game.init(1, Streams([0])).expand(G * d, -1)
+        units = torch.eye(G * d, dtype=x.dtype).reshape(G * d, G, d)
+        oracle = Injected.vectors(self.game, units.unbind(1), shared=self.sga.shared_batch, mean=False)
+        loadings = self.direction(x, oracle).reshape(G, d, d).transpose(1, 2)  # A_g[:, j]
+        return [A.diagonal() if torch.equal(A, torch.diag_embed(A.diagonal())) else A for A in loadings]
 
-def _batched_jacobian(jvp_of, x: torch.Tensor) -> torch.Tensor:
-    """[K, d, d] Jacobians at x [K, d] from a Jacobian–vector product jvp_of(x, v) [K, d]."""
-    eye = torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)
-    return torch.stack([jvp_of(x, eye[i].expand_as(x)) for i in range(x.shape[-1])], dim=-1)
+    def _read_degree(self) -> int:
+        """1 or 2: the degree in w of a rule's direction at η = 0 whose noise enters other than through its
+        gradients alone (Jacobian products: quadratic where the game's Jacobian is noisy; a fixed
+        extrapolation step), read at a probe state; a higher degree is refused, since the Gaussian factor
+        would then be an approximation: the quadratic through the cubature points must reproduce Φ₁ at a
+        point off them."""
+        streams = Streams([0])
+        x = self.game.init(1, streams) + 0.1 * torch.linspace(-1.0, 1.0, self.d, dtype=streams.dtype)
+        r = self.noise_columns
+        if r > MAX_QUADRATIC_COLUMNS:
+            raise ConfigError("sga.update", f"{self.rule.label} takes its noise other than linearly; its SME needs "
+                                            f"a quadratic form in r = {r} noise columns (at most "
+                                            f"{MAX_QUADRATIC_COLUMNS}): use a game with a narrower noise factor")
+        factor = gaussian_quadratic_factor(self._first, x, r)
+        scale = 1 + factor.abs().max()
+        if factor[..., r:].abs().max() <= 1e-12 * scale:
+            return 1
+        probe = torch.linspace(-1.3, 0.9, r, dtype=x.dtype)[None, None]
+        if (_quadratic_model(self._first, x, r, probe) - self._first(x, probe)[:, 0]).abs().max() > 1e-8 * scale:
+            raise ConfigError("sga.update", f"the one-step direction of {self.rule.label} on {self.game.name} is "
+                                            "not quadratic in the gradient noise, so its SME would be an "
+                                            "approximation (e.g. a fixed extrapolation step with noise that "
+                                            "depends on x)")
+        return 2
 
+
+def _quadratic_model(g, x, r, w) -> torch.Tensor:
+    """g(x, w) [K, d] predicted at w [K, 1, r] by the quadratic through g's values at 0, ±e_j, ±e_j ± e_l."""
+    eye = torch.eye(r, dtype=x.dtype, device=x.device)
+    pairs = [(j, l) for j in range(r) for l in range(j + 1, r)]
+    points = [torch.zeros(r, dtype=x.dtype)] + [s * eye[j] for j in range(r) for s in (1, -1)]
+    points += [s * eye[j] + t * eye[l] for j, l in pairs for s in (1, -1) for t in (1, -1)]
+    out = g(x, torch.stack(points).expand(x.shape[0], -1, -1))
+    g0, plus, minus = out[:, 0], out[:, 1 : 2 * r + 1 : 2], out[:, 2 : 2 * r + 1 : 2]
+    u = w[:, 0]  # [K, r]
+    value = g0 + (((plus - minus) / 2) * u[..., None]).sum(1)
+    value = value + 0.5 * (((plus + minus - 2 * g0[:, None]) * (u**2)[..., None]).sum(1))
+    for i, (j, l) in enumerate(pairs):
+        pp, pm, mp, mm = out[:, 2 * r + 1 + 4 * i : 2 * r + 5 + 4 * i].unbind(1)
+        value = value + (pp - pm - mp + mm) / 4 * (u[:, j] * u[:, l])[:, None]
+    return value

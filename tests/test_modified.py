@@ -6,7 +6,7 @@ import torch
 
 from games import SGA, BilinearGame, DiracGAN, GaussianGame, Player
 from games.errors import ConfigError
-from games.expansion import MeanMapExpansion
+from games.expansion import Expansion
 from flows import gradient_flow, integrate_flow, modified_flow
 
 RULES = {"sim": dict(update="sim"), "alt-d": dict(update="alt-d"), "alt-g": dict(update="alt-g"),
@@ -18,7 +18,7 @@ def one_step_errors(game, rule, order, etas, x0):
     errors = []
     for eta in etas:
         sga = SGA(game, lr=eta, gen=Player(scale=1.0), disc=Player(scale=0.6), **rule)
-        step = MeanMapExpansion(sga).mean_step(x0, torch.tensor(eta, dtype=x0.dtype))
+        step = Expansion(sga).mean_step(x0, torch.tensor(eta, dtype=x0.dtype))
         flow = modified_flow(sga, x0, eta, order=order, n_records=2, rtol=1e-13, atol=1e-15)
         errors.append(float((step - flow.states[-1]).norm()))
     return errors

@@ -23,7 +23,7 @@ from analysis.orders import fit_common_order, fit_order
 from analysis.plots import new_figure, rate_axes
 from flows.dual import DualFlowGame, dual_flow, dual_training
 from games import GaussianGame
-from games.expansion import MeanFieldGame
+from games.oracle import Mean
 from games.random import Streams
 
 from ..catalog import Experiment
@@ -68,15 +68,15 @@ def systems(quick: bool, dtype) -> dict:
     particles = DualFlowGame(two_modes(200 if quick else 800, dtype), positions=start, critic="rff",
                              n_features=32 if quick else 64, bandwidth=1.0, loss="wgan", ridge=0.5)
     streams = Streams([0], dtype=dtype)
-    return {"gaussian": (MeanFieldGame(gauss), gauss.init(1, streams), gaussian_distance(gauss), 0.25),
-            "particles": (MeanFieldGame(particles), particles.init(1, streams), particle_distance(particles), 1.0)}
+    return {"gaussian": (gauss, gauss.init(1, streams), gaussian_distance(gauss), 0.25),
+            "particles": (particles, particles.init(1, streams), particle_distance(particles), 1.0)}
 
 
 def distance_to_flow(game, x0, distance, tau: float) -> tuple:
     """(times, distance at each t = kτ ≤ T between training at rate τ and the flow); the times stop
     where training diverged."""
     steps = round(HORIZON / tau)
-    chain = dual_training(game, x0, tau, steps, alpha=ALPHA).states
+    chain = dual_training(game, x0, tau, steps, alpha=ALPHA, oracle=Mean(game)).states
     flow = dual_flow(game, x0, steps * tau, alpha=ALPHA, n_records=steps + 1, rtol=1e-8, atol=1e-10).states
     rows = min(len(chain), len(flow))
     return torch.arange(rows) * tau, distance(chain[:rows], flow[:rows])[:, 0]

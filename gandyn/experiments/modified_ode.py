@@ -18,7 +18,7 @@ from analysis.orders import fit_common_order, fit_order
 from analysis.plots import new_figure, rate_axes
 from flows import modified_flow
 from games import SGA, BilinearGame, DiracGAN, GaussianGame, Player
-from games.expansion import MeanMapExpansion
+from games.expansion import Expansion
 
 from ..catalog import Experiment
 
@@ -43,7 +43,7 @@ def global_errors(game, x0, horizon: float, update: dict, eta: float) -> dict:
     """{flow name: sup_k |x_k − X(kη)|} for one η (the largest over the initial conditions)."""
     sga = SGA(game, lr=eta, **update, **SCALES)
     steps = round(horizon / eta)
-    chain = MeanMapExpansion(sga).mean_chain(steps, x0=x0, record_every=1).states
+    chain = Expansion(sga).mean_chain(steps, x0=x0, record_every=1).states
     errors = {}
     for name, order in FLOWS.items():
         flow = modified_flow(sga, x0, steps * eta, order=order, n_records=steps + 1, rtol=1e-9, atol=1e-11)
