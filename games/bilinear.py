@@ -6,6 +6,7 @@ V(x) = (−Aω − b − λθ, Aᵀθ + c − λω) = Mx + v; the noise enters l
 """
 from __future__ import annotations
 
+import cmath
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -93,6 +94,43 @@ class BilinearGame(Game):
         M, v = self.linear_field(torch.empty(0, device=device, dtype=dtype))
         return torch.linalg.solve(M, -v)
 
+    def one_step_eigenvalues(self, rule, eta: float) -> list:
+        """The eigenvalues of ``rule``'s one-step map with SGD at rate η (both players) for p = q = 1, coupling
+        a and ridge λ, in closed form. M = [[−λ, −a], [a, −λ]] has eigenvalues μ = −λ ± ia and is normal, so
+        with z = ημ: sim 1 + z; extragradient 1 + z + ρz² (tied, ρ = rho·η) or 1 + z(1 + ρμ) (fixed ρ);
+        optimistic GDA the roots of ζ² − (1 + 2z)ζ + z (its augmented state (x, d_{k−1})); Hamiltonian
+        1 − η|μ|²; consensus 1 + z − ηγ|μ|²; symplectic 1 + η(−λ − λ_s a² ± ia(1 − λ_s λ)); alternating
+        (n_d = 1) T/2 ± √(T²/4 − (1 − ηλ)²), T = 2(1 − ηλ) − η²a²; lookahead 1 + α(ν^k − 1) over the
+        inner rule's ν. (Rules: ``games.rules``; extragradient with an alternating extrapolation is not
+        given.)"""
+        from .rules import Alternating, Consensus, Extragradient, Hamiltonian, Lookahead, Optimistic, \
+            Simultaneous, Symplectic
+
+        if (self.p, self.q) != (1, 1):
+            raise ValueError("one_step_eigenvalues is given for p = q = 1")
+        a, lam = float(self.A(torch.empty(0, dtype=torch.float64))[0, 0]), self.ridge
+        mus, square = [complex(-lam, a), complex(-lam, -a)], lam**2 + a**2
+        if isinstance(rule, Lookahead):
+            return [1 + rule.alpha * (nu**rule.k - 1) for nu in self.one_step_eigenvalues(rule.inner, eta)]
+        if isinstance(rule, Simultaneous):
+            return [1 + eta * mu for mu in mus]
+        if isinstance(rule, Extragradient) and rule.extrapolation == "sim":
+            if rule.tied:
+                return [1 + eta * mu + rule.rho * (eta * mu) ** 2 for mu in mus]
+            return [1 + eta * mu * (1 + rule.rho * mu) for mu in mus]
+        if isinstance(rule, Optimistic):
+            return [root for mu in mus for root in _quadratic_roots(1 + 2 * eta * mu, eta * mu)]
+        if isinstance(rule, Hamiltonian):
+            return [complex(1 - eta * square)] * 2
+        if isinstance(rule, Consensus):
+            return [1 + eta * mu - eta * rule.gamma * square for mu in mus]
+        if isinstance(rule, Symplectic):
+            return [1 + eta * complex(-lam - rule.lam * a**2, s * a * (1 - rule.lam * lam)) for s in (1, -1)]
+        if isinstance(rule, Alternating) and rule.n_d == 1:
+            trace = 2 * (1 - eta * lam) - (eta * a) ** 2
+            return _quadratic_roots(trace, (1 - eta * lam) ** 2)
+        raise ValueError(f"no closed form for {rule.label}")
+
     def gradient_noise_factor(self, x, B):
         """F with FFᵀ = Σ_B = Cov[one sample's field]/B (exact: the field is linear in the noise)."""
         return gaussian_quadratic_factor(self.sample_fields, x, self.noise_dim, quadratic=False) / B**0.5
@@ -100,3 +138,9 @@ class BilinearGame(Game):
     def gradient_noise_increments(self, batch, streams):
         """√B ζ̄: the factor's Brownian increments, exact, from the minibatch's normals."""
         return gaussian_quadratic_increments(batch, streams, quadratic=False)
+
+
+def _quadratic_roots(trace, determinant) -> list:
+    """The roots of ζ² − trace·ζ + determinant."""
+    root = cmath.sqrt(trace**2 / 4 - determinant)
+    return [trace / 2 + root, trace / 2 - root]

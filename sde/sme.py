@@ -265,6 +265,13 @@ class SME(Expansion):
         scale = 1 + factor.abs().max()
         if factor[..., r:].abs().max() <= 1e-12 * scale:
             return 1
+        group = torch.arange(r) // self.noise_width
+        within = (group[:, None] == group[None, :]).flatten()  # the Hessian's columns (j, l) of one minibatch
+        if factor[..., r:][..., within].abs().max() > 1e-12 * scale:
+            raise ConfigError("sga.update", f"{self.rule.label} multiplies two noisy evaluations on one minibatch of "
+                                            f"{self.game.name}: the covariance of its step depends on the "
+                                            "minibatch's fourth moments, which the SME's Gaussian noise does not "
+                                            "have (sample = fresh takes them on independent minibatches)")
         probe = torch.linspace(-1.3, 0.9, r, dtype=x.dtype)[None, None]
         if (_quadratic_model(self._first, x, r, probe) - self._first(x, probe)[:, 0]).abs().max() > 1e-8 * scale:
             raise ConfigError("sga.update", f"the one-step direction of {self.rule.label} on {self.game.name} is "
