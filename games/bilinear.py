@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .base import Game, gaussian_quadratic_factor, gaussian_quadratic_increments
+from .base import Game, gaussian_quadratic_increments
 from .errors import ConfigError, check_int, check_positive
 
 
@@ -131,9 +131,23 @@ class BilinearGame(Game):
             return _quadratic_roots(trace, (1 - eta * lam) ** 2)
         raise ValueError(f"no closed form for {rule.label}")
 
+    def gradient_noise_product(self, x, B, w):
+        """F w [*, K, d] for w [*, K, m] (m = ``noise_dim``): a sample's field noise is (−Eω − e, Eᵀθ + e'),
+        linear in its normals (E = s_A·ξ_E [p, q], e = s_b·ξ_e, e' = s_b·ξ_e'), so F w is that noise over √B
+        with the normals replaced by w's blocks, exactly; ``gradient_noise_factor`` is this map on the unit
+        vectors (the cubature of autograd's ``sample_fields`` is the test)."""
+        pq, (theta, omega) = self.p * self.q, self.split(x)
+        E = self.noise_coupling * w[..., :pq].unflatten(-1, (self.p, self.q))
+        e, e_prime = self.noise_offset * w[..., pq : pq + self.p], self.noise_offset * w[..., pq + self.p :]
+        noise_theta = -(E @ omega[..., None])[..., 0] - e
+        noise_omega = (E.transpose(-1, -2) @ theta[..., None])[..., 0] + e_prime
+        return torch.cat([noise_theta, noise_omega], dim=-1) / B**0.5
+
     def gradient_noise_factor(self, x, B):
-        """F with FFᵀ = Σ_B = Cov[one sample's field]/B (exact: the field is linear in the noise)."""
-        return gaussian_quadratic_factor(self.sample_fields, x, self.noise_dim, quadratic=False) / B**0.5
+        """F [K, d, m] with FFᵀ = Σ_B = Cov[one sample's field]/B: ``gradient_noise_product`` on the unit vectors."""
+        m, K = self.noise_dim, x.shape[0]
+        units = torch.eye(m, dtype=x.dtype, device=x.device)[:, None].expand(m, K, m)
+        return self.gradient_noise_product(x, B, units).permute(1, 2, 0)
 
     def gradient_noise_increments(self, batch, streams):
         """√B ζ̄: the factor's Brownian increments, exact, from the minibatch's normals."""

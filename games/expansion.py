@@ -27,6 +27,7 @@ from typing import Optional
 import torch
 from torch.func import jvp
 
+from . import derivatives
 from .base import PLAYERS
 from .errors import ConfigError
 from .optim import SGD
@@ -143,7 +144,7 @@ class _Expanding:
         return self._jacobian(y, v, batch, self.oracle.jacobian_product)
 
     def _jacobian(self, y, u, batch, product):
-        """J(y)ᵀu or J(y)u as Jets: the tangent is J(y)·u̇ + ∂_y[J(y)u]·ẏ (a second derivative, by torch.func)."""
+        """J(y)ᵀu or J(y)u as Jets: the tangent is J(y)·u̇ + ∂_y[J(y)u]·ẏ (a second derivative, by reverse mode)."""
         self.flags["nonlinear"] = True
         point, key, moving = self.at(y), self.prefix + batch, self.velocity(y)
         value = product(point, {w: u[w].value for w in PLAYERS}, key)
@@ -153,7 +154,7 @@ class _Expanding:
         if moving is not None:
             fixed = {w: u[w].value for w in PLAYERS}
             flat = lambda z: self.oracle._join(product(self.oracle._split(z), fixed, key))  # noqa: E731
-            moved = self.oracle._split(jvp(flat, (self.oracle._join(point),), (self.oracle._join(moving),))[1])
+            moved = self.oracle._split(derivatives.jvp(flat, self.oracle._join(point), self.oracle._join(moving)))
             tangent = moved if tangent is None else {w: tangent[w] + moved[w] for w in PLAYERS}
         return {w: Jet(value[w], None if tangent is None else tangent[w]) for w in PLAYERS}
 
@@ -210,15 +211,16 @@ class Expansion:
         self.p, self.d = self.game.p, self.game.d
         self.scales = {w: float(p.scale) for w, p in sga.players.items()}
         self.decay = sga.decay
-        self.evaluations, self.groups, self.nonlinear = self._probe()
+        self.evaluations, self.groups, self.nonlinear, self.linear_in_eta = self._probe()
 
     def _probe(self):
-        """(the evaluations of one step, its minibatch groups, whether its noise enters nonlinearly), from
-        one run of the step on the game's initial state."""
-        oracle = self.oracle()
+        """(the evaluations of one step, its minibatch groups, whether its noise enters nonlinearly, whether
+        the step is x + ηD(x) exactly), from runs of the step on the game's initial state: D's derivative
+        along η is then zero, structurally (no gradient at a point that moves with η)."""
+        oracle, x = self.oracle(), self.game.init(1, Streams([0]))
         oracle.trace = []
-        ctx = self._run(self.game.init(1, Streams([0])), oracle)[2]
-        return oracle.trace, len(oracle.groups), ctx.nonlinear
+        ctx = self._run(x, oracle)[2]
+        return oracle.trace, len(oracle.groups), ctx.nonlinear, self._run(x, self.oracle(), seed_eta=1.0)[1] is None
 
     # -- evaluating the rule ---------------------------------------------------------------------
     def oracle(self, noise=None, mean: bool = True) -> Oracle:
@@ -270,7 +272,10 @@ class Expansion:
         return self.direction_derivative(x, along=v)
 
     def second_moment_term(self, x: torch.Tensor, oracle: Optional[Oracle] = None) -> torch.Tensor:
-        """m₂(x) = ∂_η D(x, η) at η = 0 = ½∂²_η Φ̄_η(x) (on ``oracle``, default the expected gradients)."""
+        """m₂(x) = ∂_η D(x, η) at η = 0 = ½∂²_η Φ̄_η(x) (on ``oracle``, default the expected gradients); zero
+        for a rule whose step is x + ηD(x) exactly."""
+        if self.linear_in_eta:
+            return torch.zeros_like(x)
         return self.direction_derivative(x, oracle, eta=1.0)
 
     def modified_field(self, x: torch.Tensor, eta: Optional[float] = None) -> torch.Tensor:

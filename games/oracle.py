@@ -22,6 +22,7 @@ from typing import Callable, Dict, Optional, Sequence
 
 import torch
 
+from . import derivatives
 from .base import PLAYERS, Game
 from .errors import ConfigError
 from .random import Streams
@@ -87,11 +88,9 @@ class Oracle:
         raise NotImplementedError
 
     def _jacobian_product(self, x: torch.Tensor, v: torch.Tensor, key: str, transpose: bool) -> torch.Tensor:
-        """Jᵀv or Jv [K, d] at x [K, d], by torch.func on ``_flat_gradients`` (differentiable oracles)."""
+        """Jᵀv or Jv [K, d] at x [K, d], by reverse mode through ``_flat_gradients`` (differentiable oracles)."""
         xi = lambda z: self._flat_gradients(z, key)  # noqa: E731
-        if transpose:
-            return torch.func.vjp(xi, x)[1](v)[0]
-        return torch.func.jvp(xi, (x,), (v,))[1]
+        return (derivatives.vjp if transpose else derivatives.jvp)(xi, x, v)
 
     # -- helpers -----------------------------------------------------------------------------------
     def _flat_gradients(self, x: torch.Tensor, key: str) -> torch.Tensor:
@@ -196,12 +195,30 @@ class Mean(Oracle):
         if self._game_field:
             mean = self._split(-self.game.expected_field_jvp(x, direction))
         else:
-            mean = self._split(-torch.func.jvp(self.field, (x,), (direction,))[1])
+            mean = self._split(-derivatives.jvp(self.field, x, direction))
         return {who: self._decayed(who, self._noisy_tangent(mean[who], x, direction, who, key), v[who])
                 for who in players}
 
     def _noisy_tangent(self, mean: torch.Tensor, x, v, who: str, key: str) -> torch.Tensor:
         return mean
+
+    def _constant_noise(self) -> bool:
+        """Whether the gradients' noise does not move with y (so J is the expected field's)."""
+        return True
+
+    def _jacobian_product(self, x, v, key, transpose):
+        """J v by ``gradient_tangents`` (closed-form jvps). Jᵀu, where J is the expected field's, column by
+        column from J e_j on d·K rows at once (d closed-form jvps, cheaper than reverse mode through the
+        field for the few coordinates of the games with closed forms); else by reverse mode."""
+        if not transpose:
+            return self._join(self.gradient_tangents(self._split(x), self._split(v), PLAYERS, key))
+        if not self._constant_noise():
+            return super()._jacobian_product(x, v, key, transpose)
+        K, d = x.shape
+        eye = torch.eye(d, dtype=x.dtype, device=x.device)
+        rows, units = x.repeat(d, 1), eye.repeat_interleave(K, dim=0)  # row j·K + k: x_k along e_j
+        columns = self._join(self.gradient_tangents(self._split(rows), self._split(units), PLAYERS, key))
+        return (columns.reshape(d, K, d) * v[None]).sum(-1).T  # (Jᵀv)_j = (J e_j)·v
 
     def gradients(self, y, players=PLAYERS, key="g"):
         for who in players:
@@ -253,14 +270,17 @@ class Injected(Mean):
         def noise_tangent(g, y, v):
             if g >= w.shape[1]:
                 return None
-            return torch.func.jvp(lambda z: game.gradient_noise_product(z, batch_size, w[:, g]), (y,), (v,))[1]
-        return cls(game, noise, noise_tangent=noise_tangent, **options)
+            return derivatives.jvp(lambda z: game.gradient_noise_product(z, batch_size, w[:, g]), y, v)
+        return cls(game, noise, noise_tangent=None if game.additive_noise else noise_tangent, **options)
 
     def _noisy(self, mean, y, who, key):
         zeta = self.noise(self.group(key, who), self._join(y))
         if zeta is None:
             return mean
         return mean - self._split(zeta)[who]
+
+    def _constant_noise(self) -> bool:
+        return self.noise_tangent is None
 
     def _noisy_tangent(self, mean, x, v, who, key):
         change = None if self.noise_tangent is None else self.noise_tangent(self.group(key, who), x, v)

@@ -30,8 +30,8 @@ import math
 from typing import Optional
 
 import torch
-from torch.func import jvp
 
+from games import derivatives
 from games.base import gaussian_quadratic_factor
 from games.errors import ConfigError, check_choice
 from games.expansion import Expansion, noise_bias, stacked
@@ -137,7 +137,7 @@ class SME(Expansion):
         """c = E Φ₂(w) − Φ₂(0): the part of ½∂²_η E Φ_η that the noise adds to m₂ (THEORY §2; alternating
         with a shared batch: P_θ E[(∂_ω ζ_θ) ζ_ω]), exact for Φ₂ of degree ≤ 3 in w."""
         columns = self._shared_columns()
-        if not columns:
+        if not columns or self.linear_in_eta:
             return torch.zeros_like(x)
         return noise_bias(self._second, x, self.noise_columns, columns)
 
@@ -149,7 +149,7 @@ class SME(Expansion):
         if self.noise_degree == 1:
             slope = self.leading_drift_jvp(x, beta1)
         else:
-            slope = jvp(self.noisy_leading_drift, (x,), (beta1,))[1]
+            slope = derivatives.jvp(self.noisy_leading_drift, x, beta1)
         return beta1 + self.eta * (self.second_moment_term(x) + self.curvature_noise(x) - 0.5 * slope)
 
     def noise_factor(self, x: torch.Tensor) -> torch.Tensor:
@@ -187,6 +187,8 @@ class SME(Expansion):
         updates). With Φ₁ = b₁ + Lw and Φ₂ = m₂ + Cw + (quadratic in w), Cov(Φ₂, Φ₁) = CLᵀ, whose column
         i is Φ₂'s odd part at w = the i-th row of L: 2d evaluations whatever the number of noise columns.
         Where Φ₁ is quadratic in w, from the factors [J, vec(H)/√2] of Φ₁ and Φ₂ in the same columns."""
+        if self.linear_in_eta:  # Φ₂ = 0
+            return torch.zeros(x.shape[0], self.d, self.d, dtype=x.dtype, device=x.device)
         first = self.noise_factor(x)
         if self.noise_degree == 2:
             second = gaussian_quadratic_factor(self._second, x, self.noise_columns)
@@ -208,7 +210,7 @@ class SME(Expansion):
         eye = torch.eye(self.d, dtype=x.dtype, device=x.device)
         if self.noise_degree == 1:
             return torch.stack([self.leading_drift_jvp(x, eye[i].expand_as(x)) for i in range(self.d)], dim=-1)
-        return torch.stack([jvp(self.noisy_leading_drift, (x,), (eye[i].expand_as(x),))[1]
+        return torch.stack([derivatives.jvp(self.noisy_leading_drift, x, eye[i].expand_as(x))
                             for i in range(self.d)], dim=-1)
 
     def _projected_power(self, x: torch.Tensor, sigma: torch.Tensor, power: float) -> torch.Tensor:

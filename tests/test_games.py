@@ -79,6 +79,19 @@ def test_gaussian_noise_product_is_the_factor_times_w(n):
                                rtol=1e-12, atol=1e-12)
 
 
+def test_bilinear_closed_form_noise_product_matches_cubature():
+    """F w in closed form against the cubature of autograd's per-sample field, column for column (the
+    order gradient_noise_increments drives), with leading dimensions of w."""
+    game = BilinearGame(p=2, q=3, coupling=[[1.0, 0.5, 0.0], [0.2, -1.0, 0.3]], noise_coupling=0.4, noise_offset=0.2)
+    gen = torch.Generator().manual_seed(0)
+    x, B = torch.randn(6, game.d, generator=gen), 4
+    cubature = gaussian_quadratic_factor(game.sample_fields, x, game.noise_dim, quadratic=False) / B**0.5
+    torch.testing.assert_close(game.gradient_noise_factor(x, B), cubature, rtol=1e-12, atol=1e-12)
+    w = torch.randn(3, 6, game.noise_dim, generator=gen)
+    torch.testing.assert_close(game.gradient_noise_product(x, B, w), (cubature @ w[..., None])[..., 0],
+                               rtol=1e-12, atol=1e-12)
+
+
 def test_gaussian_n1_field_matches_theory():
     """μ̇ = a + 2bμ, σ̇ = 2bσ, ȧ = (m − μ) − λa, ḃ = (m² + s² − μ² − σ²) − λb (THEORY §3)."""
     m, s, lam = 0.7, 1.3, 0.3

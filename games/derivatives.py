@@ -1,0 +1,41 @@
+"""Directional derivatives by reverse mode, for the small batched tensors of gandyn's games.
+
+Eager forward mode (torch.func.jvp) runs many operations through Python decompositions and costs up to
+tens of times a reverse pass on tensors of a few coordinates; a Jacobian–vector product is instead
+taken as two reverse passes (the double-backward trick: J v = ∂_u[(Jᵀu)·v]). Where x or the vector
+already takes part in a derivative (requires grad), the result keeps its graph, so that the outer
+derivative stays exact; otherwise it is returned without one.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+
+def vjp(fn: Callable, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """J_fn(x)ᵀu for fn: [K, n] → [K, m] acting on x, u [K, m]."""
+    outer = x.requires_grad or u.requires_grad
+    with torch.enable_grad():
+        tracked = x if x.requires_grad else x.detach().requires_grad_()
+        out = fn(tracked)
+        if not out.requires_grad:  # fn does not depend on x
+            return torch.zeros_like(x)
+        (pulled,) = torch.autograd.grad(out, tracked, u, create_graph=outer, materialize_grads=True)
+    return pulled
+
+
+def jvp(fn: Callable, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """J_fn(x)·v for fn: [K, n] → [K, m] acting on x, v [K, n]."""
+    outer = x.requires_grad or v.requires_grad
+    with torch.enable_grad():
+        tracked = x if x.requires_grad else x.detach().requires_grad_()
+        out = fn(tracked)
+        if not out.requires_grad:  # fn does not depend on x
+            return torch.zeros_like(out)
+        u = torch.zeros_like(out, requires_grad=True)
+        (pulled,) = torch.autograd.grad(out, tracked, u, create_graph=True, materialize_grads=True)
+        if not pulled.requires_grad:  # fn is constant along every direction: its Jacobian is zero
+            return torch.zeros_like(out)
+        (pushed,) = torch.autograd.grad(pulled, u, v, create_graph=outer, materialize_grads=True)
+    return pushed
