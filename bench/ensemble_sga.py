@@ -7,6 +7,7 @@ not depend on K, so it is timed on ``--loop-runs`` runs and scaled to K. Repeats
 (batched, compiled, loop, batched, …) so that all sides see the same machine; each figure is the
 median over ``--repeats``. Compilation happens in a warm-up and is reported as ``compile_s``.
 Prints one JSON line last: "ratio" = loop / compiled batched, "ratio_eager" = loop / eager batched.
+``--update RULE`` trains by another update rule (sga.update, e.g. eg) on every side.
 """
 from __future__ import annotations
 
@@ -36,10 +37,11 @@ def main() -> None:
     parser.add_argument("--loop-runs", type=int, default=16, help="runs timed in the loop baseline")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--update", default="alt-d", help="the update rule (sga.update), default alt-d")
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
     game = MixtureGAN(hidden=(64, 64))
-    options = dict(lr=0.01, update="alt-d", batch_size=args.batch_size)
+    options = dict(lr=0.01, update=args.update, batch_size=args.batch_size)
     eager, compiled = SGA(game, **options), SGA(game, compile=True, **options)
     seeds = Streams.from_seed(0, args.K).seeds
 
@@ -58,7 +60,7 @@ def main() -> None:
         times["compiled"].append(timed(lambda: train(compiled, seeds, args.steps)))
         times["loop"].append(timed(loop) * args.K / args.loop_runs)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(json.dumps({"ratio": round(med["loop"] / med["compiled"], 2),
+    print(json.dumps({"update": args.update, "ratio": round(med["loop"] / med["compiled"], 2),
                       "ratio_eager": round(med["loop"] / med["batched"], 2),
                       "compiled_s": round(med["compiled"], 3), "batched_eager_s": round(med["batched"], 3),
                       "loop_s_scaled_to_K": round(med["loop"], 3), "compile_s": round(compile_s, 1),

@@ -1,5 +1,9 @@
 """Benchmark: SME-1 of the Gaussian game, fused Euler–Maruyama against torchsde's Euler, same process.
 
+``--update RULE`` (default sim) takes the SME of another update rule (its drift and noise read off the
+rule's code, ``games.rules``) and times simultaneous GDA's beside it in the same run: the last line then
+also has ``ratio_sim`` and ``ratio_vs_sim`` = ratio / ratio_sim.
+
 Both integrate the same SDE object with the same step over the same horizon, and both take its noise
 through the SME's ``g_prod`` (σ(x)ΔW in the game's closed form, no [K, d, m] factor: torchsde's
 solvers call it too); repeats are
@@ -38,27 +42,37 @@ def main() -> None:
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument("--large", type=int, default=None,
                         help="also time the fused step alone at this K (default: 10⁶ on a GPU)")
+    parser.add_argument("--update", default="sim", help="the update rule whose SME-1 is timed (sga.update)")
     args = parser.parse_args()
     if args.large is None and args.device.startswith("cuda"):
         args.large = 1_000_000
     game, dt = GaussianGame(), 0.01
-    sme = SME(SGA(game, lr=dt, batch_size=16), order="1")
+    smes = {update: SME(SGA(game, lr=dt, batch_size=16, update=update), order="1")
+            for update in dict.fromkeys([args.update, "sim"])}
+    sme = smes[args.update]
     dtype = getattr(torch, args.dtype)
     x0 = game.equilibrium(device=args.device, dtype=dtype)
     t_end = dt * args.steps
     options = dict(K=args.K, seed=0, record_every=args.steps, device=args.device, dtype=dtype)
-    runs = {"fused": lambda: euler_maruyama(sme, x0, t_end, dt, compile=True, **options),
-            "eager": lambda: euler_maruyama(sme, x0, t_end, dt, **options),
-            "torchsde": lambda: sdeint(sme, x0, t_end, dt, method="euler", **options)}
-
-    euler_maruyama(sme, x0, 10 * dt, dt, compile=True, **{**options, "record_every": 1})  # compile
+    runs = {}
+    for update, one in smes.items():
+        suffix = "" if update == args.update else "_sim"
+        runs.update({f"fused{suffix}": lambda one=one: euler_maruyama(one, x0, t_end, dt, compile=True, **options),
+                     f"eager{suffix}": lambda one=one: euler_maruyama(one, x0, t_end, dt, **options),
+                     f"torchsde{suffix}": lambda one=one: sdeint(one, x0, t_end, dt, method="euler", **options)})
+        euler_maruyama(one, x0, 10 * dt, dt, compile=True, **{**options, "record_every": 1})  # compile
     times = {name: [] for name in runs}
     for _ in range(args.repeats):
         for name, run in runs.items():
             times[name].append(timed(run, args.device))
     med = {k: statistics.median(v) for k, v in times.items()}
     large = large_run(sme, x0, dt, args, dtype) if args.large else {}
-    print(json.dumps({"ratio": round(med["torchsde"] / med["fused"], 2),
+    beside = {}
+    if args.update != "sim":
+        ratio_sim = med["torchsde_sim"] / med["fused_sim"]
+        beside = {"ratio_sim": round(ratio_sim, 2), "ratio_vs_sim": round(med["torchsde"] / med["fused"] / ratio_sim, 3),
+                  "fused_sim_s": round(med["fused_sim"], 3), "torchsde_sim_s": round(med["torchsde_sim"], 3)}
+    print(json.dumps({"update": args.update, "ratio": round(med["torchsde"] / med["fused"], 2), **beside,
                       "ratio_eager": round(med["torchsde"] / med["eager"], 2),
                       "fused_s": round(med["fused"], 3), "eager_s": round(med["eager"], 3),
                       "torchsde_s": round(med["torchsde"], 3), "dtype": args.dtype,

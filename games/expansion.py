@@ -279,10 +279,11 @@ class Expansion:
         return self.direction_derivative(x, oracle, eta=1.0)
 
     def modified_field(self, x: torch.Tensor, eta: Optional[float] = None) -> torch.Tensor:
-        """b₁ + η(m₂ − ½ Db₁·b₁): the modified equation's field to first order in η (default: ``eta``)."""
+        """b₁ + η(m₂ − ½ Db₁·b₁): the modified equation's field to first order in η (default: ``eta``). The
+        bracket is one derivative of D, along x − ½εb₁ and η = ε together."""
         eta = self.eta if eta is None else eta
         b1 = self.leading_drift(x)
-        return b1 + eta * (self.second_moment_term(x) - 0.5 * self.leading_drift_jvp(x, b1))
+        return b1 + eta * self.direction_derivative(x, along=-0.5 * b1, eta=0.0 if self.linear_in_eta else 1.0)
 
     # -- the same terms from the training code ------------------------------------------------------
     def trainer(self, eta) -> SGA:

@@ -10,16 +10,18 @@ instead of millions. Finer solver steps split each ΔW by Brownian bridges (``br
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 
-from games.oracle import Minibatch
+from games.oracle import Minibatch, svag_combine
 from games.random import Streams
 from games.trajectory import Trajectory
 
 
 class _Tapped(Minibatch):
-    """The chain's minibatches, each also turned into Brownian increments as it is drawn."""
+    """The chain's minibatches, each also turned into Brownian increments as it is drawn: under SVAG the
+    pair's (a₊w₁ + a₋w₂)/√l, exactly N(0, I) as a₊² + a₋² = l, the normals of the combined gradient's noise."""
 
     def __init__(self, *args, noise_streams: Streams, **kwargs):
         super().__init__(*args, **kwargs)
@@ -27,17 +29,25 @@ class _Tapped(Minibatch):
 
     def draw(self):
         batch = super().draw()
-        self.increments.append(self.game.gradient_noise_increments(batch, self.noise_streams))
+        if self.svag == 1:
+            w = self.game.gradient_noise_increments(batch, self.noise_streams)
+        else:
+            pair = [self.game.gradient_noise_increments(b, self.noise_streams) for b in batch]
+            w = svag_combine(self.svag, *pair) / math.sqrt(self.svag)
+        self.increments.append(w)
         return batch
 
 
-def coupled_chain(sme, steps: int, x0, streams: Streams, noise_streams: Streams, **run_options):
-    """(Trajectory of ``steps`` iterations of ``sme.sga`` on ``streams``, the Brownian increments
-    [steps, K, m] over steps of η that its minibatches make); ``noise_streams`` gives the few fresh
-    normals the game's coupling needs, and the columns beyond those of the minibatches (SME-2s, the
-    quadratic part of a rule with Jacobian products). The chain is the one ``sga.run`` gives on the
-    same streams."""
-    sga = sme.sga
+def coupled_chain(sme, steps: int, x0, streams: Streams, noise_streams: Streams, sga=None,
+                  step_time: Optional[float] = None, **run_options):
+    """(Trajectory of ``steps`` iterations of ``sga`` (default ``sme.sga``) on ``streams``, the Brownian
+    increments [steps, K, m] over the SDE time of an iteration, ``step_time`` (default η), that its
+    minibatches make); ``noise_streams`` gives the few fresh normals the game's coupling needs, and the
+    columns beyond those of the minibatches (SME-2s, the quadratic part of a rule with Jacobian products).
+    ``sme`` gives the minibatches per iteration (``groups``) and the width m. The chain is the one
+    ``sga.run`` gives on the same streams."""
+    sga = sga or sme.sga
+    step_time = sme.eta if step_time is None else step_time
     tap = _Tapped(sga.game, sga.batch_size, streams, sga.shared_batch, sga.svag, sga.decay, noise_streams=noise_streams)
     chain: Trajectory = sga.run(steps, streams=streams, x0=x0, oracle=tap, **run_options)
     per_iteration = sme.groups
@@ -47,7 +57,7 @@ def coupled_chain(sme, steps: int, x0, streams: Streams, noise_streams: Streams,
     w = torch.stack([torch.cat(draws[k * per_iteration : (k + 1) * per_iteration], dim=-1) for k in range(steps)])
     if w.shape[-1] < sme.m:  # columns beyond the minibatches': independent of the chain
         w = torch.cat([w, noise_streams.normal(steps, sme.m - w.shape[-1]).transpose(0, 1).to(w)], dim=-1)
-    return chain, math.sqrt(sme.eta) * w
+    return chain, math.sqrt(step_time) * w
 
 
 def bridge(increments: torch.Tensor, h: float, streams: Streams) -> torch.Tensor:

@@ -3,7 +3,9 @@
 A stateful optimiser has no SME on x alone; its SDE carries the optimiser's state, and it is a limit
 only under a stated scaling of the optimiser's constants with the learning rate. Both SDEs here are
 of simultaneous GDA (``sga.update`` = "sim"), the players' minibatch noise taken from SME-1 of the same
-training with SGD at unit rates (``sde.sme``): b₁ = V and σσᵀ = Σ_B (fresh minibatches: one per player).
+training with SGD at unit rates (``sde.sme``): b₁ = V and σσᵀ = Σ_B (fresh minibatches: one per player),
+σW entering with the sign of the gradient's noise −ζ (the field's is ζ), so that ``sde.coupling`` drives
+them by the chain's own minibatches.
 
 - ``HeavyBallSME``: torch's heavy ball m' = βm + g, x' = x − c η m'. With v = (1 − β)m and the
   effective rate h = η/(1 − β), v' = v + (1 − β)(ĝ − v), x' = x − c h v': as h → 0 with 1 − β = γh
@@ -53,7 +55,7 @@ class _OptimiserSDE:
         self.sga, self.game = sga, sga.game
         self.noise = SME(replace(sga, lr=1.0, update="sim", **unit), order="1")
         self.eta = float(sga.schedule(0)) if eta is None else float(eta)
-        self.p, self.x_dim, self.m = sga.game.p, sga.game.d, self.noise.m
+        self.p, self.x_dim, self.m, self.groups = sga.game.p, sga.game.d, self.noise.m, self.noise.groups
         self.scales = self.per_coordinate(lambda who: sga.players[who].scale)
 
     def per_coordinate(self, value) -> torch.Tensor:
@@ -93,13 +95,28 @@ class HeavyBallSME(_OptimiserSDE):
         self.d = 2 * self.x_dim
         self.name = f"heavy-ball SDE (h = {self.step_time:g}, γ = {self.gamma:g})"
 
+    def svag_trainer(self, l: int) -> SGA:
+        """The chain that tends to this SDE as l grows (SVAG-style): effective rate h/l (β = 1 − γh/l, torch
+        rate γh²/l²) and l times the gradient noise (SVAG with l), the same γ and rate scales."""
+        beta = 1 - self.gamma * self.step_time / l
+        players = {name: replace(getattr(self.sga, name), optimizer=HeavyBall(beta)) for name in ("gen", "disc")}
+        return replace(self.sga, lr=self.gamma * self.step_time**2 / l, svag=l, **players)
+
+    def iteration_time(self, l: int = 1) -> float:
+        """The SDE time of one iteration of ``svag_trainer(l)``: h/l."""
+        return self.step_time / l
+
+    def rate(self, l: int = 1) -> float:
+        """The rate the weak error of ``svag_trainer(l)`` is of the order of: h/l."""
+        return self.step_time / l
+
     def f(self, t, y):
         x, v = y.split(self.x_dim, dim=-1)
         return torch.cat([-self.scales.to(y) * v, self.gamma * (self.gradient(x) - v)], dim=-1)
 
     def g_prod(self, t, y, w):
         x = y[..., : self.x_dim]
-        kick = self.gamma * math.sqrt(self.step_time) * self.noise.noise_product(x, w)
+        kick = -self.gamma * math.sqrt(self.step_time) * self.noise.noise_product(x, w)  # the gradient's noise: −ζ
         return torch.cat([torch.zeros_like(kick), kick], dim=-1)
 
 
@@ -116,6 +133,25 @@ class AdamSME(_OptimiserSDE):
         self.d = 3 * self.x_dim
         self.name = "Adam SDE (Malladi et al. 2022)"
 
+    def svag_trainer(self, l: int) -> SGA:
+        """The chain that tends to this SDE as l grows (Malladi et al.'s SVAG check): rate η/l,
+        1 − βᵢ → (1 − βᵢ)/l², ε → εl and l² times the gradient noise (SVAG with l²), so that c₁, c₂, ηε and
+        the noise of m stay fixed while the SDE time of an iteration shrinks to η²/l²."""
+        players = {}
+        for name, who in (("gen", "theta"), ("disc", "omega")):
+            opt = self.sga.optimizers[who]
+            scaled = Adam(1 - (1 - opt.beta1) / l**2, 1 - (1 - opt.beta2) / l**2, opt.eps * l)
+            players[name] = replace(getattr(self.sga, name), optimizer=scaled)
+        return replace(self.sga, lr=self.eta * l, svag=l * l, **players)
+
+    def iteration_time(self, l: int = 1) -> float:
+        """The SDE time of one iteration of ``svag_trainer(l)``: η²/l²."""
+        return (self.eta / l) ** 2
+
+    def rate(self, l: int = 1) -> float:
+        """The rate the weak error of ``svag_trainer(l)`` is of the order of: η/l."""
+        return self.eta / l
+
     def f(self, t, y):
         x, m, u = y.split(self.x_dim, dim=-1)
         c1, c2, eps, scales = (v.to(y) for v in (self.c1, self.c2, self.eps, self.scales))
@@ -127,6 +163,6 @@ class AdamSME(_OptimiserSDE):
 
     def g_prod(self, t, y, w):
         x = y[..., : self.x_dim]
-        kick = self.c1.to(y) * self.eta * self.noise.noise_product(x, w)
+        kick = -self.c1.to(y) * self.eta * self.noise.noise_product(x, w)  # the gradient's noise: −ζ
         zero = torch.zeros_like(kick)
         return torch.cat([zero, kick, zero], dim=-1)

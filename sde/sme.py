@@ -142,14 +142,14 @@ class SME(Expansion):
         return noise_bias(self._second, x, self.noise_columns, columns)
 
     def drift(self, x: torch.Tensor) -> torch.Tensor:
-        """β₁ (SME-1) or β₁ + η(m₂ + c − ½ Dβ₁·β₁) (SME-2, SME-2s)."""
-        beta1 = self.noisy_leading_drift(x)
+        """β₁ (SME-1) or β₁ + η(m₂ + c − ½ Dβ₁·β₁) (SME-2, SME-2s); where β₁ = b₁, m₂ − ½ Db₁·β₁ is one
+        derivative of D, along x − ½εb₁ and η = ε together (``Expansion.modified_field``)."""
         if self.order == "1":
-            return beta1
+            return self.noisy_leading_drift(x)
         if self.noise_degree == 1:
-            slope = self.leading_drift_jvp(x, beta1)
-        else:
-            slope = derivatives.jvp(self.noisy_leading_drift, x, beta1)
+            return self.modified_field(x) + self.eta * self.curvature_noise(x)
+        beta1 = self.noisy_leading_drift(x)
+        slope = derivatives.jvp(self.noisy_leading_drift, x, beta1)
         return beta1 + self.eta * (self.second_moment_term(x) + self.curvature_noise(x) - 0.5 * slope)
 
     def noise_factor(self, x: torch.Tensor) -> torch.Tensor:

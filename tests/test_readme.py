@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from games.random import Streams
+
 README = Path(__file__).parents[1] / "README.md"
 
 
@@ -43,6 +45,17 @@ def test_readme_sde_example():
     diff = chain.states[-1].mean(0) - sme2.states[-1].mean(0)
     se = (chain.states[-1].var(0) / 500 + sme2.states[-1].var(0) / 500).sqrt()
     assert torch.all(diff.abs() < 5 * se), (diff, se)
+
+
+def test_readme_rule_example():
+    """The rule written in the README trains, and its SME-2 drift is βV − (η/2)β²(DV)V."""
+    scope = run_block("class Damped(UpdateRule)", "500, K=256", "50, K=8")
+    sme, game = scope["sme"], scope["sga"].game
+    x = game.init(3, Streams([0, 1, 2])) + 0.1 * torch.randn(3, game.d, generator=torch.Generator().manual_seed(0))
+    v = game.expected_field(x)
+    expected = 0.5 * v - 0.5 * 0.05 * 0.25 * game.expected_field_jvp(x, v)
+    torch.testing.assert_close(sme.drift(x), expected)
+    assert torch.isfinite(scope["traj"].states).all()
 
 
 def test_readme_compare_example(tmp_path, monkeypatch):

@@ -368,3 +368,13 @@ def test_a_rule_written_in_a_test_trains_and_has_its_continuous_limits():
     expected = 0.25 * c[:, None] * game.gradient_covariance(x, 4) * c[None, :] * same
     torch.testing.assert_close(sme.noise_covariance(x), expected)
     assert sme.name == "SME-1 (damped)" and sga.describe()["rule"] == {"name": "damped", "beta": 0.5}
+
+
+def test_docs_rules_page_is_what_the_code_computes():
+    """docs/rules.md is the output of analysis.rules_table (regenerate: python -m analysis.rules_table)."""
+    from pathlib import Path
+
+    from analysis.rules_table import markdown
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
+    assert page.read_text() == markdown(), "docs/rules.md is stale: python -m analysis.rules_table > docs/rules.md"
