@@ -13,29 +13,31 @@ from typing import Callable
 import torch
 
 
+def _traced(fn: Callable, x: torch.Tensor):
+    """(x as a node that requires grad, fn of it); call under torch.enable_grad()."""
+    tracked = x if x.requires_grad else x.detach().requires_grad_()
+    return tracked, fn(tracked)
+
+
 def vjp(fn: Callable, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """J_fn(x)ᵀu for fn: [K, n] → [K, m] acting on x, u [K, m]."""
     outer = x.requires_grad or u.requires_grad
     with torch.enable_grad():
-        tracked = x if x.requires_grad else x.detach().requires_grad_()
-        out = fn(tracked)
+        tracked, out = _traced(fn, x)
         if not out.requires_grad:  # fn does not depend on x
             return torch.zeros_like(x)
-        (pulled,) = torch.autograd.grad(out, tracked, u, create_graph=outer, materialize_grads=True)
-    return pulled
+        return torch.autograd.grad(out, tracked, u, create_graph=outer, materialize_grads=True)[0]
 
 
 def jvp(fn: Callable, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """J_fn(x)·v for fn: [K, n] → [K, m] acting on x, v [K, n]."""
     outer = x.requires_grad or v.requires_grad
     with torch.enable_grad():
-        tracked = x if x.requires_grad else x.detach().requires_grad_()
-        out = fn(tracked)
+        tracked, out = _traced(fn, x)
         if not out.requires_grad:  # fn does not depend on x
             return torch.zeros_like(out)
         u = torch.zeros_like(out, requires_grad=True)
         (pulled,) = torch.autograd.grad(out, tracked, u, create_graph=True, materialize_grads=True)
         if not pulled.requires_grad:  # fn is constant along every direction: its Jacobian is zero
             return torch.zeros_like(out)
-        (pushed,) = torch.autograd.grad(pulled, u, v, create_graph=outer, materialize_grads=True)
-    return pushed
+        return torch.autograd.grad(pulled, u, v, create_graph=outer, materialize_grads=True)[0]

@@ -153,8 +153,8 @@ class _Expanding:
             tangent = product(point, {w: _zero_or(u[w].tangent, self.x[w]) for w in PLAYERS}, key)
         if moving is not None:
             fixed = {w: u[w].value for w in PLAYERS}
-            flat = lambda z: self.oracle._join(product(self.oracle._split(z), fixed, key))  # noqa: E731
-            moved = self.oracle._split(derivatives.jvp(flat, self.oracle._join(point), self.oracle._join(moving)))
+            flat = lambda z: self.oracle.join(product(self.oracle.split(z), fixed, key))  # noqa: E731
+            moved = self.oracle.split(derivatives.jvp(flat, self.oracle.join(point), self.oracle.join(moving)))
             tangent = moved if tangent is None else {w: tangent[w] + moved[w] for w in PLAYERS}
         return {w: Jet(value[w], None if tangent is None else tangent[w]) for w in PLAYERS}
 

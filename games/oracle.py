@@ -75,12 +75,12 @@ class Oracle:
     def jacobian_transpose_product(self, y: Params, u: Params, key: str = "g") -> Params:
         """Jᵀu at y, J = Dξ on key's minibatches (each row block on its player's)."""
         self._record("jacobian-transpose", PLAYERS, key)
-        return self._split(self._jacobian_product(self._join(y), self._join(u), key, transpose=True))
+        return self.split(self._jacobian_product(self.join(y), self.join(u), key, transpose=True))
 
     def jacobian_product(self, y: Params, v: Params, key: str = "g") -> Params:
         """J v at y, J = Dξ on key's minibatches."""
         self._record("jacobian", PLAYERS, key)
-        return self._split(self._jacobian_product(self._join(y), self._join(v), key, transpose=False))
+        return self.split(self._jacobian_product(self.join(y), self.join(v), key, transpose=False))
 
     # -- what an oracle defines --------------------------------------------------------------------
     def _raw_gradients(self, y: Params, players: tuple, group: int):
@@ -97,18 +97,20 @@ class Oracle:
         """ξ(x) [K, d] on key's minibatches, weight decay included (without recording an evaluation)."""
         trace, self.trace = self.trace, None
         try:
-            grads, _ = self.gradients(self._split(x), PLAYERS, key)
+            grads, _ = self.gradients(self.split(x), PLAYERS, key)
         finally:
             self.trace = trace
-        return self._join(grads)
+        return self.join(grads)
 
     def _decayed(self, who: str, grad: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return grad + self.decay[who] * y if self.decay[who] else grad
 
-    def _join(self, y: Params) -> torch.Tensor:
+    def join(self, y: Params) -> torch.Tensor:
+        """The state x [K, d] of a point {player: its parameters}."""
         return self.game.join(y["theta"], y["omega"])
 
-    def _split(self, x: torch.Tensor) -> Params:
+    def split(self, x: torch.Tensor) -> Params:
+        """The point {player: its parameters} of a state x [K, d]."""
         return dict(zip(PLAYERS, self.game.split(x)))
 
     def _record(self, kind: str, players, key: str) -> None:
@@ -184,18 +186,18 @@ class Mean(Oracle):
         """The expected gradient −V(y) per player (the last point's reused when y is the same tensors)."""
         theta, omega, value = self._last
         if theta is not y["theta"] or omega is not y["omega"]:
-            value = self._split(-self.field(self._join(y)))
+            value = self.split(-self.field(self.join(y)))
             self._last = (y["theta"], y["omega"], value)
         return value
 
     def gradient_tangents(self, y: Params, v: Params, players: Sequence[str] = PLAYERS, key: str = "g") -> Params:
         """{player: J_player(y)·v}: the derivative of its gradient on key's minibatch along v (the game's
         ``expected_field_jvp``, in closed form where the game has one), without recording an evaluation."""
-        x, direction = self._join(y), self._join(v)
+        x, direction = self.join(y), self.join(v)
         if self._game_field:
-            mean = self._split(-self.game.expected_field_jvp(x, direction))
+            mean = self.split(-self.game.expected_field_jvp(x, direction))
         else:
-            mean = self._split(-derivatives.jvp(self.field, x, direction))
+            mean = self.split(-derivatives.jvp(self.field, x, direction))
         return {who: self._decayed(who, self._noisy_tangent(mean[who], x, direction, who, key), v[who])
                 for who in players}
 
@@ -211,13 +213,13 @@ class Mean(Oracle):
         column from J e_j on d·K rows at once (d closed-form jvps, cheaper than reverse mode through the
         field for the few coordinates of the games with closed forms); else by reverse mode."""
         if not transpose:
-            return self._join(self.gradient_tangents(self._split(x), self._split(v), PLAYERS, key))
+            return self.join(self.gradient_tangents(self.split(x), self.split(v), PLAYERS, key))
         if not self._constant_noise():
             return super()._jacobian_product(x, v, key, transpose)
         K, d = x.shape
         eye = torch.eye(d, dtype=x.dtype, device=x.device)
         rows, units = x.repeat(d, 1), eye.repeat_interleave(K, dim=0)  # row j·K + k: x_k along e_j
-        columns = self._join(self.gradient_tangents(self._split(rows), self._split(units), PLAYERS, key))
+        columns = self.join(self.gradient_tangents(self.split(rows), self.split(units), PLAYERS, key))
         return (columns.reshape(d, K, d) * v[None]).sum(-1).T  # (Jᵀv)_j = (J e_j)·v
 
     def gradients(self, y, players=PLAYERS, key="g"):
@@ -274,10 +276,10 @@ class Injected(Mean):
         return cls(game, noise, noise_tangent=None if game.additive_noise else noise_tangent, **options)
 
     def _noisy(self, mean, y, who, key):
-        zeta = self.noise(self.group(key, who), self._join(y))
+        zeta = self.noise(self.group(key, who), self.join(y))
         if zeta is None:
             return mean
-        return mean - self._split(zeta)[who]
+        return mean - self.split(zeta)[who]
 
     def _constant_noise(self) -> bool:
         return self.noise_tangent is None
@@ -286,7 +288,7 @@ class Injected(Mean):
         change = None if self.noise_tangent is None else self.noise_tangent(self.group(key, who), x, v)
         if change is None:
             return mean
-        return mean - self._split(change)[who]
+        return mean - self.split(change)[who]
 
 
 def svag_combine(l: int, first, second):

@@ -22,7 +22,7 @@ import torch
 from .base import PLAYERS, Game
 from .errors import ConfigError, check_int, check_positive
 from .optim import Optimizer, make_optimizer
-from .oracle import Minibatch, Oracle, svag_combine
+from .oracle import Minibatch, Oracle, svag_combine  # noqa: F401  (svag_combine: its home before games.oracle)
 from .random import Streams
 from .rules import RULES, UpdateRule, make_rule
 from .schedules import Adaptive, Schedule, as_schedule

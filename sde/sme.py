@@ -11,9 +11,11 @@ D = Φ₁(w) + η Φ₂(w) + O(η²):
 - noise: σσᵀ = Σ̃ = Cov Φ₁. For a rule whose Φ₁ is linear in its gradients (GDA, extragradient with a
   tied step, optimistic GDA, lookahead of those), Φ₁'s noise is Σ_g A_g F w_g with constant loadings A_g
   read off the code once, so σ = [A_g F]_g and σw is one call of the game's ``gradient_noise_product``.
-  Otherwise (Jacobian products, a fixed extrapolation step) σ is the factor [J, vec(H)/√2] of the
-  Gaussian quadratic form Φ₁(w) (``games.base.gaussian_quadratic_factor``), exact for Φ₁ at most
-  quadratic in w, which the constructor checks;
+  Otherwise (Jacobian products, a fixed extrapolation step) Φ₁ is read at the rows w = ±e_j: where it is
+  affine in w (the game's Jacobian is noise-free) σ = ∂_wΦ₁ and σw = Φ₁(w) − Φ₁(0); where quadratic, σ
+  is the factor [J, vec(H)/√2] of the Gaussian quadratic form (``games.base.gaussian_quadratic_factor``),
+  m = r + r² columns. The constructor reads the degree at a probe state and refuses a higher one, and a
+  quadratic term within one minibatch (its covariance needs the minibatch's fourth moments);
 - SME-2s (stationary-consistent): SME-2 drift, σσᵀ = Σ̃ + ηΣ₃ − (η/2)(JΣ̃ + Σ̃Jᵀ), J = Dβ₁,
   Σ₃ = Cov(Φ₁, Φ₂) + Cov(Φ₂, Φ₁) the O(η³) term of the one-step covariance η²(Σ̃ + ηΣ₃), projected onto
   the positive semidefinite cone (evaluations that needed it are counted in ``projections``).

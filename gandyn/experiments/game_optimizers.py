@@ -112,14 +112,19 @@ def report_smes(rows, report) -> None:
                 points = rows[name, label][order]
                 report.interval(f"slope_sme{order}_{name}_{label}", *weak_order.slope_of(points))
                 weak_order.draw(ax, points, f"SME-{order}, {label}", f"C{2 * (order == '2') + j}")
-        rate_axes(ax, [p["eta"] for p in rows[name, "bilinear"]["1"]])
-        ax.set_title(f"{name}: slopes {', '.join(slopes)}", fontsize=9)
-        ax.legend(fontsize=6)
+        _finish(ax, name, slopes, [p["eta"] for p in rows[name, "bilinear"]["1"]])
     for ax in axes[:, 0]:
         ax.set_ylabel(f"weak error at T = {weak_order.HORIZON:g}")
     report.figure(fig, "game_optimizers_sme", "Weak error of each rule's SME-1 and SME-2 against its chain, on the "
                   "bilinear game and Dirac-GAN, with 95% Monte Carlo intervals (hollow: dropped), crosses: bound "
                   "on the solver's bias; the slopes in the titles fit both games")
+
+
+def _finish(ax, rule: str, slopes: list, etas) -> None:
+    """A rule's panel of a convergence study: log–log axes on its rates, its slopes in the title."""
+    rate_axes(ax, sorted(etas))
+    ax.set_title(f"{rule}: slopes {', '.join(slopes)}", fontsize=9)
+    ax.legend(fontsize=6)
 
 
 # -- modified flows ----------------------------------------------------------------------------------------
@@ -154,9 +159,7 @@ def report_flows(results, report) -> None:
             slopes.append(f"{key} {fit.slope:.2f}")
             for j, (label, (etas, errors)) in enumerate(zip(FLOW_GAMES, groups)):
                 ax.plot(etas, errors, marker, ms=3, color=f"C{2 * (key == 'modified') + j}", label=f"{key}, {label}")
-        rate_axes(ax, results[name, "bilinear"]["etas"][::-1])
-        ax.set_title(f"{name}: slopes {', '.join(slopes)}", fontsize=9)
-        ax.legend(fontsize=6)
+        _finish(ax, name, slopes, results[name, "bilinear"]["etas"])
     for ax in axes[:, 0]:
         ax.set_ylabel(f"sup over t ≤ {FLOW_HORIZON:g} of the error")
     report.figure(fig, "game_optimizers_flows", "Full-batch training by each rule against its gradient flow "
