@@ -138,13 +138,12 @@ def test_terms_equal_the_hand_formulas(game, name):
     torch.testing.assert_close(expansion.second_moment_term(x), m2, atol=1e-12, rtol=1e-12)
 
 
-@pytest.mark.parametrize("name", STATELESS)
-@pytest.mark.parametrize("game", GAMES, ids=["gaussian", "dirac"])
+@pytest.mark.parametrize("game,name", [(game, name) for game in GAMES for name in STATELESS
+                                       if isinstance(game, DiracGAN) or name not in ("eg-fixed", "lookahead-eg")])
 def test_modified_equation_one_step_error_is_third_order(game, name):
     """|Φ̄_η(x) − (time-η map of ẋ = b₁ + η(m₂ − ½Db₁b₁))(x)| falls as η³ (slope ≥ 2.8), the gradient
-    flow's as η² — the training code itself against the flow of the terms read off it."""
-    if isinstance(game, GaussianGame) and name in ("eg-fixed", "lookahead-eg"):
-        pytest.skip("covered on Dirac-GAN (cheaper)")
+    flow's as η² — the training code itself against the flow of the terms read off it (every rule on
+    Dirac-GAN; the Gaussian game leaves out the two whose steps are dearest)."""
     x0 = torch.tensor([[0.7, -0.4]]) if game.d == 2 else torch.tensor([[0.3, 0.8, 0.5, -0.2]])
     etas, slopes = [0.04, 0.02, 0.01], {}
     for order in ("1", "2"):
