@@ -70,8 +70,13 @@ class SGA:
     update_options: dict = field(default_factory=dict)  # the rule's options when ``update`` is a name
 
     def __post_init__(self):
-        self.rule = self.update if isinstance(self.update, UpdateRule) else \
-            make_rule(self.update, self.n_d, **self.update_options)
+        if isinstance(self.update, UpdateRule):
+            if self.n_d != 1 or self.update_options:
+                raise ConfigError("sga.update_options" if self.update_options else "sga.n_d",
+                                  f"a rule object ({self.update.label}) carries its own options")
+            self.rule = self.update
+        else:
+            self.rule = make_rule(self.update, self.n_d, **self.update_options)
         self.batch_size = check_int("sga.batch_size", self.batch_size)
         self.svag = check_int("sga.svag", self.svag)
         if isinstance(self.lr, (int, float)):

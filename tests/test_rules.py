@@ -16,7 +16,7 @@ from games.expansion import Expansion
 from games.fdr_scheduler import FDRScheduler
 from games.oracle import Mean
 from games.random import Streams
-from games.rules import UpdateRule, make_rule, trace
+from games.rules import Extragradient, UpdateRule, make_rule, trace
 from sde.sme import SME
 
 CT, CO = 0.7, 1.3  # separate rate ratios c_θ ≠ c_ω
@@ -336,6 +336,8 @@ def test_unsupported_combinations_are_refused_naming_the_key():
         SME(SGA(gaussian, update="eg", gen=Player("heavy_ball")))
     with pytest.raises(ConfigError, match="sga.svag"):
         SGA(gaussian, update="hgd", svag=2).run(1, K=1)
+    with pytest.raises(ConfigError, match="sga.n_d"):
+        SGA(gaussian, update=Extragradient(), n_d=2)
 
 
 @dataclass(frozen=True)
