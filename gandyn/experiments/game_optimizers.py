@@ -45,7 +45,7 @@ from games.optim import Adam, HeavyBall
 from games.oracle import Mean
 from games.random import Streams
 from games.rules import Consensus, Extragradient, Hamiltonian, Lookahead, Optimistic, Simultaneous, Symplectic
-from sde import bridge, coupled_chain, integrate
+from sde import coupled_chain
 from sde.momentum import AdamSME, HeavyBallSME
 
 from ..catalog import Experiment
@@ -179,7 +179,7 @@ def spectrum_study(quick: bool) -> dict:
         radius, worst = np.zeros((n, n)), 0.0
         for i, value in enumerate(values):
             game = BilinearGame(ridge=0.0 if option else float(value), **SPECTRUM_GAME)
-            varied = _with(rule, option, float(value)) if option else rule
+            varied = replace(rule, **{option: float(value)}) if option else rule
             for j, eta in enumerate(etas):
                 sga = SGA(game, lr=float(eta), update=varied)
                 auto = eigenvalues(update_map_jacobian(sga, game.equilibrium(), oracle=Mean(game)))
@@ -188,11 +188,6 @@ def spectrum_study(quick: bool) -> dict:
                 radius[i, j] = spectral_radius(auto)
         out[name] = (etas, values, radius, worst)
     return out
-
-
-def _with(rule, option: str, value: float):
-    """``rule`` with its option ``option`` set to ``value``."""
-    return replace(rule, **{option: value})
 
 
 def report_spectra(results, report) -> None:
@@ -217,23 +212,15 @@ def scaling_points(sde, x0, horizon: float, ls, K: int, seed: int, log) -> list:
     """Weak error at ``horizon`` of the SVAG-style chain with each ℓ against its SDE, each SDE path driven by
     its chain run's own minibatches (``sde.coupling``) and integrated by Platen's scheme at half the
     chain's step (its bias bounded against a quarter), as ``weak_order.study`` does for the SMEs."""
-    points, width = [], x0.shape[-1]
+    points = []
     for l in ls:
         step = sde.iteration_time(l)
         chain, dw = coupled_chain(sde, round(horizon / step), x0, Streams.from_seed(seed + l, K),
                                   Streams.from_seed(seed + 100 + l, K), sga=sde.svag_trainer(l), step_time=step,
                                   record_every=10**9)
-        bridges = Streams.from_seed(seed + 200 + l, K)
-        half = bridge(dw, step, bridges)
-        ends = [integrate(sde, sde.initial(x0), horizon, dt, solver=weak_order.SOLVER, increments=inc,
-                          record_every=10**9).states[-1][:, :width]
-                for dt, inc in ((step / 2, half), (step / 4, bridge(half, step / 2, bridges)))]
-        error, se = weak_order.weak_error(chain.states[-1], ends[0])
-        bias = weak_order.solver_bias(*ends)
-        why = weak_order._why_dropped(error, se, bias)
-        points.append({"eta": sde.rate(l), "error": error, "se": se, "bias": bias, "kept": why is None, "why": why})
-        log(f"  {sde.name} ℓ={l}: error {error:.2e} ± {1.96 * se:.1e}, solver bias ≤ {bias:.1e}"
-            f"{'' if why is None else f' (dropped: {why})'}")
+        refined = weak_order.refine(dw, step, Streams.from_seed(seed + 200 + l, K))
+        points.append(weak_order.coupled_point(chain.states[-1], sde, sde.initial(x0), horizon, refined, sde.rate(l),
+                                               f"{sde.name} ℓ={l}", log))
     return points
 
 

@@ -63,20 +63,32 @@ def study(game, x0, update: str, orders, etas, K: int, batch: int, seed: int, lo
         widest = max(smes.values(), key=lambda sme: sme.m)  # SME-2s: the factor's columns and d more
         chain, coupled = coupled_chain(widest, steps, x0, Streams.from_seed(seed, K), Streams.from_seed(seed + 1, K),
                                        record_every=10**9)
-        chain, bridges = chain.states[-1], Streams.from_seed(seed + 2, K)
-        half = bridge(coupled, eta, bridges)
-        refined = {eta / 2: half, eta / 4: bridge(half, eta / 2, bridges)}  # each order takes its first m columns
-        for order, sme in smes.items():
-            ends = [integrate(sme, x0, HORIZON, dt, solver=SOLVER, increments=inc[..., : sme.m],
-                              record_every=10**9).states[-1] for dt, inc in refined.items()]
-            error, se = weak_error(chain, ends[0])
-            bias = solver_bias(*ends)
-            why = _why_dropped(error, se, bias)
-            rows[order].append({"eta": eta, "error": error, "se": se, "bias": bias, "kept": why is None,
-                                "why": why})
-            log(f"  {update} η={eta:g} SME-{order}: error {error:.2e} ± {1.96 * se:.1e}, solver bias "
-                f"≤ {bias:.1e}{'' if why is None else f' (dropped: {why})'}")
+        chain, refined = chain.states[-1], refine(coupled, eta, Streams.from_seed(seed + 2, K))
+        for order, sme in smes.items():  # each order takes its first m columns
+            rows[order].append(coupled_point(chain, sme, x0, HORIZON, refined, eta, f"{update} η={eta:g} SME-{order}",
+                                             log))
     return rows
+
+
+def refine(coupled: torch.Tensor, step: float, bridges: Streams) -> dict:
+    """{dt: increments} at dt = step/2 and step/4, the chain's increments split by Brownian bridges."""
+    half = bridge(coupled, step, bridges)
+    return {step / 2: half, step / 4: bridge(half, step / 2, bridges)}
+
+
+def coupled_point(chain: torch.Tensor, sde, start, horizon: float, refined: dict, eta: float, label: str, log) -> dict:
+    """One point of a weak-order study: the chain's end states [K, d] against ``sde`` from ``start`` driven by
+    the ``refined`` increments (its first m columns) at the finer steps, compared on the chain's d
+    coordinates: error, standard error, the solver's bias (the two steps' difference) and whether it
+    counts."""
+    ends = [integrate(sde, start, horizon, dt, solver=SOLVER, increments=inc[..., : sde.m],
+                      record_every=10**9).states[-1][:, : chain.shape[-1]] for dt, inc in refined.items()]
+    error, se = weak_error(chain, ends[0])
+    bias = solver_bias(*ends)
+    why = _why_dropped(error, se, bias)
+    log(f"  {label}: error {error:.2e} ± {1.96 * se:.1e}, solver bias ≤ {bias:.1e}"
+        f"{'' if why is None else f' (dropped: {why})'}")
+    return {"eta": eta, "error": error, "se": se, "bias": bias, "kept": why is None, "why": why}
 
 
 def _why_dropped(error: float, se: float, bias: float):
