@@ -44,10 +44,12 @@ Closed forms for checks: ``kl_gaussians`` and ``relative_fisher_gaussians``.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional
 
 import torch
 
+from games.driver import Stepper, drive
 from games.errors import ConfigError, check_choice, check_int, check_positive
 from games.trajectory import Trajectory
 
@@ -203,17 +205,40 @@ def _record(times, states, observables, meta) -> Trajectory:
     return Trajectory(times.double().cpu(), states.detach().reshape(T, K, N * n).cpu(), N * n, obs, meta)
 
 
-def _euler(field, X0: torch.Tensor, tau: float, steps: int, record_every: int):
-    """Explicit Euler x ← x + τ v(x); records every ``record_every`` steps and the last."""
-    X = X0.detach()
-    out, idx = [X], [0]
-    for k in range(1, steps + 1):
-        X = (X + tau * field(X)).detach()
-        if k % record_every == 0 or k == steps:
-            out.append(X)
-            idx.append(k)
-    times = tau * torch.tensor(idx, dtype=torch.float64)
-    return times, torch.stack(out)
+class _Euler(Stepper):
+    """Explicit Euler X ← X + τ v(X) of particles X [K, N, n] as the driver's ``Stepper``, t_k = kτ."""
+
+    observes = False  # the observables are taken from the recorded states afterwards
+
+    def __init__(self, field, X0: torch.Tensor, tau: float):
+        self.field, self.X, self.tau, self.K, self.n = field, X0.detach(), tau, X0.shape[0], 0
+
+    def time(self) -> float:
+        return self.n * self.tau
+
+    def state(self) -> torch.Tensor:
+        return self.X.reshape(self.K, -1)
+
+    def step(self, n: int, observe: bool):
+        self.X, self.n = (self.X + self.tau * self.field(self.X)).detach(), n + 1
+
+    def poison(self, runs: torch.Tensor) -> None:
+        self.X = self.X.masked_fill(runs[:, None, None], math.nan)
+
+    def state_dict(self) -> dict:
+        return {"X": self.X, "n": self.n}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.X, self.n = state["X"].to(self.X), state["n"]
+
+
+def _euler(field, X0: torch.Tensor, tau: float, steps: int, record_every: int, meta: dict, observe) -> Trajectory:
+    """Explicit Euler x ← x + τ v(x) under ``games.driver``, recording every ``record_every`` steps and the
+    last, with the observables ``observe(states [T, K, N, n])``."""
+    outcome = drive(_Euler(field, X0, tau), steps, record_every=record_every)
+    states = torch.stack(outcome.record.states).to(X0.device).reshape(-1, *X0.shape)
+    return _record(torch.tensor(outcome.record.times, dtype=torch.float64), states, observe(states),
+                   {**meta, **outcome.metadata()})
 
 
 def _ode(field, X0: torch.Tensor, t_end: float, meta: dict, observe, options: dict) -> Trajectory:
@@ -256,9 +281,9 @@ def mmd_flow_euler(X0: torch.Tensor, target: torch.Tensor, tau: float, steps: in
     X0, Y, h = _mmd_setup(X0, target, bandwidth, kernel)
     tau = check_positive("tau", tau)
     steps, record_every = check_int("steps", steps), check_int("record_every", record_every)
-    times, states = _euler(lambda X: mmd_field(X, Y, h), X0, tau, steps, record_every)
     meta = {"method": "mmd-flow-euler", "tau": tau, "kernel": kernel, "bandwidth": h, "M": Y.shape[-2]}
-    return _record(times, states, _mmd_observables(states, Y, h), meta)
+    return _euler(lambda X: mmd_field(X, Y, h), X0, tau, steps, record_every, meta,
+                  lambda s: _mmd_observables(s, Y, h))
 
 
 def _kl_setup(X0, target_score, score, bandwidth):
@@ -301,6 +326,5 @@ def kl_flow_euler(X0: torch.Tensor, target_score: Score, tau: float, steps: int,
     tau = check_positive("tau", tau)
     steps, record_every = check_int("steps", steps), check_int("record_every", record_every)
     field = lambda X: kl_field(X, target_score, score, h)  # noqa: E731
-    times, states = _euler(field, X0, tau, steps, record_every)
     meta = {"method": "kl-flow-euler", "tau": tau, "score": score, "bandwidth": h}
-    return _record(times, states, _kl_observables(states, field), meta)
+    return _euler(field, X0, tau, steps, record_every, meta, lambda s: _kl_observables(s, field))

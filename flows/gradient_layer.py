@@ -49,6 +49,7 @@ from typing import Callable, List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from games.driver import Stepper, drive
 from games.errors import ConfigError, check_choice, check_int, check_positive
 from games.mixture import MixtureGAN
 from games.optim import make_optimizer
@@ -193,33 +194,22 @@ class GradientLayer:
         """Grow ``layers`` layers for K runs from base generator θ [K, p] (None: x_0 = z, or, with
         distillation, G_θ at the game's initial θ), recording every ``record_every`` layers the first
         ``record_particles`` particles (default min(N, 256)). Afterwards ``self.stack`` is the
-        generator and ``self.latents`` [K, N, z_dim] the particles' latents. Ctrl-C stops and returns
-        what was recorded, with the stack as it was after the last finished layer."""
+        generator and ``self.latents`` [K, N, z_dim] the particles' latents. Runs under ``games.driver``
+        (divergence of the particles, checkpoints); Ctrl-C stops and returns what was recorded and a last
+        row of the stack as it was after the last finished layer (``interrupted``: the layer it was growing)."""
         layers = check_int("gradient_layer.layers", layers, minimum=0)
         record_every = check_int("run.record_every", record_every)
         streams = streams or Streams.from_seed(seed, check_int("run.paths", K), device=device, dtype=dtype)
         n_rec = self._check_recorded(record_particles)
-        omega, x = self._start(streams, base)
-        state, start, obs = self.optimizer.init(omega), time.perf_counter(), {}
-        rows, done, interrupted = [self._row(0, x, obs, n_rec, start)], 0, None
-        bar = _progress(layers, progress)
-        try:
-            for l in range(1, layers + 1):
-                omega, state, x, self.stack, obs = self._round(omega, state, x, l, streams)
-                done = l
-                if l % record_every == 0 or l == layers:
-                    rows.append(self._row(l, x, obs, n_rec, start))
-                bar.update(1)
-        except KeyboardInterrupt:
-            interrupted = done + 1
-            if rows[-1]["layer"] != done:
-                rows.append(self._row(done, x, obs, n_rec, start))
-        finally:
-            bar.close()
-        meta = {"layers": layers, "record_every": record_every, "interrupted": interrupted,
-                "seeds": streams.seeds.tolist() if streams.K <= 64 else None,
-                "wall_time_s": time.perf_counter() - start, **(metadata or {})}
-        return _trajectory(rows, self.eta, {**self.describe(), **meta})
+        loop = _Growth(self, streams, base, n_rec)
+        outcome = drive(loop, layers, record_every=record_every, progress=progress, desc="gradient layers")
+        if outcome.interrupted is not None and outcome.record.steps[-1:] != [loop.n]:  # the stack's last layer
+            outcome.record.add(loop.n, loop.time(), loop.row().detach().cpu(), loop.observe(loop.n))
+        meta = {"layers": layers, "record_every": record_every, **outcome.metadata(),
+                "interrupted": None if outcome.interrupted is None else loop.n + 1,
+                "seeds": streams.seeds.tolist() if streams.K <= 64 else None, **(metadata or {}),
+                "recorded_layers": list(outcome.record.steps)}
+        return outcome.trajectory(2 * n_rec, {**self.describe(), **meta})
 
     def _start(self, streams: Streams, base):
         """Draw the particles' latents and the critic's initial ω; set the empty stack: (ω, x_0)."""
@@ -262,15 +252,6 @@ class GradientLayer:
                               f"must be at most gradient_layer.particles = {self.particles}, got {n}")
         return n
 
-    def _row(self, l: int, x, obs: dict, n_rec: int, start: float) -> dict:
-        """One record after l layers: the first n_rec particles, flattened, and the observables."""
-        nan = torch.full(x.shape[:1], math.nan, dtype=torch.float64)
-        obs = {k: obs[k].detach().double().cpu() if k in obs else nan
-               for k in ("loss_omega", "step_norm", "distill_mse")}
-        obs["critic_updates"] = torch.full_like(nan, l * self.n_critic)
-        obs["wall_s"] = torch.full_like(nan, time.perf_counter() - start)
-        return {"layer": l, "state": x[:, :n_rec].reshape(x.shape[0], -1).detach().cpu(), "obs": obs}
-
     def describe(self) -> dict:
         """The set-up, for a Trajectory's metadata."""
         return {"method": "gradient-layer", "game": self.game.describe(), "loss": self.loss, "eta": self.eta,
@@ -286,14 +267,52 @@ def _gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, index[..., None].expand(-1, -1, x.shape[-1]))
 
 
-def _trajectory(rows: list, eta: float, meta: dict) -> Trajectory:
-    times = torch.tensor([r["layer"] * eta for r in rows], dtype=torch.float64)
-    states = torch.stack([r["state"] for r in rows])
-    obs = {k: torch.stack([r["obs"][k] for r in rows]) for k in rows[0]["obs"]}
-    return Trajectory(times, states, states.shape[-1], obs, {**meta, "recorded_layers": [r["layer"] for r in rows]})
+class _Growth(Stepper):
+    """Growing the stack as the driver's ``Stepper``: step l → l + 1 is a critic round and layer l + 1, and
+    row l holds x_l with the observables of the round that made it."""
 
+    def __init__(self, gl: GradientLayer, streams: Streams, base, n_rec: int):
+        self.gl, self.streams, self.n_rec, self.K = gl, streams, n_rec, streams.K
+        self.omega, self.x = gl._start(streams, base)
+        self.opt_state, self.start, self.obs, self.n = gl.optimizer.init(self.omega), time.perf_counter(), {}, 0
 
-def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
+    def time(self) -> float:
+        return self.n * self.gl.eta
 
-    return tqdm(total=total, disable=not enabled, desc="gradient layers", unit="layer", leave=False)
+    def state(self) -> torch.Tensor:
+        return self.x.reshape(self.K, -1)
+
+    def row(self) -> torch.Tensor:
+        return self.x[:, : self.n_rec].reshape(self.K, -1)
+
+    def step(self, n: int, observe: bool):
+        row = self.observe(n) if observe else None
+        self.omega, self.opt_state, self.x, self.gl.stack, self.obs = self.gl._round(
+            self.omega, self.opt_state, self.x, n + 1, self.streams)
+        self.n = n + 1
+        return row
+
+    def observe(self, n: int) -> dict:
+        """Row n's observables: the last round's, NaN where it had none, n·n_critic and the wall time."""
+        nan = torch.full((self.K,), math.nan, dtype=torch.float64)
+        obs = {k: self.obs[k].detach().double().cpu() if k in self.obs else nan
+               for k in ("loss_omega", "step_norm", "distill_mse")}
+        obs["critic_updates"] = torch.full_like(nan, n * self.gl.n_critic)
+        obs["wall_s"] = torch.full_like(nan, time.perf_counter() - self.start)
+        return obs
+
+    def poison(self, runs: torch.Tensor) -> None:
+        self.x = self.x.masked_fill(runs[:, None, None], math.nan)
+
+    def fingerprint(self) -> dict:
+        return {"particles": self.gl.particles, "n_critic": self.gl.n_critic, "eta": self.gl.eta}
+
+    def state_dict(self) -> dict:
+        return {"omega": self.omega, "opt_state": self.opt_state, "x": self.x, "stack": self.gl.stack,
+                "obs": self.obs, "n": self.n, "counter": self.streams.counter,
+                "wall_s": time.perf_counter() - self.start}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.omega, self.opt_state, self.x, self.obs = state["omega"], state["opt_state"], state["x"], state["obs"]
+        self.gl.stack, self.n, self.streams.counter = state["stack"], state["n"], state["counter"]
+        self.start = time.perf_counter() - state["wall_s"]

@@ -32,12 +32,14 @@ Everything is batched over K runs: real [M, n] (shared) or [K, M, n], fake [K, N
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
 from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
+from games.driver import Stepper, drive
 from games.errors import ConfigError, check_choice, check_int, check_positive
 from games.trajectory import Trajectory
 
@@ -150,26 +152,50 @@ def ga_ntk_descent(real: torch.Tensor, fake0: torch.Tensor, *, lr: float, steps:
                    eta: float = 1.0, kernel: str = "rbf", bandwidth: Optional[float] = None,
                    model: Optional[nn.Module] = None, ridge: float = 0.0,
                    record_every: int = 1) -> Trajectory:
-    """Particle gradient descent Z ← Z − lr ∇_Z L(Z) on the GA-NTK loss; states [T, K, N·n]."""
+    """Particle gradient descent Z ← Z − lr ∇_Z L(Z) on the GA-NTK loss under ``games.driver``; states
+    [T, K, N·n]."""
     lr, steps = check_positive("lr", lr), check_int("steps", steps)
     record_every = check_int("record_every", record_every)
     opts = dict(t=t, eta=eta, kernel=kernel, bandwidth=bandwidth, model=model, ridge=ridge)
-    Z = fake0.detach().clone()
-    states, losses, idx = [], [], []
-    for k in range(steps + 1):
-        Z.requires_grad_(True)
-        _, loss = ga_ntk(real, Z, **opts)
-        if k % record_every == 0 or k == steps:
-            states.append(Z.detach())
-            losses.append(loss.detach())
-            idx.append(k)
-        if k < steps:
-            (grad,) = torch.autograd.grad(loss.sum(), Z)  # runs are independent: Σ_K keeps them apart
-            Z = (Z - lr * grad).detach()
-    states = torch.stack(states)
-    T, K, N, n = states.shape
+    outcome = drive(_Descent(real, fake0, lr, opts), steps, record_every=record_every)
+    N, n = fake0.shape[1:]
     meta = {"method": "ga-ntk-descent", "lr": lr, "t": t, "eta": eta, "kernel": kernel,
-            "bandwidth": bandwidth, "ridge": ridge, "N": N, "n": n}
-    times = lr * torch.tensor(idx, dtype=torch.float64)
-    obs = {"loss": torch.stack(losses).cpu()}  # [T, K]
-    return Trajectory(times, states.reshape(T, K, N * n).cpu(), N * n, obs, meta)
+            "bandwidth": bandwidth, "ridge": ridge, "N": N, "n": n, **outcome.metadata()}
+    return outcome.trajectory(N * n, meta)
+
+
+class _Descent(Stepper):
+    """Particle gradient descent Z ← Z − lr ∇_Z L(Z) on the GA-NTK loss as the driver's ``Stepper``: row k
+    holds Z_k and L(Z_k), at t_k = k·lr."""
+
+    def __init__(self, real: torch.Tensor, fake0: torch.Tensor, lr: float, opts: dict):
+        self.real, self.Z, self.lr, self.opts = real, fake0.detach().clone(), lr, opts
+        self.K, self.n = fake0.shape[0], 0
+
+    def time(self) -> float:
+        return self.n * self.lr
+
+    def state(self) -> torch.Tensor:
+        return self.Z.reshape(self.K, -1)
+
+    def loss(self) -> torch.Tensor:
+        """L(Z) [K], with Z requiring its gradient."""
+        return ga_ntk(self.real, self.Z.requires_grad_(True), **self.opts)[1]
+
+    def step(self, n: int, observe: bool):
+        loss = self.loss()
+        (grad,) = torch.autograd.grad(loss.sum(), self.Z)  # runs are independent: Σ_K keeps them apart
+        self.Z, self.n = (self.Z - self.lr * grad).detach(), n + 1
+        return {"loss": loss.detach()} if observe else None
+
+    def observe(self, n: int) -> dict:
+        return {"loss": self.loss().detach()}
+
+    def poison(self, runs: torch.Tensor) -> None:
+        self.Z = self.Z.detach().masked_fill(runs[:, None, None], math.nan)
+
+    def state_dict(self) -> dict:
+        return {"Z": self.Z.detach(), "n": self.n}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.Z, self.n = state["Z"].to(self.Z), state["n"]

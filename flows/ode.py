@@ -9,7 +9,9 @@ from typing import Callable, Optional
 import torch
 from torchdiffeq import odeint
 
+from games.driver import threads, threads_for
 from games.errors import ConfigError, check_choice, check_int, check_positive
+from games.execution import current
 from games.trajectory import Trajectory
 
 ADAPTIVE = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
@@ -21,7 +23,8 @@ def integrate_flow(rhs: Callable, x0: torch.Tensor, t_end: float, p: int, *, n_r
                    step_size: Optional[float] = None, metadata: Optional[dict] = None) -> Trajectory:
     """ẋ = rhs(t, x) from x0 [K, d] over [0, t_end], recorded at ``n_records`` equally spaced times.
 
-    Fixed-step methods take ``step_size`` (default: the record spacing). A flow that leaves the
+    Fixed-step methods take ``step_size`` (default: the record spacing). torch's threads are those of
+    ``games.driver.threads_for`` the state's size (or ``run.threads``). A flow that leaves the
     finite numbers (or makes the adaptive solver's step underflow) keeps the records before it and
     names the time in ``metadata['diverged']``.
     """
@@ -35,10 +38,11 @@ def integrate_flow(rhs: Callable, x0: torch.Tensor, t_end: float, p: int, *, n_r
     if method in FIXED_STEP:
         options = {"step_size": check_positive("flow.step_size", step_size or t_end / (n_records - 1))}
     start, diverged = time.perf_counter(), None
-    try:
-        states = odeint(rhs, x0, times, method=method, rtol=rtol, atol=atol, options=options)
-    except AssertionError as error:  # torchdiffeq: "underflow in dt …" once the flow blows up
-        states, diverged = _records_until_failure(rhs, x0, times, method, rtol, atol, options), str(error)
+    with threads(current().threads or threads_for(x0.numel())):
+        try:
+            states = odeint(rhs, x0, times, method=method, rtol=rtol, atol=atol, options=options)
+        except AssertionError as error:  # torchdiffeq: "underflow in dt …" once the flow blows up
+            states, diverged = _records_until_failure(rhs, x0, times, method, rtol, atol, options), str(error)
     finite = torch.isfinite(states).flatten(1).all(-1)
     if not finite.all():
         first = int((~finite).nonzero()[0])

@@ -49,6 +49,13 @@ class Oracle:
         """Start an iteration: its minibatches are yet to be drawn."""
         self.groups = {}
 
+    def state_dict(self) -> dict:
+        """What a resumed loop needs of the oracle between iterations (none: its streams are the loop's)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
     def group(self, key: str, who: str) -> int:
         """The index of the minibatch that ``who``'s loss uses under ``key`` (a new one at first use)."""
         identity = ("shared",) if self.shared else (key, who)

@@ -15,7 +15,10 @@ from typing import Optional
 
 import torch
 
+from .execution import check_memory
+
 _MASK = 0xFFFFFFFF
+STREAM_BYTES = 48  # a run's seed words and the temporaries of deriving them
 _GOLDEN = 0x9E3779B9
 _ODD = (0x85EBCA6B, 0xC2B2AE35, 0x27D4EB2F)
 
@@ -163,6 +166,7 @@ class Streams:
 
     @classmethod
     def from_seed(cls, seed: int, K: int, device="cpu", dtype=torch.float64, compiled: bool = False) -> "Streams":
+        check_memory(K, STREAM_BYTES, "their random streams alone", device)
         return cls(run_seeds(seed, K), device=device, dtype=dtype, compiled=compiled)
 
     @property

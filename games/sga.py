@@ -13,13 +13,14 @@ the chain tends weakly to SME-1 at rate η. A schedule η(k) indexes plain itera
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
 import torch
 
+from . import chunks
 from .base import PLAYERS, Game
+from .driver import Stepper, drive
 from .errors import ConfigError, check_int, check_positive
 from .optim import Optimizer, make_optimizer
 from .oracle import Minibatch, Oracle, svag_combine  # noqa: F401  (svag_combine: its home before games.oracle)
@@ -151,12 +152,14 @@ class SGA:
             device="cpu", dtype=torch.float64, progress: bool = False, metadata: Optional[dict] = None,
             oracle: Optional[Oracle] = None) -> Trajectory:
         """Train K runs (default: one per row of x0 [K, d]) for ``steps`` iterations, recording every
-        ``record_every`` and at the end.
+        ``record_every`` and at the end, under ``games.driver`` (divergence, Ctrl-C, checkpoints).
 
         Each row of the record holds x_k and the observables of the step taken from x_k. A run whose
-        state stops being finite is reported in ``metadata['diverged']`` ({run: step}); its record up
-        to then is kept. Ctrl-C stops the run and returns what was recorded. The gradients come from
-        ``oracle`` (default: the minibatches of the runs' streams).
+        state stops being finite or leaves the driver's bound is reported in ``metadata['diverged']``
+        ({run: step}); its record up to then is kept. Ctrl-C stops the run and returns what was
+        recorded. The gradients come from ``oracle`` (default: the minibatches of the runs' streams);
+        with the default oracle and ``run.workers`` > 1 the runs are split over processes
+        (``games.chunks``), to the same bits.
         """
         steps = check_int("sga.steps", steps, minimum=0)
         record_every = check_int("run.record_every", record_every)
@@ -164,35 +167,24 @@ class SGA:
             K = len(x0)  # one run per initial state
         streams = streams or Streams.from_seed(seed, check_int("run.paths", K), device=device, dtype=dtype)
         x = self.game.init(streams.K, streams) if x0 is None else _as_states(x0, streams)
-        params, state, t = dict(zip(PLAYERS, self.game.split(x))), self.init_state(x), 0.0
-        oracle = oracle or self.oracle(streams)
-        recorder = _Recorder(self.game, record_states)
-        alive, diverged, interrupted = torch.ones(streams.K, dtype=torch.bool, device=x.device), {}, None
-        bar, start = _progress(steps, progress), time.perf_counter()
-        try:
-            for k in range(steps + 1):
-                record = k % record_every == 0 or k == steps
-                new, state, obs = self.step_players(params, state, k, streams, observe=record, oracle=oracle)
-                if record:
-                    recorder.add(t, params, obs)
-                if k == steps:
-                    break
-                params, t = {w: v.detach() for w, v in new.items()}, t + self.clock_step(k)
-                alive = _check_finite(params, alive, k + 1, diverged)
-                if not alive.any():
-                    recorder.add(t, params, {n: torch.full_like(v, math.nan) for n, v in recorder.last.items()})
-                    break
-                bar.update(1)
-        except KeyboardInterrupt:
-            interrupted = k
-        finally:
-            bar.close()
+        options = dict(record_every=record_every, record_states=record_states, progress=progress,
+                       metadata=metadata)
+        if oracle is None and chunks.splits(streams.K):
+            return chunks.run_split(lambda index, streams: self._run(steps, x[index], streams, **options),
+                                    streams.K, [streams], Trajectory.join_runs)
+        return self._run(steps, x, streams, oracle=oracle, **options)
+
+    def _run(self, steps: int, x: torch.Tensor, streams: Streams, *, record_every: int, record_states: bool,
+             progress: bool, metadata: Optional[dict], oracle: Optional[Oracle] = None) -> Trajectory:
+        """``run`` in this process, from the states x [K, d]."""
+        loop = _TrainingLoop(self, x, streams, oracle or self.oracle(streams), record_states)
+        outcome = drive(loop, steps, record_every=record_every, progress=progress, desc="training",
+                        stop_when_dead=not chunks.inside())
         meta = {**self.describe(), "seeds": streams.seeds.tolist() if streams.K <= 64 else None,
-                "steps": steps, "record_every": record_every, "diverged": diverged,
-                "interrupted": interrupted, "wall_time_s": time.perf_counter() - start,
-                "schedules": {w: self.players[w].schedule.decisions(s) for w, s in state["schedules"].items()},
-                **(metadata or {})}
-        return recorder.trajectory(meta)
+                "steps": steps, "record_every": record_every, **outcome.metadata(),
+                "schedules": {w: self.players[w].schedule.decisions(s) for w, s in loop.train_state["schedules"].items()},
+                "states_recorded": record_states, **(metadata or {})}
+        return outcome.trajectory(self.game.p if record_states else 0, meta)
 
     def describe(self) -> dict:
         """The training set-up, for a Trajectory's metadata."""
@@ -312,44 +304,50 @@ def _as_states(x0, streams: Streams) -> torch.Tensor:
     return x0.expand(streams.K, -1).clone() if x0.ndim == 1 else x0.clone()
 
 
-def _check_finite(params: dict, alive, step, diverged) -> torch.Tensor:
-    """Mark runs whose state just stopped being finite; ``diverged`` maps run → first bad step.
+class _TrainingLoop(Stepper):
+    """Training as the driver's ``Stepper``: the players' parameters, the training state (optimisers, rule,
+    schedules), the clock, the streams and the oracle."""
 
-    A row sum is non-finite whenever an entry is (and, rarely, when finite entries overflow it), so
-    it screens in one pass; the entrywise test decides.
-    """
-    if all(torch.isfinite(v.sum(dim=-1)).all() for v in params.values()):
-        return alive
-    now = torch.stack([torch.isfinite(v).all(dim=-1) for v in params.values()]).all(dim=0)
-    for run in torch.nonzero(alive & ~now).flatten().tolist():
-        diverged[run] = step
-    return alive & now
+    def __init__(self, sga: SGA, x: torch.Tensor, streams: Streams, oracle: Oracle, record_states: bool):
+        self.sga, self.streams, self.oracle, self.record_states = sga, streams, oracle, record_states
+        self.params, self.train_state, self.t = dict(zip(PLAYERS, sga.game.split(x))), sga.init_state(x), 0.0
+        self.K, self.counter = streams.K, streams.counter
 
+    def time(self) -> float:
+        return self.t
 
-def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
+    def state(self) -> torch.Tensor:
+        return self.sga.game.join(self.params["theta"], self.params["omega"])
 
-    return tqdm(total=total, disable=not enabled, desc="training", unit="step", leave=False)
+    def row(self) -> torch.Tensor:
+        return self.state() if self.record_states else self.params["theta"][:, :0]
 
+    def step(self, n: int, observe: bool):
+        new, self.train_state, obs = self.sga.step_players(self.params, self.train_state, n, self.streams,
+                                                           observe=observe, oracle=self.oracle)
+        self.params, self.t = {w: v.detach() for w, v in new.items()}, self.t + self.sga.clock_step(n)
+        self.counter = self.streams.counter
+        return obs
 
-class _Recorder:
-    """Collects rows of the record on the CPU."""
+    def observe(self, n: int) -> dict:
+        obs = self.sga.step_players(self.params, self.train_state, n, self.streams, oracle=self.oracle)[2]
+        self.counter = self.streams.counter
+        return obs
 
-    def __init__(self, game: Game, record_states: bool):
-        self.game, self.record_states = game, record_states
-        self.times, self.states, self.obs = [], [], {}
+    def poison(self, runs: torch.Tensor) -> None:
+        self.params = {w: v.masked_fill(runs[:, None], math.nan) for w, v in self.params.items()}
 
-    def add(self, t, params: dict, obs):
-        self.times.append(t)
-        x = self.game.join(params["theta"], params["omega"]) if self.record_states else params["theta"][:, :0]
-        self.states.append(x.detach().cpu())
-        for name, v in obs.items():
-            self.obs.setdefault(name, []).append(torch.as_tensor(v).detach().cpu())
-        self.last = obs
+    def work(self) -> int:
+        return self.K * (self.sga.game.p + self.sga.game.q) * max(1, self.sga.batch_size)
 
-    def trajectory(self, metadata: dict) -> Trajectory:
-        states = torch.stack(self.states)
-        obs = {n: torch.stack(v) for n, v in self.obs.items()}
-        meta = {**metadata, "states_recorded": self.record_states}
-        return Trajectory(torch.tensor(self.times, dtype=torch.float64), states,
-                          self.game.p if self.record_states else 0, obs, meta)
+    def fingerprint(self) -> dict:
+        return {"update": self.sga.rule.name, "d": self.sga.game.p + self.sga.game.q}
+
+    def state_dict(self) -> dict:
+        return {"params": self.params, "train_state": self.train_state, "t": self.t, "counter": self.counter,
+                "oracle": self.oracle.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.params, self.train_state, self.t = state["params"], state["train_state"], state["t"]
+        self.streams.counter = self.counter = state["counter"]
+        self.oracle.load_state_dict(state["oracle"])

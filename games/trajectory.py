@@ -59,6 +59,27 @@ class Trajectory:
             dict(self.metadata),
         )
 
+    @classmethod
+    def join_runs(cls, parts) -> "Trajectory":
+        """The ensemble made of ``parts``, Trajectories of consecutive chunks of its runs on the same
+        record grid: states and observables joined along the runs; the metadata is the first part's,
+        with the diverged runs of every part (renumbered), the seeds joined and the longest wall time."""
+        parts = list(parts)
+        first, offset, diverged, seeds = parts[0], 0, {}, []
+        for part in parts:
+            if part.times.shape != first.times.shape or not torch.equal(part.times, first.times):
+                raise ValueError("the parts of an ensemble must share their record times")
+            diverged.update({offset + int(run): step for run, step in part.metadata.get("diverged", {}).items()})
+            seeds += part.metadata.get("seeds") or []
+            offset += part.K
+        meta = {**first.metadata, "diverged": diverged,
+                "interrupted": next((p.metadata["interrupted"] for p in parts if p.metadata.get("interrupted")), None),
+                "wall_time_s": max(p.metadata.get("wall_time_s", 0.0) for p in parts)}
+        if "seeds" in first.metadata:
+            meta["seeds"] = seeds if offset <= 64 else None
+        return cls(first.times, torch.cat([p.states for p in parts], dim=1), first.p,
+                   {name: torch.cat([p.observables[name] for p in parts], dim=1) for name in first.observables}, meta)
+
     def save(self, path) -> Path:
         """Write ``path`` (.npz) and its JSON sidecar (.json), each atomically."""
         path = Path(path).with_suffix(".npz")

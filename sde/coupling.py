@@ -14,6 +14,7 @@ from typing import Optional
 
 import torch
 
+from games import chunks
 from games.oracle import Minibatch, svag_combine
 from games.random import Streams
 from games.trajectory import Trajectory
@@ -37,6 +38,12 @@ class _Tapped(Minibatch):
         self.increments.append(w)
         return batch
 
+    def state_dict(self) -> dict:
+        return {"increments": list(self.increments), "noise_counter": self.noise_streams.counter}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.increments, self.noise_streams.counter = list(state["increments"]), state["noise_counter"]
+
 
 def coupled_chain(sme, steps: int, x0, streams: Streams, noise_streams: Streams, sga=None,
                   step_time: Optional[float] = None, **run_options):
@@ -48,6 +55,13 @@ def coupled_chain(sme, steps: int, x0, streams: Streams, noise_streams: Streams,
     ``sga.run`` gives on the same streams."""
     sga = sga or sme.sga
     step_time = sme.eta if step_time is None else step_time
+    if chunks.splits(streams.K):  # the chain and its increments, each chunk of runs on a worker
+        x0 = torch.as_tensor(x0)
+        job = lambda index, s, ns: coupled_chain(sme, steps, x0[index] if x0.ndim == 2 else x0, s, ns,  # noqa: E731
+                                                 sga, step_time, **run_options)
+        return chunks.run_split(job, streams.K, [streams, noise_streams],
+                                lambda parts: (Trajectory.join_runs([c for c, _ in parts]),
+                                               torch.cat([w for _, w in parts], dim=1)))
     tap = _Tapped(sga.game, sga.batch_size, streams, sga.shared_batch, sga.svag, sga.decay, noise_streams=noise_streams)
     chain: Trajectory = sga.run(steps, streams=streams, x0=x0, oracle=tap, **run_options)
     per_iteration = sme.groups

@@ -25,6 +25,8 @@ from typing import Optional
 import numpy as np
 import torch
 
+from games import chunks
+from games.driver import Stepper, drive
 from games.errors import ConfigError, check_choice, check_int, check_positive
 from games.random import Streams
 from games.trajectory import Trajectory
@@ -75,63 +77,103 @@ def integrate(sde, x0, t_end: float, dt: float, *, solver="euler", K: Optional[i
     else:
         K = _paths(K, x0)
         streams = Streams.from_seed(seed, K, device=device, dtype=dtype)
-    x = _layout(_initial(x0, K, sde.d, device, dtype), compile)
-    scaled_step = _compiled_step(solver, sde) if compile else _scaled_step(solver, sde)
-    scale = torch.tensor(1.0 if increments is not None else math.sqrt(dt), dtype=dtype, device=device)
-    step = lambda t, y, dt, z: scaled_step(t, y, dt, z, scale)  # noqa: E731  (ΔW = scale·z)
-
-    steps = _record_steps(N, record_every)
-    record = torch.empty(len(steps), K, sde.d, dtype=dtype)
-    record[0].copy_(x)
-    rows, next_record = 1, steps[1] if len(steps) > 1 else -1
-    alive = torch.ones(K, dtype=torch.bool, device=device)
-    diverged, interrupted, n, checked = {}, None, 0, 0
-    x_start, dw = x, None
-    if increments is None:  # one buffer for every block's normals
-        shape = (block * sde.m, K) if compile else (K, block * sde.m)
-        buffer = torch.empty(shape, dtype=streams.buffer_dtype, device=streams.device)
-    bar, start = _progress(N, progress), time.perf_counter()
-    try:
-        while n < N:
-            nb = min(block, N - n)
-            if increments is None:
-                z = streams.normal(block, sde.m, compiled=compile or None, paths_inner=compile, out=buffer)  # [K, block, m]
-                dw = z.transpose(0, 1)[:nb]  # [nb, K, m]
-            else:
-                dw = increments[n : n + nb]
-            x_start = x
-            for j in range(nb):
-                x = step(_clock(n, dt, x), x, dt, dw[j])
-                n += 1
-                if n == next_record:
-                    record[rows].copy_(x)
-                    rows += 1
-                    next_record = steps[rows] if rows < len(steps) else -1
-            alive = _screen(step, x, x_start, dw, n - nb, dt, alive, diverged)
-            checked = n
-            bar.update(nb)
-            if not alive.any():
-                if steps[rows - 1] != n:
-                    steps, record = steps[:rows] + [n], record[: rows + 1]
-                    record[rows].copy_(x)
-                    rows += 1
-                break
-    except KeyboardInterrupt:
-        interrupted = n
-        if dw is not None and checked < n:  # screen the part of the block that was done
-            _screen(step, x, x_start, dw[: n - checked], checked, dt, alive, diverged)
-    finally:
-        bar.close()
-
+    x = _initial(x0, K, sde.d, device, dtype)
     meta = {"method": solver.name, "sde": _describe(sde), "t_end": float(t_end), "dt": float(dt),
             "steps": N, "record_every": record_every, "block": block, "compiled": bool(compile),
             "noise": "increments" if increments is not None else "streams",
             "seeds": streams.seeds.tolist() if streams is not None and K <= 64 else None,
-            "diverged": diverged, "interrupted": interrupted,
-            "wall_time_s": time.perf_counter() - start, "versions": {"torch": torch.__version__},
-            **(metadata or {})}
-    times = torch.tensor(steps[:rows], dtype=torch.float64) * dt
-    return Trajectory(times, record[:rows], sde.p, {}, meta)
+            "versions": {"torch": torch.__version__}, **(metadata or {})}
+    if chunks.splits(K) and getattr(sde, "pathwise", True):
+        def job(index, *chunk_streams):
+            chunk = increments[:, index] if increments is not None else None
+            return integrate(sde, x[index], t_end, dt, solver=solver, streams=chunk_streams[0] if chunk_streams else None,
+                             increments=chunk, record_every=record_every, device=device, dtype=dtype,
+                             block=block, compile=compile, metadata=metadata)
+        return chunks.run_split(job, K, [streams] if streams is not None else [], Trajectory.join_runs)
+    loop = _SDELoop(sde, solver, x, dt, streams, increments, block, compile)
+    outcome = drive(loop, N, record_every=record_every, progress=progress, desc="sde",
+                    stop_when_dead=not chunks.inside())
+    return outcome.trajectory(sde.p, {**meta, **outcome.metadata(), **(metadata or {})})
+
+
+class _SDELoop(Stepper):
+    """The fused ensemble loop as the driver's ``Stepper``: one solver step per time step on normals drawn
+    in blocks of ``block`` steps (or on given increments), screened once per block."""
+
+    observes = False
+
+    def __init__(self, sde, solver, x, dt: float, streams: Optional[Streams], increments, block: int, compile: bool):
+        self.sde, self.dt, self.streams, self.increments, self.compile = sde, dt, streams, increments, compile
+        self.K, self.n, self.block, self.screen_every = x.shape[0], 0, block, block
+        self.x = self.x_start = _layout(x, compile)
+        scaled_step = _compiled_step(solver, sde) if compile else _scaled_step(solver, sde)
+        scale = torch.tensor(1.0 if increments is not None else math.sqrt(dt), dtype=x.dtype, device=x.device)
+        self._step = lambda t, y, z: scaled_step(t, y, dt, z, scale)  # ΔW = scale·z
+        if increments is None:  # one buffer for every block's normals
+            shape = (block * sde.m, self.K) if compile else (self.K, block * sde.m)
+            self.buffer = torch.empty(shape, dtype=streams.buffer_dtype, device=streams.device)
+            self.counter = streams.counter  # before the current block's draw
+        self.dw = None
+
+    def time(self) -> float:
+        return self.n * self.dt
+
+    def state(self) -> torch.Tensor:
+        return self.x
+
+    def step(self, n: int, observe: bool):
+        j = n % self.block
+        if j == 0:
+            self.x_start = self.x
+            self._draw(n)
+        self.x = self._step(_clock(n, self.dt, self.x), self.x, self.dw[j])
+        self.n = n + 1
+
+    def _draw(self, n: int) -> None:
+        """The block of increments that starts at step n: [nb, K, m]."""
+        if self.increments is not None:
+            self.dw = self.increments[n : n + self.block]
+            return
+        self.counter = self.streams.counter
+        z = self.streams.normal(self.block, self.sde.m, compiled=self.compile or None, paths_inner=self.compile,
+                                out=self.buffer)  # [K, block, m]
+        self.dw = z.transpose(0, 1)
+
+    def first_steps(self, bad, n_from: int, n_to: int, bound: float) -> dict:
+        """Replays the block from its start (the whole ensemble: f and g may depend on K) with the same
+        increments to find each run's first step out of bounds."""
+        pending, found, y = set(torch.nonzero(bad).flatten().tolist()), {}, self.x_start
+        for n in range(n_from, n_to):
+            y = self._step(_clock(n, self.dt, y), y, self.dw[n % self.block])
+            peak = y.abs().amax(dim=-1)
+            out = torch.nonzero(~(peak <= bound) if bound < math.inf else ~torch.isfinite(peak)).flatten().tolist()
+            for run in pending.intersection(out):
+                found[run] = n + 1
+            pending.difference_update(out)
+            if not pending:
+                break
+        return {**found, **{run: n_to for run in pending}}  # not reproduced: a non-deterministic f or g
+
+    def poison(self, runs: torch.Tensor) -> None:
+        self.x.masked_fill_(runs[:, None], math.nan)
+
+    def work(self) -> int:
+        return self.K * (self.sde.d + self.sde.m)
+
+    def fingerprint(self) -> dict:
+        return {"d": self.sde.d, "m": self.sde.m, "dt": self.dt, "block": self.block}
+
+    def state_dict(self) -> dict:
+        counter = None if self.streams is None else self.counter if self.n % self.block else self.streams.counter
+        return {"x": self.x, "n": self.n, "counter": counter}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.x = self.x_start = _layout(state["x"].to(self.x.device), self.compile)
+        self.n = state["n"]
+        if self.streams is not None:
+            self.streams.counter = self.counter = state["counter"]
+        if self.n % self.block:  # within a block (a finished loop): its increments, and the streams past them
+            self._draw(self.n - self.n % self.block)
 
 
 def euler_maruyama(sde, x0, t_end: float, dt: float, **options) -> Trajectory:
@@ -176,33 +218,6 @@ def _compiled_step(solver, sde):
 
 
 _COMPILED = weakref.WeakKeyDictionary()
-
-
-def _screen(step, x, x_start, dw, n_start, dt, alive, diverged) -> torch.Tensor:
-    """Mark the paths that became non-finite in the block that took ``x_start`` (step n_start) to x.
-
-    Non-finite entries stay non-finite under a step (inf + finite = inf, NaN stays NaN), so one
-    test per block finds every diverged path; the block is then replayed from ``x_start`` with the
-    same increments (the whole ensemble: f and g may depend on K) to find each one's first step.
-    """
-    if torch.isfinite(x).all():
-        return alive
-    now = torch.isfinite(x).all(dim=-1)
-    new = alive & ~now
-    if new.any():
-        pending = set(torch.nonzero(new).flatten().tolist())
-        y = x_start
-        for j in range(dw.shape[0]):
-            y = step(_clock(n_start + j, dt, y), y, dt, dw[j])
-            bad = torch.nonzero(~torch.isfinite(y).all(dim=-1)).flatten().tolist()
-            for run in pending.intersection(bad):
-                diverged[run] = n_start + j + 1
-            pending.difference_update(bad)
-            if not pending:
-                break
-        for run in pending:  # not reproduced by the replay (a non-deterministic f or g)
-            diverged[run] = n_start + dw.shape[0]
-    return alive & now
 
 
 # -- torchsde (the reference path) --------------------------------------------------------------------
@@ -376,9 +391,3 @@ def _describe(sde) -> dict:
     if hasattr(sde, "describe"):
         return sde.describe()
     return {"name": getattr(sde, "name", type(sde).__name__), "d": sde.d, "m": sde.m, "p": sde.p}
-
-
-def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, disable=not enabled, desc="sde", unit="step", leave=False)

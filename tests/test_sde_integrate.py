@@ -9,6 +9,7 @@ import torch
 import torchsde
 
 from games.errors import ConfigError
+from games.execution import BLOWUP, using
 from games.random import Streams
 from sde.integrate import brownian_from_increments, euler_maruyama, integrate, sdeint
 from sde.solvers import PlatenWeak2
@@ -247,11 +248,12 @@ def test_ensemble_equals_single_paths_and_same_seed_same_trajectory(make):
 
 
 # -- divergence, interruption, validation ------------------------------------------------------------------
-def _blowup_step(x, dt, steps, s=0.0, dws=None):
-    """First n with x_n non-finite, for x ← x + x²dt + s ΔW in Python floats (None if it stays finite)."""
+def _blowup_step(x, dt, steps, s=0.0, dws=None, bound=math.inf):
+    """First n with |x_n| > bound or x_n non-finite, for x ← x + x²dt + s ΔW in Python floats (None if
+    it stays inside)."""
     for n in range(steps):
         x = (x * x) * dt + x + (s * dws[n] if dws is not None else 0.0)
-        if not math.isfinite(x):
+        if not math.isfinite(x) or abs(x) > bound:
             return n + 1
     return None
 
@@ -262,7 +264,8 @@ def test_divergence_is_reported_per_path_with_its_step():
     x0 = torch.tensor([[1.0], [0.5], [-1.0], [0.0]])
     gen = torch.Generator().manual_seed(1)
     inc = torch.randn(N, K, 1, generator=gen, dtype=torch.float64) * math.sqrt(dt)
-    traj = euler_maruyama(Blowup(0.1), x0, T, dt, increments=inc, block=64)
+    with using(blowup=math.inf):  # no bound: divergence is overflow
+        traj = euler_maruyama(Blowup(0.1), x0, T, dt, increments=inc, block=64)
     expected = {k: _blowup_step(x0[k, 0].item(), dt, N, 0.1, inc[:, k, 0].tolist()) for k in range(K)}
     expected = {k: n for k, n in expected.items() if n is not None}
     assert traj.metadata["diverged"] == expected and set(expected) >= {0, 1}
@@ -271,12 +274,31 @@ def test_divergence_is_reported_per_path_with_its_step():
     assert len(traj.times) == N + 1 and traj.times[-1] == T
 
     # without noise, from 1: the Euler chain lags the blow-up at t = 1 a little
-    single = euler_maruyama(Blowup(), [1.0], T, dt, K=1, block=64)
+    with using(blowup=math.inf):
+        single = euler_maruyama(Blowup(), [1.0], T, dt, K=1, block=64)
     n = single.metadata["diverged"][0]
     assert n == _blowup_step(1.0, dt, N) and 1.0 < n * dt < 1.15
     # every path has diverged: the run stops at the end of that block, its last row non-finite
     assert single.times[-1] == math.ceil(n / 64) * 64 * dt < T
     assert torch.isfinite(single.states[:n]).all() and not torch.isfinite(single.states[-1]).any()
+
+
+def test_a_finite_explosion_is_flagged_at_its_step_and_set_to_nan():
+    """The default bound, 1e6 · max(1, max|x_0|), catches the blow-up long before it overflows; the record
+    is kept up to the step and the run ends non-finite (NaN once screened, if not inf before), left out of ensemble means."""
+    dt, T, K = 2.0**-8, 4.0, 4
+    N = round(T / dt)
+    x0 = torch.tensor([[1.0], [0.5], [-1.0], [0.0]])
+    inc = torch.randn(N, K, 1, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * math.sqrt(dt)
+    traj = euler_maruyama(Blowup(0.1), x0, T, dt, increments=inc, block=64)
+    bound = BLOWUP * 1.0
+    expected = {k: _blowup_step(x0[k, 0].item(), dt, N, 0.1, inc[:, k, 0].tolist(), bound) for k in range(K)}
+    expected = {k: n for k, n in expected.items() if n is not None}
+    assert traj.metadata["diverged"] == expected and set(expected) >= {0, 1}
+    with using(blowup=math.inf):
+        overflow = euler_maruyama(Blowup(0.1), x0, T, dt, increments=inc, block=64).metadata["diverged"]
+    for k, n in expected.items():
+        assert n < overflow[k] and (traj.states[:n, k].abs() <= bound).all() and not torch.isfinite(traj.states[-1, k]).any()
 
 
 def test_interrupt_keeps_the_record():

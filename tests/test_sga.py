@@ -5,11 +5,12 @@ import sys
 import pytest
 import torch
 
+from analysis.compare import weak_error
 from analysis.linearisation import (eigenvalues, field_jacobian, max_eigen_difference,
                                     update_map_jacobian)
 from games import SGA, BilinearGame, Custom, DiracGAN, GaussianGame, Player, Trajectory, train
+from games.execution import using
 from games.random import Streams
-
 
 
 @pytest.mark.parametrize("update,n_d,shared", [("sim", 1, False), ("sim", 1, True), ("alt-d", 3, False),
@@ -49,13 +50,32 @@ def test_bilinear_simultaneous_spirals_out_alternating_stays_bounded():
 def test_divergence_is_reported_with_its_step_and_the_record_is_kept():
     game = BilinearGame(noise_offset=0.0)
     # sim GD multiplies |x| by √(1 + h²) per step: with h = 1e3 it overflows float64 near step 103
-    traj = train(game, 400, K=2, x0=torch.tensor([1.0, 0.0]), lr=1e3, record_every=1)
+    with using(blowup=math.inf):  # no bound: divergence is overflow
+        traj = train(game, 400, K=2, x0=torch.tensor([1.0, 0.0]), lr=1e3, record_every=1)
     step = traj.metadata["diverged"][0]
     assert traj.metadata["diverged"] == {0: step, 1: step}
     expected = math.ceil(math.log(sys.float_info.max) / (0.5 * math.log(1 + 1e6)))
     assert abs(step - expected) <= 2
     assert torch.isfinite(traj.states[:step]).all()
     assert len(traj.times) == step + 1
+
+
+def test_a_finite_explosion_is_flagged_at_its_step_and_left_out_of_the_means():
+    game = BilinearGame(noise_offset=0.0)
+    x0 = torch.tensor([[1.0, 0.0], [0.0, 1e-9], [2e-9, 0.0]])  # run 0 leaves 1e6 · max|x_0| = 1e6; 1 and 2 stay
+    with using(blowup=math.inf):
+        free = train(game, 4, x0=x0, lr=1e3, record_every=1)
+    peak = free.states.abs().amax(dim=-1)  # [T, K], finite throughout
+    assert torch.isfinite(peak).all() and peak.max() < 1e13
+    expected = int(torch.nonzero(peak[:, 0] > 1e6)[0])
+    traj = train(game, 4, x0=x0, lr=1e3, record_every=1)
+    assert traj.metadata["diverged"] == {0: expected}
+    assert torch.equal(traj.states[:expected], free.states[:expected])  # kept up to the step
+    assert torch.isnan(traj.states[expected:, 0]).all()
+    assert torch.equal(traj.states[:, 1:], free.states[:, 1:])  # the others are untouched
+    estimate = weak_error(traj.states[-1], torch.zeros(2, 2))
+    assert estimate.left_out == (1, 0)
+    assert torch.allclose(estimate.value[:2], free.states[-1, 1:].mean(0), rtol=1e-12, atol=0)
 
 
 def test_only_the_diverging_run_stops():

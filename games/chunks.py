@@ -1,0 +1,93 @@
+"""An ensemble's runs in chunks, run as Ray tasks on local worker processes or on a cluster.
+
+Run k's numbers come from its own stream (``games.random``) and its steps touch its own row, so the K
+runs of an ensemble split into chunks of consecutive runs that can run anywhere and join into the same
+bits (``Trajectory.join_runs``). ``run.workers`` = N (``games.execution``) makes N chunks, each a Ray
+task with its share of the threads; 1 (the default) runs in this process without importing Ray. Each
+chunk's loops checkpoint under their own keys, so a rerun after a kill loads the finished chunks
+instead of running them again.
+
+One difference remains: a loop in one process stops once every run has diverged, while a chunk cannot
+know about the others and runs on to the end; the two agree whenever some run survives.
+"""
+from __future__ import annotations
+
+import contextvars
+from typing import Callable, Sequence
+
+import torch
+
+from .execution import current, using
+from .random import Streams
+
+_INSIDE = contextvars.ContextVar("gandyn_inside_chunk", default=False)
+
+
+def inside() -> bool:
+    """Whether this code runs as a chunk of a split ensemble."""
+    return _INSIDE.get()
+
+
+def splits(K: int) -> bool:
+    """Whether an ensemble of K runs is split over workers here."""
+    return current().workers > 1 and K > 1 and not inside()
+
+
+def chunk_slices(K: int, chunks: int) -> list:
+    """``chunks`` (at most K) slices of consecutive runs covering 0 … K − 1, their sizes within one."""
+    chunks = min(chunks, K)
+    bounds = [K * i // chunks for i in range(chunks + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def run_split(job: Callable, K: int, streams: Sequence[Streams], merge: Callable):
+    """``merge`` of ``job(index, *chunk_streams)`` over the chunks of the K runs, each on a worker.
+
+    Args:
+        job: (slice of runs, the streams of those runs…) ↦ the chunk's result; it must be picklable
+            (Ray's cloudpickle takes closures) and run its chunk alone.
+        K: the number of runs.
+        streams: the ensemble's streams (each of K runs); after the call they stand where the whole
+            ensemble's would.
+        merge: the chunks' results, in order ↦ the ensemble's.
+
+    Returns:
+        The merged result.
+    """
+    streams, setting = list(streams), current()
+    slices = chunk_slices(K, setting.workers)
+    key = setting.checkpoints.next_key() if setting.checkpoints is not None else None
+    threads = max(1, (setting.threads or _cpu_threads()) // len(slices))
+    tasks = [(job, index, [s.subset(index) for s in streams],
+              setting.checkpoints.child(f"{key}.c{i}") if key is not None else None, threads)
+             for i, index in enumerate(slices)]
+    results = _on_ray(tasks, setting.address, len(slices))
+    for s, counter in zip(streams, results[0][1]):
+        s.counter = counter
+    return merge([result for result, _ in results])
+
+
+def run_chunk(job: Callable, index: slice, streams: list, checkpoints, threads: int):
+    """One chunk, in the process that runs it: (its result, its streams' positions after it)."""
+    token = _INSIDE.set(True)
+    try:
+        with using(workers=1, threads=threads, checkpoints=checkpoints):
+            return job(index, *streams), [s.counter for s in streams]
+    finally:
+        _INSIDE.reset(token)
+
+
+def _cpu_threads() -> int:
+    return torch.get_num_threads()
+
+
+def _on_ray(tasks: list, address, workers: int) -> list:
+    import ray
+
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    remote = ray.remote(num_cpus=1)(run_chunk)
+    return ray.get([remote.remote(*task) for task in tasks])
