@@ -6,9 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
+
 from games.errors import ConfigError
 
-from . import catalog
+from . import catalog, rundir
 from .config import load_toml, parse_overrides
 from .report import Report
 
@@ -24,6 +26,9 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
                         help="override a configuration key, e.g. --set sga.lr=0.1 (repeatable)")
     parser.add_argument("--config", type=Path, help="a TOML file of configuration keys")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start over, discarding an unfinished run in --out (default: resume it)")
+    parser.add_argument("--address", help="a Ray cluster to run the ensembles' chunks on (with --set run.workers=N)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--method", default="moments", help="moments (default), surrogate, fdr or ray")
     tune.add_argument("--runs", type=int, default=1000, help="runs per schedule (default 1000)")
     tune.add_argument("--samples", type=int, default=8, help="trials of a ray sweep (default 8)")
-    tune.add_argument("--address", help="a Ray cluster to join (default: start Ray on this machine)")
     _run_options(tune)
     gallery = sub.add_parser("gallery", help="the README's gallery: one small image per catalog entry")
     gallery.add_argument("names", nargs="*", metavar="NAME", help="entries (default: every one)")
@@ -59,21 +63,30 @@ def overrides_of(args) -> dict:
     return overrides
 
 
-def reproduce(name: str, quick: bool = False, out=None, overrides=None, quiet: bool = False) -> Path:
+def reproduce(name: str, quick: bool = False, out=None, overrides=None, quiet: bool = False, fresh: bool = False,
+              address=None) -> Path:
     """Run catalog entry ``name`` (``overrides``: dotted configuration keys) into ``out`` (default
-    runs/NAME) and return that directory: ``summary.json``, ``report.md``, the figures."""
+    runs/NAME) and return that directory: ``summary.json``, ``report.md``, the figures.
+
+    An unfinished run of the same entry and configuration in ``out`` is resumed from its checkpoints
+    (``gandyn.rundir``), to the same results; ``fresh`` starts over instead. The loops run as the
+    ``run.*`` keys say (``games.execution``): worker processes (on the Ray cluster at ``address``),
+    threads, the divergence bound, checkpoints every ``run.checkpoint_every`` seconds."""
     experiment = catalog.get(name)
     config = experiment.config(quick, dict(overrides or {}))
-    report = Report(out or Path("runs") / name, experiment.title, quiet=quiet)
+    out = rundir.writable(out or Path("runs") / name)
+    identity = {"entry": name, "quick": bool(quick), "config": config.to_dict()}
+    report = Report(out, experiment.title, quiet=quiet)
     try:
-        experiment.execute(config, report, quick)
+        with rundir.resumable(out, identity, config.run, fresh, address):
+            experiment.execute(config, report, quick)
+            out = report.write(config.to_dict())
     except KeyboardInterrupt:
         report.key("interrupted", True)
         report.text("**Interrupted:** the figures and key figures above are those computed before it.")
         report.write(config.to_dict())
         print(f"gandyn: interrupted; what was computed is in {report.out}", file=sys.stderr)
         raise
-    out = report.write(config.to_dict())
     report.log(f"wrote {out}/summary.json and {out}/report.md")
     return out
 
@@ -95,9 +108,13 @@ def main(argv=None) -> int:
                 print(path)
         else:
             reproduce(DEFAULT_EXPERIMENT if args.command == "run" else args.name, args.quick, args.out,
-                      overrides_of(args), args.quiet)
+                      overrides_of(args), args.quiet, args.fresh, args.address)
     except (ConfigError, ImportError) as e:  # ImportError: an optional extra (Ray) is missing
         print(f"gandyn: error: {e}", file=sys.stderr)
+        return 2
+    except (MemoryError, torch.OutOfMemoryError) as e:
+        print(f"gandyn: error: out of memory: {str(e).splitlines()[0] if str(e) else 'an allocation failed'}; "
+              "try a smaller run.paths", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -20,6 +20,7 @@ import torch
 
 from games import make_game
 from games.errors import ConfigError, check_choice, check_int, check_positive
+from games.execution import BLOWUP, Execution
 from games.optim import make_optimizer
 from games.schedules import make_schedule
 from games.rules import make_rule
@@ -95,18 +96,30 @@ class SGAConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """The ensemble: K paths, seed, recording interval, device and dtype."""
+    """The ensemble (K paths, seed, recording interval, device and dtype) and how it runs
+    (``games.execution``): worker processes, threads (0: chosen from the work per step), the divergence
+    bound, seconds between checkpoints, and the in-process tile of runs and its block of steps (0: chosen)."""
 
     paths: int = 256
     seed: int = 0
     record_every: int = 10
     device: str = "cpu"
     dtype: str = "float64"
+    workers: int = 1
+    threads: int = 0
+    blowup: float = BLOWUP
+    checkpoint_every: float = 60.0
+    tile: int = 0
+    tile_steps: int = 0
 
     def __post_init__(self):
         check_int("run.paths", self.paths)
         check_int("run.seed", self.seed, minimum=0)
         check_int("run.record_every", self.record_every)
+        check_positive("run.checkpoint_every", self.checkpoint_every, allow_zero=True)
+        for name in ("threads", "tile", "tile_steps"):
+            check_int(f"run.{name}", getattr(self, name), minimum=0)
+        self.execution()  # validates workers and blowup
         check_choice("run.dtype", self.dtype, tuple(DTYPES))
         try:
             device = torch.device(self.device)
@@ -118,6 +131,13 @@ class RunConfig:
     @property
     def torch_dtype(self):
         return DTYPES[self.dtype]
+
+    def execution(self, **more) -> dict:
+        """The ``games.execution.Execution`` fields these keys set (``more`` on top), validated."""
+        fields = {"workers": self.workers, "threads": self.threads or None, "blowup": self.blowup,
+                  "tile": self.tile or None, "tile_steps": self.tile_steps or None, **more}
+        Execution(**fields)
+        return fields
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """A run directory: summary.json (flat key figures), figures (PNG and PDF), trajectories, report.md."""
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
@@ -32,8 +33,10 @@ class Report:
     def figure(self, fig, name: str, caption: str) -> None:
         """Save ``fig`` as NAME.png and NAME.pdf and cite it in the report."""
         fig.tight_layout()
-        fig.savefig(self.out / f"{name}.png", dpi=110, bbox_inches="tight")
-        fig.savefig(self.out / f"{name}.pdf", bbox_inches="tight")
+        for suffix, options in (("png", {"dpi": 110}), ("pdf", {})):
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=suffix, bbox_inches="tight", **options)
+            _atomic_write(self.out / f"{name}.{suffix}", lambda f: f.write(buffer.getvalue()))
         plt.close(fig)
         self.sections.append(f"![{caption}]({name}.png)\n\n*{caption}*")
 

@@ -22,7 +22,9 @@ from analysis.tuning import (constant, distance_over_time, evaluate, evaluate_ad
                              moment_schedule, step_decay)
 from games.errors import ConfigError, check_choice
 from games.fdr_scheduler import FDRScheduler
+from games.trajectory import _atomic_write
 
+from . import rundir
 from .config import Config
 from .report import Report
 
@@ -34,12 +36,19 @@ RECORD = 20
 def tune(args, overrides: dict) -> Path:
     """Run ``gandyn tune`` for parsed ``args`` (game, budget, method, …) and configuration ``overrides``."""
     method = check_choice("--method", args.method, METHODS)
-    out = args.out or Path("runs") / f"tune-{args.game}-{method}"
+    out = rundir.writable(args.out or Path("runs") / f"tune-{args.game}-{method}")
     report = Report(out, f"Schedule for {args.game} by {method}", quiet=args.quiet)
     if method == "ray":
         return _ray(args, report)
     config = Config().with_overrides({"game.name": args.game, "sga.steps": args.budget, "run.paths": args.runs,
                                       **overrides})
+    identity = {"entry": f"tune {method}", "quick": False, "config": config.to_dict()}
+    with rundir.resumable(out, identity, config.run, getattr(args, "fresh", False), getattr(args, "address", None)):
+        return _recommend(method, config, report, out)
+
+
+def _recommend(method: str, config: Config, report: Report, out: Path) -> Path:
+    """Search, recommend by ``method``, validate on fresh seeds, write the run directory."""
     game = config.game.build()
     sga, steps = config.sga.build(game), config.sga.steps
     options = dict(runs=config.run.paths, record_every=RECORD, device=config.run.device,
@@ -97,8 +106,8 @@ RECOMMEND = {"moments": _by_moments, "surrogate": _by_surrogate, "fdr": _by_fdr}
 
 def _write_schedule(out: Path, method: str, rates: torch.Tensor, best: str) -> None:
     body = {"method": method, "best_constant": best, "rates": {"theta": rates[0].tolist(), "omega": rates[1].tolist()}}
-    Path(out).mkdir(parents=True, exist_ok=True)
-    (Path(out) / "schedule.json").write_text(json.dumps(body))
+    text = json.dumps(body)
+    _atomic_write(Path(out) / "schedule.json", lambda f: f.write(text.encode()))
 
 
 def _figure(report, traj, schedules: dict, runs: int, game) -> None:
@@ -138,5 +147,6 @@ def _ray(args, report) -> Path:
     axes[0, 1].plot([m["step"] for m in again], [m["sw2"] for m in again], "o-")
     axes[0, 1].set(xlabel="iteration", ylabel="sliced W₂ to the target (validation)")
     report.figure(fig, "tune", "The best schedule of the sweep (left) and its sliced W₂ on fresh runs (right)")
-    (report.out / "schedule.json").write_text(json.dumps({"method": "ray", "config": best["config"]}))
+    text = json.dumps({"method": "ray", "config": best["config"]})
+    _atomic_write(report.out / "schedule.json", lambda f: f.write(text.encode()))
     return report.write({"budget": args.budget, "samples": args.samples, "runs": args.runs})
