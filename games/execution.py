@@ -34,8 +34,6 @@ class Execution:
         blowup: a run is diverged once max|x| > blowup · max(1, max|x_0|), over the ensemble's x_0
             (math.inf: only once it is non-finite).
         checkpoints: the ``games.checkpoint.Checkpoints`` the loops save to and resume from (None: none).
-        tile: runs per in-process tile (``games.driver``); None picks one from the cache size, 0 turns tiling off.
-        tile_steps: steps a tile advances before the next tile takes its turn (None: the stepper's block).
     """
 
     workers: int = 1
@@ -43,8 +41,6 @@ class Execution:
     threads: Optional[int] = None
     blowup: float = BLOWUP
     checkpoints: object = None
-    tile: Optional[int] = None
-    tile_steps: Optional[int] = None
 
     def __post_init__(self):
         check_int("run.workers", self.workers)
@@ -52,10 +48,6 @@ class Execution:
             check_int("run.threads", self.threads)
         if self.blowup != math.inf and check_positive("run.blowup", self.blowup) <= 1:
             raise ConfigError("run.blowup", f"must be > 1 (a multiple of the initial scale), got {self.blowup!r}")
-        if self.tile is not None:
-            check_int("run.tile", self.tile, minimum=0)
-        if self.tile_steps is not None:
-            check_int("run.tile_steps", self.tile_steps)
 
 
 _CURRENT = contextvars.ContextVar("gandyn_execution", default=Execution())

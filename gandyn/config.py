@@ -98,7 +98,7 @@ class SGAConfig:
 class RunConfig:
     """The ensemble (K paths, seed, recording interval, device and dtype) and how it runs
     (``games.execution``): worker processes, threads (0: chosen from the work per step), the divergence
-    bound, seconds between checkpoints, and the in-process tile of runs and its block of steps (0: chosen)."""
+    bound and the seconds between checkpoints."""
 
     paths: int = 256
     seed: int = 0
@@ -109,16 +109,13 @@ class RunConfig:
     threads: int = 0
     blowup: float = BLOWUP
     checkpoint_every: float = 60.0
-    tile: int = 0
-    tile_steps: int = 0
 
     def __post_init__(self):
         check_int("run.paths", self.paths)
         check_int("run.seed", self.seed, minimum=0)
         check_int("run.record_every", self.record_every)
         check_positive("run.checkpoint_every", self.checkpoint_every, allow_zero=True)
-        for name in ("threads", "tile", "tile_steps"):
-            check_int(f"run.{name}", getattr(self, name), minimum=0)
+        check_int("run.threads", self.threads, minimum=0)
         self.execution()  # validates workers and blowup
         check_choice("run.dtype", self.dtype, tuple(DTYPES))
         try:
@@ -134,8 +131,7 @@ class RunConfig:
 
     def execution(self, **more) -> dict:
         """The ``games.execution.Execution`` fields these keys set (``more`` on top), validated."""
-        fields = {"workers": self.workers, "threads": self.threads or None, "blowup": self.blowup,
-                  "tile": self.tile or None, "tile_steps": self.tile_steps or None, **more}
+        fields = {"workers": self.workers, "threads": self.threads or None, "blowup": self.blowup, **more}
         Execution(**fields)
         return fields
 
