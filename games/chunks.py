@@ -13,6 +13,7 @@ know about the others and runs on to the end; the two agree whenever some run su
 from __future__ import annotations
 
 import contextvars
+import logging
 from typing import Callable, Sequence
 
 import torch
@@ -85,9 +86,7 @@ def _on_ray(tasks: list, address, workers: int) -> list:
     import ray
 
     if not ray.is_initialized():
-        if address:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        ray.init(address=address, **quiet) if address else ray.init(num_cpus=workers, **quiet)
     remote = ray.remote(num_cpus=1)(run_chunk)
     return ray.get([remote.remote(*task) for task in tasks])

@@ -42,6 +42,10 @@ class FDRScheduler(Adaptive):
     confidence: float = 0.8  # 1 − γ of SASA+'s interval
     pooled: bool = False
 
+    @property
+    def pathwise(self) -> bool:
+        return not self.pooled
+
     def __post_init__(self):
         check_positive("fdr.lr", self.lr)
         check_choice("fdr.test", self.test, TESTS)

@@ -152,10 +152,17 @@ class Table(Schedule):
     def __call__(self, k: int) -> torch.Tensor:
         return self.values[:, min(k, self.values.shape[1] - 1)].repeat_interleave(self.runs_per_row)
 
+    def for_runs(self, index: slice) -> "Table":
+        """The table of the runs ``index`` alone (a row per run)."""
+        return Table(self.values.repeat_interleave(self.runs_per_row, dim=0)[index])
+
 
 class Adaptive(ABC):
     """A per-run rate that reacts to training: after each update θ' = θ − η d the trainer reports
-    (θ − c₀)·d and |d|² [K], and the schedule returns its new state (functional, like an optimiser)."""
+    (θ − c₀)·d and |d|² [K], and the schedule returns its new state (functional, like an optimiser).
+    ``pathwise``: whether a run's rates depend on its own updates alone (not pooled over the runs)."""
+
+    pathwise = True
 
     @abstractmethod
     def start(self, like: torch.Tensor) -> dict:

@@ -13,7 +13,7 @@ the chain tends weakly to SME-1 at rate η. A schedule η(k) indexes plain itera
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, Union
 
 import torch
@@ -26,7 +26,7 @@ from .optim import Optimizer, make_optimizer
 from .oracle import Minibatch, Oracle, svag_combine  # noqa: F401  (svag_combine: its home before games.oracle)
 from .random import Streams
 from .rules import RULES, UpdateRule, make_rule
-from .schedules import Adaptive, Schedule, as_schedule
+from .schedules import Adaptive, Schedule, Table, as_schedule
 from .trajectory import Trajectory
 
 UPDATES = RULES
@@ -169,8 +169,8 @@ class SGA:
         x = self.game.init(streams.K, streams) if x0 is None else _as_states(x0, streams)
         options = dict(record_every=record_every, record_states=record_states, progress=progress,
                        metadata=metadata)
-        if oracle is None and chunks.splits(streams.K):
-            return chunks.run_split(lambda index, streams: self._run(steps, x[index], streams, **options),
+        if oracle is None and self.pathwise and chunks.splits(streams.K):
+            return chunks.run_split(lambda index, streams: self.runs(index)._run(steps, x[index], streams, **options),
                                     streams.K, [streams], Trajectory.join_runs)
         return self._run(steps, x, streams, oracle=oracle, **options)
 
@@ -185,6 +185,19 @@ class SGA:
                 "schedules": {w: self.players[w].schedule.decisions(s) for w, s in loop.train_state["schedules"].items()},
                 "states_recorded": record_states, **(metadata or {})}
         return outcome.trajectory(self.game.p if record_states else 0, meta)
+
+    @property
+    def pathwise(self) -> bool:
+        """Whether each run's steps depend on its own state and streams alone, so that the runs split into
+        chunks (not: a game that says otherwise, an adaptive schedule pooled over the runs)."""
+        return getattr(self.game, "pathwise", True) and all(
+            getattr(p.schedule, "pathwise", True) for p in self.players.values())
+
+    def runs(self, index: slice) -> "SGA":
+        """This training for the runs ``index`` alone: per-run (``Table``) schedules cut to them."""
+        cut = {name: replace(player, schedule=player.schedule.for_runs(index))
+               for name, player in (("gen", self.gen), ("disc", self.disc)) if isinstance(player.schedule, Table)}
+        return replace(self, **cut) if cut else self
 
     def describe(self) -> dict:
         """The training set-up, for a Trajectory's metadata."""

@@ -55,7 +55,7 @@ def coupled_chain(sme, steps: int, x0, streams: Streams, noise_streams: Streams,
     ``sga.run`` gives on the same streams."""
     sga = sga or sme.sga
     step_time = sme.eta if step_time is None else step_time
-    if chunks.splits(streams.K):  # the chain and its increments, each chunk of runs on a worker
+    if sga.pathwise and chunks.splits(streams.K):  # the chain and its increments, a chunk of runs a worker
         x0 = torch.as_tensor(x0)
         job = lambda index, s, ns: coupled_chain(sme, steps, x0[index] if x0.ndim == 2 else x0, s, ns,  # noqa: E731
                                                  sga, step_time, **run_options)

@@ -30,7 +30,10 @@ from games.random import Streams
 class ReferenceBatchGame(Game):
     """``game`` with ``expected_field`` and ``gradient_noise_factor`` estimated on N reference samples
     per run (the factor on the first ``noise_samples`` of them; needs ``game.sample_losses``);
-    sampling, losses and constraints are the game's own."""
+    sampling, losses and constraints are the game's own. Not ``pathwise``: run k's reference batch comes
+    from the k-th stream of the ensemble's seed, so a chunk of runs would draw those of its positions."""
+
+    pathwise = False
 
     def __init__(self, game: Game, samples: int = 4096, seed: int = 0, noise_samples: Optional[int] = None,
                  fresh: bool = False):

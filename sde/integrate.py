@@ -83,7 +83,7 @@ def integrate(sde, x0, t_end: float, dt: float, *, solver="euler", K: Optional[i
             "noise": "increments" if increments is not None else "streams",
             "seeds": streams.seeds.tolist() if streams is not None and K <= 64 else None,
             "versions": {"torch": torch.__version__}, **(metadata or {})}
-    if chunks.splits(K) and getattr(sde, "pathwise", True):
+    if chunks.splits(K) and _pathwise(sde):
         def job(index, *chunk_streams):
             chunk = increments[:, index] if increments is not None else None
             return integrate(sde, x[index], t_end, dt, solver=solver, streams=chunk_streams[0] if chunk_streams else None,
@@ -381,6 +381,12 @@ def _initial(x0, K, d, device, dtype) -> torch.Tensor:
     if x0.shape[-1:] != (d,) or x0.ndim not in (1, 2):
         raise ConfigError("x0", f"expected [d={d}] or [K, d={d}], got {tuple(x0.shape)}")
     return x0.expand(K, d).clone() if x0.ndim == 1 else x0.clone()
+
+
+def _pathwise(sde) -> bool:
+    """Whether each path of ``sde`` moves by its own state and noise alone (its ``pathwise``, else its game's;
+    default yes), so that paths split into chunks."""
+    return getattr(sde, "pathwise", getattr(getattr(sde, "game", None), "pathwise", True))
 
 
 def _np_dtype(dtype):

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from games import SGA, GaussianGame, MixtureGAN
+from games import SGA, GaussianGame, MixtureGAN, Player
 from games.checkpoint import Checkpoints
 from games.execution import using
 from games.random import Streams
+from games.schedules import Table
 from gandyn.rundir import first_difference
-from sde import SME, coupled_chain, integrate
+from sde import SME, ReferenceBatchGame, coupled_chain, integrate
 
 TIMING = ("wall_time_s",)  # the only keys that may differ between two runs of the same configuration
 
@@ -142,21 +143,27 @@ def test_a_finished_loop_is_loaded_with_its_streams_where_they_were(tmp_path):
 
 @pytest.mark.slow
 def test_workers_give_the_bits_of_one_process():
-    """run.workers = 2 (Ray tasks) equals the in-process run bit for bit: training, the integrator, the
-    coupled chain and its Brownian increments, and the mixture GAN's batched networks."""
+    """run.workers = 2 (Ray tasks) equals the in-process run bit for bit: training (with per-run schedules
+    cut to each chunk), the integrator, the coupled chain and its Brownian increments, the mixture GAN's
+    batched networks, and an SDE whose paths are not independent (kept in one process)."""
     pytest.importorskip("ray")
     game = GaussianGame()
     sga = SGA(game, lr=0.05, batch_size=4, gen=_adam())
     sme = SME(SGA(game, lr=0.05, batch_size=4), order="1")
     mixture = SGA(MixtureGAN(hidden=(8,)), lr=0.05, batch_size=8)
+    table = Table(torch.tensor([[0.01, 0.03], [0.02, 0.01], [0.04, 0.02]], dtype=torch.float64), runs_per_row=3)
+    tabled = SGA(game, lr=0.01, batch_size=4, gen=Player(schedule=table), disc=Player(schedule=table))
 
     def everything():
         streams = (Streams.from_seed(5, 9), Streams.from_seed(6, 9))
+        estimated = SME(SGA(ReferenceBatchGame(game, samples=64, fresh=True), lr=0.05, batch_size=4), order="1")
         chain, dw = coupled_chain(sme, 20, game.equilibrium(), *streams, record_every=4)
         return {"train": sga.run(40, K=9, seed=1, record_every=6),
                 "sde": integrate(sme, game.equilibrium(), 1.0, 0.01, K=9, seed=2, record_every=10, block=16),
                 "chain": chain, "dw": dw, "after": streams[0].normal(2),
-                "mixture": mixture.run(10, K=5, seed=3, record_every=5)}
+                "mixture": mixture.run(10, K=5, seed=3, record_every=5),
+                "tabled": tabled.run(30, K=9, seed=4, record_every=5),
+                "estimated": integrate(estimated, game.equilibrium(), 0.2, 0.05, K=6, seed=5)}  # stays whole
 
     alone = everything()
     with using(workers=2):
@@ -258,8 +265,6 @@ def _assert_same_trajectory(a, b) -> None:
 
 
 def _adam():
-    from games import Player
-
     return Player(optimizer="adam")
 
 
