@@ -12,6 +12,19 @@ compilation of the fused step). Prints one JSON line last: "ratio" = torchsde ti
 (``--compile``, the default: each step fused by torch.compile), "ratio_eager" = the same without
 compilation, and the fused path-steps per second.
 
+Beside them, in the same run and on the same SDE (the SME-1 of simultaneous GDA, whatever ``--update``),
+two jax baselines (the ``bench`` extra): diffrax's Euler on an ``UnsafeBrownianPath``, vmapped over the K
+paths, and a hand-written ``jax.lax.scan`` Euler–Maruyama batched over them, both jitted, with the same
+dt and number of steps, in the run's dtype (jax's x64 enabled), keeping the final state alone. Their
+drift and diffusion are the game's closed forms written in jax, checked first against the SME's f, g
+and g_prod at 8 random states (to 1e-10 relative; the script exits if they differ). Keys:
+"ratio_diffrax" and "ratio_jax_scan" = their time / the fused time, "diffrax_s", "jax_scan_s",
+"baseline_mean_gap" = the largest gap between diffrax's and the scan's ensemble means at t_end over the
+coordinates, in standard errors ("fused_mean_gap": the fused run's against the scan's). Without jax or
+diffrax these keys are null and a note goes to stderr. "floor_multiple" = the fused time / "normals_s",
+the time to draw the fused run's normals alone (the same draws, into the same buffer layout, as
+``integrate`` with compile=True): how far the fused step is from its random-number floor.
+
 ``--large K`` (default 10⁶ on a GPU, off on the CPU) also times the fused step alone at K paths and
 sets its memory traffic against the device's copy bandwidth measured in the same run: a step must
 at least write the normals once and read them (in the streams' ``buffer_dtype``, float32 for a
@@ -21,16 +34,28 @@ traffic per second / the copy's bytes per second).
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import math
 import platform
 import statistics
+import sys
 import time
 
+import numpy as np
 import torch
 
 from games import SGA, GaussianGame
 from games.random import Streams
-from sde import SME, euler_maruyama, sdeint
+from sde import SME, euler_maruyama, integrate, sdeint
+
+try:  # the baselines' libraries (the ``bench`` extra)
+    import diffrax
+    import jax
+    import jax.numpy as jnp
+    jax.config.update("jax_enable_x64", True)
+except ImportError as error:
+    jax, MISSING = None, error
 
 
 def main() -> None:
@@ -61,12 +86,20 @@ def main() -> None:
                      f"eager{suffix}": lambda one=one: euler_maruyama(one, x0, t_end, dt, **options),
                      f"torchsde{suffix}": lambda one=one: sdeint(one, x0, t_end, dt, method="euler", **options)})
         euler_maruyama(one, x0, 10 * dt, dt, compile=True, **{**options, "record_every": 1})  # compile
+    runs["normals"] = normals_run(sme.m, args, dtype)
+    runs["normals"]()  # compile
+    finals = {}
+    for name, solve in jax_solvers(smes["sim"], x0, dt, args).items():
+        finals[name] = np.asarray(solve())  # compile
+        runs[name] = lambda solve=solve: solve().block_until_ready()
     times = {name: [] for name in runs}
     for _ in range(args.repeats):
         for name, run in runs.items():
             times[name].append(timed(run, args.device))
     med = {k: statistics.median(v) for k, v in times.items()}
     large = large_run(sme, x0, dt, args, dtype) if args.large else {}
+    baselines = baseline_keys(med, finals, smes["sim"], x0, t_end, dt, options,
+                              fused="fused" if args.update == "sim" else "fused_sim")
     beside = {}
     if args.update != "sim":
         ratio_sim = med["torchsde_sim"] / med["fused_sim"]
@@ -75,10 +108,14 @@ def main() -> None:
     print(json.dumps({"update": args.update, "ratio": round(med["torchsde"] / med["fused"], 2), **beside,
                       "ratio_eager": round(med["torchsde"] / med["eager"], 2),
                       "fused_s": round(med["fused"], 3), "eager_s": round(med["eager"], 3),
-                      "torchsde_s": round(med["torchsde"], 3), "dtype": args.dtype,
+                      "torchsde_s": round(med["torchsde"], 3), **baselines,
+                      "floor_multiple": round(med["fused"] / med["normals"], 2),
+                      "normals_s": round(med["normals"], 3), "dtype": args.dtype,
                       "path_steps_per_s": round(args.K * args.steps / med["fused"]), "K": args.K,
                       "steps": args.steps, "repeats": args.repeats, "device": args.device,
                       "threads": torch.get_num_threads(), "torch": torch.__version__,
+                      "jax": jax and jax.__version__, "diffrax": jax and diffrax.__version__,
+                      "jax_backend": jax and jax.default_backend(),
                       "machine": platform.machine(), **large}))
 
 
@@ -99,6 +136,106 @@ def copy_bandwidth(device, nbytes: int = 2**28, repeats: int = 5) -> float:
     dst = torch.empty_like(src)
     dst.copy_(src)
     return 2 * nbytes / statistics.median(timed(lambda: dst.copy_(src), device) for _ in range(repeats))
+
+
+def normals_run(m, args, dtype):
+    """The normals of a fused (compile=True) run alone: ``integrate``'s draws of one block of steps into
+    one [block·m, K] buffer, ⌈steps/block⌉ of them."""
+    block = inspect.signature(integrate).parameters["block"].default
+
+    def run():
+        streams = Streams.from_seed(0, args.K, device=args.device, dtype=dtype)
+        buffer = torch.empty(block * m, args.K, dtype=streams.buffer_dtype, device=streams.device)
+        for _ in range(-(-args.steps // block)):
+            streams.normal(block, m, compiled=True, paths_inner=True, out=buffer)
+    return run
+
+
+def jax_coefficients(sme):
+    """The SME-1 of simultaneous GDA on the 1-d Gaussian game in jax, for one state x = (μ, W, v, U): the
+    drift (``expected_field``) [d] and g = √η σ [d, m], the generator's minibatch in columns 0–3 and the
+    critic's in 4–7 (``gradient_noise_product``: (ξ, z, Q_ξ, Q_z) per minibatch, E = √2 Q for n = 1)."""
+    mean, std, ridge = sme.game.mean, sme.game.std, sme.game.ridge
+    scale, r2 = math.sqrt(sme.eta / sme.batch_size), math.sqrt(2.0)
+
+    def drift(x):
+        mu, W, v, U = x
+        return jnp.array([v + 2 * U * mu, 2 * U * W, mean - mu - ridge * v,
+                          std**2 + mean**2 - W**2 - mu**2 - ridge * U])
+
+    def diffusion(x):
+        mu, W, v, U = x
+        a, P, o = v + 2 * U * mu, 2 * U * W, jnp.zeros_like(mu)
+        return scale * jnp.array([[o, P, o, o, o, o, o, o], [o, a, o, r2 * P, o, o, o, o],
+                                  [o, o, o, o, std + o, -W, o, o],
+                                  [o, o, o, o, 2 * mean * std + o, -2 * W * mu, r2 * std**2 + o, -r2 * W**2]])
+    return drift, diffusion
+
+
+def check_coefficients(sme, drift, diffusion, states: int = 8) -> None:
+    """Exit unless the jax f, g and g·w equal the torch SME's to 1e-10 (relative) at random states."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(states, sme.d, generator=generator, dtype=torch.float64)
+    w = torch.randn(states, sme.m, generator=generator, dtype=torch.float64)
+    xj, wj = jnp.asarray(x.numpy()), jnp.asarray(w.numpy())
+    g = jax.vmap(diffusion)(xj)
+    pairs = {"f": (sme.f(0.0, x), jax.vmap(drift)(xj)), "g": (sme.g(0.0, x), g),
+             "g_prod": (sme.g_prod(0.0, x, w), jnp.einsum("kij,kj->ki", g, wj))}
+    for name, (ours, theirs) in pairs.items():
+        ours, theirs = ours.numpy(), np.asarray(theirs)
+        if ours.shape != theirs.shape or np.abs(ours - theirs).max() > 1e-10 * np.abs(ours).max():
+            raise SystemExit(f"sde_throughput: the jax {name} differs from {sme.name}'s: the baselines would "
+                             "time another SDE")
+
+
+def jax_solvers(sme, x0, dt, args) -> dict:
+    """{"diffrax", "jax_scan"}: () ↦ X_N [K, d], jitted Euler–Maruyama of ``sme`` from x0 over all K paths
+    (diffrax's Euler on an UnsafeBrownianPath vmapped over paths; a lax.scan batched over them), after
+    checking their coefficients; {} (with a note) without jax or diffrax."""
+    if jax is None:
+        print(f"sde_throughput: no jax baselines ({MISSING}; pip install .[bench])", file=sys.stderr)
+        return {}
+    drift, diffusion = jax_coefficients(sme)
+    check_coefficients(sme, drift, diffusion)
+    K, m, steps, y0 = args.K, sme.m, args.steps, jnp.asarray(x0.cpu().numpy())
+
+    def path(key):
+        terms = diffrax.MultiTerm(diffrax.ODETerm(lambda t, y, _: drift(y)), diffrax.ControlTerm(
+            lambda t, y, _: diffusion(y), diffrax.UnsafeBrownianPath(shape=(m,), key=key)))
+        return diffrax.diffeqsolve(terms, diffrax.Euler(), 0.0, steps * dt, dt, y0, saveat=diffrax.SaveAt(t1=True),
+                                   adjoint=diffrax.ForwardMode(), max_steps=steps).ys[-1]
+
+    def scan(key):
+        f, g = jax.vmap(drift), jax.vmap(diffusion)
+
+        def step(x, key):
+            dw = math.sqrt(dt) * jax.random.normal(key, (K, m), x.dtype)
+            return x + f(x) * dt + jnp.einsum("kij,kj->ki", g(x), dw), None
+        return jax.lax.scan(step, jnp.broadcast_to(y0, (K, sme.d)), jax.random.split(key, steps))[0]
+
+    key = jax.random.key(0)
+    diffrax_run, scan_run = jax.jit(lambda key: jax.vmap(path)(jax.random.split(key, K))), jax.jit(scan)
+    return {"diffrax": lambda: diffrax_run(key), "jax_scan": lambda: scan_run(key)}
+
+
+def mean_gap(a, b) -> float:
+    """The largest |mean(a) − mean(b)| over coordinates, in standard errors, for independent ensembles [K, d]."""
+    error = np.sqrt((a.var(0, ddof=1) + b.var(0, ddof=1)) / a.shape[0])
+    return round(float((np.abs(a.mean(0) - b.mean(0)) / error).max()), 2)
+
+
+def baseline_keys(med, finals, sme, x0, t_end, dt, options, fused) -> dict:
+    """The jax baselines' times and ratios to the fused run of ``sme`` (key ``fused`` of med), and the gaps
+    of the ensemble means at t_end (diffrax against the scan; the fused run against the scan); nulls without."""
+    if not finals:
+        return dict.fromkeys(["ratio_diffrax", "ratio_jax_scan", "diffrax_s", "jax_scan_s",
+                              "baseline_mean_gap", "fused_mean_gap"])
+    ours = euler_maruyama(sme, x0, t_end, dt, compile=True, **options).states[-1].numpy()
+    return {"ratio_diffrax": round(med["diffrax"] / med[fused], 2),
+            "ratio_jax_scan": round(med["jax_scan"] / med[fused], 2),
+            "diffrax_s": round(med["diffrax"], 3), "jax_scan_s": round(med["jax_scan"], 3),
+            "baseline_mean_gap": mean_gap(finals["diffrax"], finals["jax_scan"]),
+            "fused_mean_gap": mean_gap(ours, finals["jax_scan"])}
 
 
 def large_run(sme, x0, dt, args, dtype) -> dict:
