@@ -6,8 +6,8 @@ everything around the steps, once for every simulator:
 - the record: row n holds t_n, x_n and the observables of step n (taken from x_n), every
   ``record_every`` steps and at the last step;
 - divergence: every ``screen_every`` steps (the stepper's), a run whose state is non-finite or beyond
-  the bound max|x| > blowup · max(1, max|x_0|) (``games.execution``) is marked diverged at its first
-  such step; a finite run beyond the bound is set to NaN, so that it drops out of every ensemble mean
+  its bound max_i |x_i| > blowup · max(1, max_i |x_{0,i}|) (``games.execution``; the run's own start) is
+  marked diverged at its first such step; a finite run beyond the bound is set to NaN, so that it drops out of every ensemble mean
   (``analysis.compare`` leaves non-finite runs out). Once every run has diverged the loop stops, with a
   last row of that step;
 - Ctrl-C: the loop stops and returns what it recorded, ``interrupted`` = the step it was taking;
@@ -62,9 +62,9 @@ class Stepper:
         """The observables of the last row (n = the number of steps), taken without stepping."""
         return {}
 
-    def first_steps(self, bad: torch.Tensor, n_from: int, n_to: int, bound: float) -> dict:
-        """{run: the first step in (n_from, n_to] at which run ``bad`` left the bound or became non-finite};
-        default n_to (exact for steppers screened every step)."""
+    def first_steps(self, bad: torch.Tensor, n_from: int, n_to: int, bound: torch.Tensor) -> dict:
+        """{run: the first step in (n_from, n_to] at which run ``bad`` left its ``bound`` [K] or became
+        non-finite (``inside_bound``)}; default n_to (exact for steppers screened every step)."""
         return {run: n_to for run in torch.nonzero(bad).flatten().tolist()}
 
     def poison(self, runs: torch.Tensor) -> None:
@@ -182,8 +182,8 @@ class _Loop:
                             "record_every": record_every, **stepper.fingerprint()}
         self.n, self.screened, self.record, self.diverged, self.interrupted = 0, 0, Record(), {}, None
         x0 = stepper.state().detach()
-        scale = x0.abs().nan_to_num(0.0, 0.0, 0.0).max().item() if x0.numel() else 0.0
-        self.bound = setting.blowup * max(1.0, scale)
+        scale = _peak(x0.nan_to_num(0.0, 0.0, 0.0)).clamp(min=1.0)
+        self.bound = setting.blowup * scale  # [K]: each run's own
         self.alive = torch.ones(stepper.K, dtype=torch.bool, device=x0.device)
         self.resumed_from, self.last_save, self.pending = None, time.monotonic(), None
 
@@ -215,9 +215,8 @@ class _Loop:
         """Mark the runs that diverged since the last screen; set those beyond the bound to NaN."""
         if self.n == self.screened:
             return
-        x = self.stepper.state().detach()
-        peak = x.abs().amax(dim=-1) if x.shape[-1] else torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-        inside = peak <= self.bound if self.bound < math.inf else torch.isfinite(peak)  # False for NaN, ±inf
+        peak = _peak(self.stepper.state().detach())
+        inside = inside_bound(peak, self.bound)
         if not inside.all():
             new = self.alive & ~inside
             if new.any():
@@ -249,7 +248,7 @@ class _Loop:
         self.stepper.load_state_dict(saved["stepper"])
         self.n = self.screened = saved["n"]
         self.record, self.diverged = Record.from_state_dict(saved["record"]), dict(saved["diverged"])
-        self.alive, self.bound = saved["alive"].to(self.alive.device), saved["bound"]
+        self.alive, self.bound = saved["alive"].to(self.alive.device), saved["bound"].to(self.alive.device)
         self.interrupted, self.resumed_from = saved["interrupted"], saved["n"]
         state = "finished" if saved["finished"] else f"resumed at step {saved['n']} of {self.steps}"
         self.store.log(f"loop {self.key} ({self.fingerprint['kind']}, K={self.stepper.K}): {state}")
@@ -257,6 +256,16 @@ class _Loop:
 
     def outcome(self, wall_time_s: float) -> Outcome:
         return Outcome(self.record, self.diverged, self.interrupted, self.resumed_from, wall_time_s)
+
+
+def _peak(x: torch.Tensor) -> torch.Tensor:
+    """max_i |x_i| per run [K] of states [K, d] (0 where d = 0)."""
+    return x.abs().amax(dim=-1) if x.shape[-1] else x.new_zeros(x.shape[0])
+
+
+def inside_bound(peak: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:
+    """[K]: finite and at most the run's bound (False for NaN and ±inf; an infinite bound admits every finite state)."""
+    return torch.isfinite(peak) & (peak <= bound)
 
 
 def _copy(x: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ import torch
 
 from .errors import ConfigError, check_int, check_positive
 
-BLOWUP = 1e6  # a run is diverged once max|x| > BLOWUP · max(1, max|x_0|)
+BLOWUP = 1e6  # a run is diverged once max_i |x_i| > BLOWUP · max(1, max_i |x_{0,i}|), x_0 its start
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Execution:
             more as Ray tasks.
         address: a Ray cluster to join (None: start Ray on this machine).
         threads: torch's intra-op threads during a loop (None: chosen from the work per step).
-        blowup: a run is diverged once max|x| > blowup · max(1, max|x_0|), over the ensemble's x_0
+        blowup: a run is diverged once max_i |x_i| > blowup · max(1, max_i |x_{0,i}|), x_0 its own start
             (math.inf: only once it is non-finite).
         checkpoints: the ``games.checkpoint.Checkpoints`` the loops save to and resume from (None: none).
     """

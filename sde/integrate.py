@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from games import chunks
-from games.driver import Stepper, drive
+from games.driver import Stepper, drive, inside_bound
 from games.errors import ConfigError, check_choice, check_int, check_positive
 from games.random import Streams
 from games.trajectory import Trajectory
@@ -54,11 +54,14 @@ def integrate(sde, x0, t_end: float, dt: float, *, solver="euler", K: Optional[i
     ``compile`` fuses each step (coefficients, noise and update) and the normals' generator with
     torch.compile (one compilation per SDE object and shapes): the same numbers to rounding.
 
-    The state is recorded at t = 0, every ``record_every`` steps and at t_end (on the CPU). A path
-    whose state stops being finite is reported in ``metadata['diverged']`` ({path: first step n
-    with X_n non-finite}) and its record is kept; the run stops early once every path has
-    diverged (its last row is then the non-finite state at the end of that block). Ctrl-C stops the
-    run and returns what was recorded (``metadata['interrupted']`` = the step reached).
+    The loop runs under ``games.driver``: the state is recorded at t = 0, every ``record_every`` steps
+    and at t_end (on the CPU). A path whose state stops being finite or leaves the driver's bound
+    is reported in ``metadata['diverged']`` ({path: first step n with X_n out}) and its record is
+    kept (a finite one is set to NaN at the end of its block); the run stops early once every path
+    has diverged (its last row is then the state at the end of that block). Ctrl-C stops the run and
+    returns what was recorded (``metadata['interrupted']`` = the step reached); checkpoints follow
+    ``games.execution``, and with ``run.workers`` > 1 the paths split over processes (``games.chunks``)
+    unless the SDE is not ``pathwise``.
     """
     _check_sde(sde)
     solver = _solver(solver)
@@ -139,14 +142,13 @@ class _SDELoop(Stepper):
                                 out=self.buffer)  # [K, block, m]
         self.dw = z.transpose(0, 1)
 
-    def first_steps(self, bad, n_from: int, n_to: int, bound: float) -> dict:
+    def first_steps(self, bad, n_from: int, n_to: int, bound: torch.Tensor) -> dict:
         """Replays the block from its start (the whole ensemble: f and g may depend on K) with the same
         increments to find each run's first step out of bounds."""
         pending, found, y = set(torch.nonzero(bad).flatten().tolist()), {}, self.x_start
         for n in range(n_from, n_to):
             y = self._step(_clock(n, self.dt, y), y, self.dw[n % self.block])
-            peak = y.abs().amax(dim=-1)
-            out = torch.nonzero(~(peak <= bound) if bound < math.inf else ~torch.isfinite(peak)).flatten().tolist()
+            out = torch.nonzero(~inside_bound(y.abs().amax(dim=-1), bound.to(y.device))).flatten().tolist()
             for run in pending.intersection(out):
                 found[run] = n + 1
             pending.difference_update(out)

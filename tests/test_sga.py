@@ -62,7 +62,7 @@ def test_divergence_is_reported_with_its_step_and_the_record_is_kept():
 
 def test_a_finite_explosion_is_flagged_at_its_step_and_left_out_of_the_means():
     game = BilinearGame(noise_offset=0.0)
-    x0 = torch.tensor([[1.0, 0.0], [0.0, 1e-9], [2e-9, 0.0]])  # run 0 leaves 1e6 · max|x_0| = 1e6; 1 and 2 stay
+    x0 = torch.tensor([[1.0, 0.0], [0.0, 1e-9], [2e-9, 0.0]])  # run 0 leaves its bound 1e6 · max(1, |x_0|) = 1e6; 1 and 2 stay
     with using(blowup=math.inf):
         free = train(game, 4, x0=x0, lr=1e3, record_every=1)
     peak = free.states.abs().amax(dim=-1)  # [T, K], finite throughout
@@ -80,8 +80,8 @@ def test_a_finite_explosion_is_flagged_at_its_step_and_left_out_of_the_means():
 
 def test_only_the_diverging_run_stops():
     game = BilinearGame(noise_offset=0.0)
-    x0 = torch.tensor([[1.0, 0.0], [1e305, 0.0]])  # grows by √2 a step: overflows near step 12
-    traj = train(game, 50, K=2, x0=x0, lr=1.0, record_every=1)
+    x0 = torch.tensor([[1.0, 0.0], [1e305, 0.0]])  # grows by √2 a step: overflows near step 22
+    traj = train(game, 30, K=2, x0=x0, lr=1.0, record_every=1)  # run 0 stays within 1e6 of its start
     assert list(traj.metadata["diverged"]) == [1]
     assert torch.isfinite(traj.states[:, 0]).all()
 
@@ -173,6 +173,11 @@ def test_interrupt_keeps_the_record(monkeypatch):
     traj = sga.run(100, K=2, seed=0, record_every=5)
     assert traj.metadata["interrupted"] == 12
     assert len(traj.times) == 3  # rows at steps 0, 5, 10
+
+    calls["n"] = 12  # an interrupt in the very first step: the initial state is the record
+    first = sga.run(100, K=2, seed=0, record_every=5)
+    assert first.metadata["interrupted"] == 0 and torch.equal(first.states[0], traj.states[0])
+    assert first.times.tolist() == [0.0] and first.observables == {}
 
 
 def test_observables_skipped_between_records_do_not_change_the_dynamics():
