@@ -78,7 +78,9 @@ def reproduce(name: str, quick: bool = False, out=None, overrides=None, quiet: b
     identity = {"entry": name, "quick": bool(quick), "config": config.to_dict()}
     report = Report(out, experiment.title, quiet=quiet)
     try:
-        with rundir.resumable(out, identity, config.run, fresh, address):
+        with rundir.resumable(out, identity, config.run, fresh, address) as checkpoints:
+            if checkpoints.resuming:
+                report.log(f"{name}: resuming the unfinished run in {out} (--fresh starts over)")
             experiment.execute(config, report, quick)
             out = report.write(config.to_dict())
     except KeyboardInterrupt:

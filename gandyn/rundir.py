@@ -45,17 +45,23 @@ def prepare(out: Path, identity: dict, fresh: bool, every: float) -> Checkpoints
             name = {"quick": "--quick", "entry": "NAME"}.get(key, key.removeprefix("config."))
             raise ConfigError("--out", f"{out} holds an unfinished run with {name} = {_lookup(held, key)!r}, not "
                                        f"{_lookup(identity, key)!r}; use --fresh to start over, or another --out")
-        return Checkpoints(state / "checkpoints", every)
+        return _store(state, every, resuming=True)
     shutil.rmtree(state / "checkpoints", ignore_errors=True)
     _write(state / "run.json", {**identity, "finished": False})
-    return Checkpoints(state / "checkpoints", every)
+    return _store(state, every, resuming=False)
+
+
+def _store(state: Path, every: float, resuming: bool) -> Checkpoints:
+    store = Checkpoints(state / "checkpoints", every)
+    store.resuming = resuming  # whether it holds an unfinished run's checkpoints
+    return store
 
 
 @contextlib.contextmanager
 def resumable(out: Path, identity: dict, run, fresh: bool = False, address=None):
     """A context that runs ``identity``'s loops as ``run`` (a ``RunConfig``) says, checkpointed in ``out``
     (resumed if ``out`` holds its unfinished run, see ``prepare``), and marks the run finished on leaving
-    without an error."""
+    without an error. It yields the checkpoints (``resuming``: whether an unfinished run goes on)."""
     checkpoints = prepare(out, identity, fresh, run.checkpoint_every)
     with using(**run.execution(checkpoints=checkpoints, address=address)):
         yield checkpoints
