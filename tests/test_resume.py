@@ -71,7 +71,7 @@ def test_killed_runs_resume_to_the_same_results(tmp_path, entry, options, kills)
         process = subprocess.Popen(_gandyn("reproduce", entry, *common, "--out", str(killed)),
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_for_a_save(checkpoints, saved, process)  # each attempt gets somewhere, then dies soon after
-        time.sleep(rng.uniform(0.0, 0.05) * duration)
+        time.sleep(rng.uniform(0.0, 0.03) * duration)
         process.send_signal(signal.SIGKILL)
         assert process.wait() == -signal.SIGKILL, "the run finished before it was killed"
     log = (checkpoints / "resume.log").read_text()
