@@ -215,11 +215,15 @@ def _compiled_step(solver, sde):
     """``_scaled_step`` for ``sde``, torch.compile'd with static shapes (cached while ``sde`` lives)."""
     cache = _COMPILED.setdefault(sde, {})
     if type(solver) not in cache:
-        cache[type(solver)] = torch.compile(_scaled_step(solver, sde), dynamic=False)
+        cache[type(solver)] = torch.compile(_scaled_step(solver, sde), dynamic=False, options=STEP_OPTIONS)
     return cache[type(solver)]
 
 
 _COMPILED = weakref.WeakKeyDictionary()
+# On the CPU inductor vectorises a step's kernel along the innermost dimension of its intermediates, the
+# few coordinates of a path ([K, d], [K, m]), so that most lanes of a vector are masked; scalar loops
+# over the paths run faster (bench/sde_throughput.py measures it).
+STEP_OPTIONS = {"cpp.simdlen": 0}
 
 
 # -- torchsde (the reference path) --------------------------------------------------------------------
