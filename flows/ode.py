@@ -11,7 +11,6 @@ from torchdiffeq import odeint
 
 from games.driver import threads, threads_for
 from games.errors import ConfigError, check_choice, check_int, check_positive
-from games.execution import current
 from games.trajectory import Trajectory
 
 ADAPTIVE = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
@@ -24,7 +23,7 @@ def integrate_flow(rhs: Callable, x0: torch.Tensor, t_end: float, p: int, *, n_r
     """ẋ = rhs(t, x) from x0 [K, d] over [0, t_end], recorded at ``n_records`` equally spaced times.
 
     Fixed-step methods take ``step_size`` (default: the record spacing). torch's threads are those of
-    ``games.driver.threads_for`` the state's size (or ``run.threads``). A flow that leaves the
+    ``games.driver.threads_for`` the state's size. A flow that leaves the
     finite numbers (or makes the adaptive solver's step underflow) keeps the records before it and
     names the time in ``metadata['diverged']``.
     """
@@ -38,7 +37,7 @@ def integrate_flow(rhs: Callable, x0: torch.Tensor, t_end: float, p: int, *, n_r
     if method in FIXED_STEP:
         options = {"step_size": check_positive("flow.step_size", step_size or t_end / (n_records - 1))}
     start, diverged = time.perf_counter(), None
-    with threads(current().threads or threads_for(x0.numel())):
+    with threads(threads_for(x0.numel())):
         try:
             states = odeint(rhs, x0, times, method=method, rtol=rtol, atol=atol, options=options)
         except AssertionError as error:  # torchdiffeq: "underflow in dt …" once the flow blows up

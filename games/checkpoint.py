@@ -18,7 +18,7 @@ from typing import Optional
 
 import torch
 
-from .trajectory import _atomic_write
+from .trajectory import atomic_write
 
 
 class Checkpoints:
@@ -28,10 +28,11 @@ class Checkpoints:
         root: the directory (created on the first save).
         every: seconds between a loop's saves (0: at every step where it may save).
         prefix: the keys' prefix (a chunk's store), "" at the top.
+        resuming: whether the directory holds an unfinished run's checkpoints.
     """
 
-    def __init__(self, root, every: float = 60.0, prefix: str = ""):
-        self.root, self.every, self.prefix = Path(root), float(every), prefix
+    def __init__(self, root, every: float = 60.0, prefix: str = "", resuming: bool = False):
+        self.root, self.every, self.prefix, self.resuming = Path(root), float(every), prefix, resuming
         self.count = 0
 
     def next_key(self) -> str:
@@ -42,7 +43,7 @@ class Checkpoints:
 
     def child(self, name: str) -> "Checkpoints":
         """The store of the loops run inside ``name`` (a chunk of runs): keys ``name/0``, ``name/1``, …"""
-        return Checkpoints(self.root, self.every, f"{name}/")
+        return Checkpoints(self.root, self.every, f"{name}/", self.resuming)
 
     def path(self, key: str) -> Path:
         return self.root / (key.replace("/", "_") + ".pt")
@@ -62,7 +63,7 @@ class Checkpoints:
         """Write ``payload`` under ``key`` atomically."""
         buffer = io.BytesIO()
         torch.save({"fingerprint": fingerprint, **payload}, buffer)
-        _atomic_write(self.path(key), lambda f: f.write(buffer.getvalue()))
+        atomic_write(self.path(key), lambda f: f.write(buffer.getvalue()))
 
     def log(self, message: str) -> None:
         """Append a line to the store's ``resume.log`` (what was resumed, from where)."""

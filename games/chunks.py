@@ -58,7 +58,7 @@ def run_split(job: Callable, K: int, streams: Sequence[Streams], merge: Callable
     streams, setting = list(streams), current()
     slices = chunk_slices(K, setting.workers)
     key = setting.checkpoints.next_key() if setting.checkpoints is not None else None
-    threads = max(1, (setting.threads or _cpu_threads()) // len(slices))
+    threads = max(1, (setting.threads or torch.get_num_threads()) // len(slices))
     tasks = [(job, index, [s.subset(index) for s in streams],
               setting.checkpoints.child(f"{key}.c{i}") if key is not None else None, threads)
              for i, index in enumerate(slices)]
@@ -76,10 +76,6 @@ def run_chunk(job: Callable, index: slice, streams: list, checkpoints, threads: 
             return job(index, *streams), [s.counter for s in streams]
     finally:
         _INSIDE.reset(token)
-
-
-def _cpu_threads() -> int:
-    return torch.get_num_threads()
 
 
 def _on_ray(tasks: list, address, workers: int) -> list:

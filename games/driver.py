@@ -158,7 +158,7 @@ def drive(stepper: Stepper, steps: int, *, record_every: int = 1, progress: bool
     if saved is not None and saved["finished"]:
         return loop.outcome(0.0)
     start, bar = time.perf_counter(), _progress(steps, progress, desc, loop.n)
-    with threads(setting.threads or threads_for(stepper.work())):
+    with threads(threads_for(stepper.work())):
         try:
             loop.run(bar, stop_when_dead)
         except KeyboardInterrupt:
@@ -274,9 +274,12 @@ def _copy(x: torch.Tensor) -> torch.Tensor:
 
 
 def threads_for(work: int) -> int:
-    """torch's intra-op threads for a loop whose step touches ``work`` numbers: one below ``SMALL_WORK``
-    (threads waiting at barriers cost more than they gain on small tensors, and far more when another
-    process holds a core), else the count in force (torch's default, or what the caller set)."""
+    """torch's intra-op threads for a loop whose step touches ``work`` numbers: ``run.threads`` if set
+    (``games.execution``), else one below ``SMALL_WORK`` (threads waiting at barriers cost more than they
+    gain on small tensors, and far more when another process holds a core), else the count in force
+    (torch's default, or what the caller set)."""
+    if current().threads:
+        return current().threads
     return 1 if work < SMALL_WORK else torch.get_num_threads()
 
 

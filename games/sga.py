@@ -324,7 +324,7 @@ class _TrainingLoop(Stepper):
     def __init__(self, sga: SGA, x: torch.Tensor, streams: Streams, oracle: Oracle, record_states: bool):
         self.sga, self.streams, self.oracle, self.record_states = sga, streams, oracle, record_states
         self.params, self.train_state, self.t = dict(zip(PLAYERS, sga.game.split(x))), sga.init_state(x), 0.0
-        self.K, self.counter = streams.K, streams.counter
+        self.K = streams.K
 
     def time(self) -> float:
         return self.t
@@ -339,13 +339,10 @@ class _TrainingLoop(Stepper):
         new, self.train_state, obs = self.sga.step_players(self.params, self.train_state, n, self.streams,
                                                            observe=observe, oracle=self.oracle)
         self.params, self.t = {w: v.detach() for w, v in new.items()}, self.t + self.sga.clock_step(n)
-        self.counter = self.streams.counter
         return obs
 
     def observe(self, n: int) -> dict:
-        obs = self.sga.step_players(self.params, self.train_state, n, self.streams, oracle=self.oracle)[2]
-        self.counter = self.streams.counter
-        return obs
+        return self.sga.step_players(self.params, self.train_state, n, self.streams, oracle=self.oracle)[2]
 
     def poison(self, runs: torch.Tensor) -> None:
         self.params = {w: v.masked_fill(runs[:, None], math.nan) for w, v in self.params.items()}
@@ -357,10 +354,10 @@ class _TrainingLoop(Stepper):
         return {"update": self.sga.rule.name, "d": self.sga.game.p + self.sga.game.q}
 
     def state_dict(self) -> dict:
-        return {"params": self.params, "train_state": self.train_state, "t": self.t, "counter": self.counter,
+        return {"params": self.params, "train_state": self.train_state, "t": self.t, "counter": self.streams.counter,
                 "oracle": self.oracle.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.params, self.train_state, self.t = state["params"], state["train_state"], state["t"]
-        self.streams.counter = self.counter = state["counter"]
+        self.streams.counter = state["counter"]
         self.oracle.load_state_dict(state["oracle"])

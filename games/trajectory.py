@@ -86,10 +86,10 @@ class Trajectory:
         arrays = {"times": self.times, "states": self.states}
         arrays.update({f"obs/{k}": v for k, v in self.observables.items()})
         arrays = {k: v.detach().cpu().numpy() for k, v in arrays.items()}
-        _atomic_write(path, lambda f: np.savez(f, **arrays))
+        atomic_write(path, lambda f: np.savez(f, **arrays))
         meta = {"p": self.p, "metadata": self.metadata}
         text = json.dumps(meta, indent=2, default=str)
-        _atomic_write(path.with_suffix(".json"), lambda f: f.write(text.encode()))
+        atomic_write(path.with_suffix(".json"), lambda f: f.write(text.encode()))
         return path
 
     @classmethod
@@ -107,7 +107,7 @@ class Trajectory:
             )
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """Write through a temporary file in the same directory, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from games.trajectory import Trajectory, _atomic_write
+from games.trajectory import Trajectory, atomic_write
 
 
 class Report:
@@ -36,7 +36,7 @@ class Report:
         for suffix, options in (("png", {"dpi": 110}), ("pdf", {})):
             buffer = io.BytesIO()
             fig.savefig(buffer, format=suffix, bbox_inches="tight", **options)
-            _atomic_write(self.out / f"{name}.{suffix}", lambda f: f.write(buffer.getvalue()))
+            atomic_write(self.out / f"{name}.{suffix}", lambda f: f.write(buffer.getvalue()))
         plt.close(fig)
         self.sections.append(f"![{caption}]({name}.png)\n\n*{caption}*")
 
@@ -61,11 +61,11 @@ class Report:
     def write(self, config: dict) -> Path:
         self.key("wall_time_s", round(time.perf_counter() - self.start, 3))
         summary = json.dumps(self.summary, indent=2, sort_keys=True)
-        _atomic_write(self.out / "summary.json", lambda f: f.write(summary.encode()))
-        _atomic_write(self.out / "config.json", lambda f: f.write(json.dumps(config, indent=2).encode()))
+        atomic_write(self.out / "summary.json", lambda f: f.write(summary.encode()))
+        atomic_write(self.out / "config.json", lambda f: f.write(json.dumps(config, indent=2).encode()))
         table = ["| key | value |", "|---|---|"] + [f"| `{k}` | {_fmt(v)} |" for k, v in sorted(self.summary.items())]
         text = "\n\n".join([f"# {self.title}", *self.sections, "## Key figures", "\n".join(table)])
-        _atomic_write(self.out / "report.md", lambda f: f.write((text + "\n").encode()))
+        atomic_write(self.out / "report.md", lambda f: f.write((text + "\n").encode()))
         return self.out
 
 

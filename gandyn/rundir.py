@@ -13,7 +13,7 @@ from typing import Optional
 from games.checkpoint import Checkpoints
 from games.errors import ConfigError
 from games.execution import using
-from games.trajectory import _atomic_write
+from games.trajectory import atomic_write
 
 STATE = ".gandyn"
 EXECUTION_KEYS = ("run.workers", "run.threads", "run.checkpoint_every")  # how a run goes, not what it gives
@@ -45,16 +45,10 @@ def prepare(out: Path, identity: dict, fresh: bool, every: float) -> Checkpoints
             name = {"quick": "--quick", "entry": "NAME"}.get(key, key.removeprefix("config."))
             raise ConfigError("--out", f"{out} holds an unfinished run with {name} = {_lookup(held, key)!r}, not "
                                        f"{_lookup(identity, key)!r}; use --fresh to start over, or another --out")
-        return _store(state, every, resuming=True)
+        return Checkpoints(state / "checkpoints", every, resuming=True)
     shutil.rmtree(state / "checkpoints", ignore_errors=True)
     _write(state / "run.json", {**identity, "finished": False})
-    return _store(state, every, resuming=False)
-
-
-def _store(state: Path, every: float, resuming: bool) -> Checkpoints:
-    store = Checkpoints(state / "checkpoints", every)
-    store.resuming = resuming  # whether it holds an unfinished run's checkpoints
-    return store
+    return Checkpoints(state / "checkpoints", every)
 
 
 @contextlib.contextmanager
@@ -110,4 +104,4 @@ def _read(path: Path) -> Optional[dict]:
 
 def _write(path: Path, value: dict) -> None:
     text = json.dumps(value, indent=2, default=str)
-    _atomic_write(path, lambda f: f.write(text.encode()))
+    atomic_write(path, lambda f: f.write(text.encode()))

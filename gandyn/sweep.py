@@ -38,7 +38,7 @@ from games.mixture import MixtureGAN
 from games.random import Streams
 from games.schedules import Schedule, make_schedule
 from games.sga import SGA, Player
-from games.trajectory import _atomic_write
+from games.trajectory import atomic_write
 
 # The searched keys, per player (θ the generator, ω the discriminator): "<player>_lr", the base rate,
 # log-uniform on [1e-3, 0.3]; "<player>_decay", "constant" (η_k = lr) or "step" (lr ÷ 10 at 50% and
@@ -287,4 +287,4 @@ def _write_summary(out: Path, spec: dict, records: List[dict]) -> None:
     summary = {"settings": spec, "metric": METRIC, "finished": len(records),
                "best": records[0] if records else None}
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "sweep.json", lambda f: f.write(json.dumps(summary, indent=2).encode()))
+    atomic_write(out / "sweep.json", lambda f: f.write(json.dumps(summary, indent=2).encode()))

@@ -22,7 +22,7 @@ from analysis.tuning import (constant, distance_over_time, evaluate, evaluate_ad
                              moment_schedule, step_decay)
 from games.errors import ConfigError, check_choice
 from games.fdr_scheduler import FDRScheduler
-from games.trajectory import _atomic_write
+from games.trajectory import atomic_write
 
 from . import rundir
 from .config import Config
@@ -107,7 +107,7 @@ RECOMMEND = {"moments": _by_moments, "surrogate": _by_surrogate, "fdr": _by_fdr}
 def _write_schedule(out: Path, method: str, rates: torch.Tensor, best: str) -> None:
     body = {"method": method, "best_constant": best, "rates": {"theta": rates[0].tolist(), "omega": rates[1].tolist()}}
     text = json.dumps(body)
-    _atomic_write(Path(out) / "schedule.json", lambda f: f.write(text.encode()))
+    atomic_write(Path(out) / "schedule.json", lambda f: f.write(text.encode()))
 
 
 def _figure(report, traj, schedules: dict, runs: int, game) -> None:
@@ -148,5 +148,5 @@ def _ray(args, report) -> Path:
     axes[0, 1].set(xlabel="iteration", ylabel="sliced W₂ to the target (validation)")
     report.figure(fig, "tune", "The best schedule of the sweep (left) and its sliced W₂ on fresh runs (right)")
     text = json.dumps({"method": "ray", "config": best["config"]})
-    _atomic_write(report.out / "schedule.json", lambda f: f.write(text.encode()))
+    atomic_write(report.out / "schedule.json", lambda f: f.write(text.encode()))
     return report.write({"budget": args.budget, "samples": args.samples, "runs": args.runs})
