@@ -48,7 +48,7 @@ from torch.func import functional_call, grad, vjp, vmap
 
 from games.base import PLAYERS, Game
 from games.errors import ConfigError, check_choice, check_int, check_positive
-from games.mixture import ACTIVATIONS, MixtureGAN, _batched, mlp, unflatten
+from games.networks import ACTIVATIONS, batched, init_bounds, mlp, unflatten
 from games.sga import SGA, Player
 from games.trajectory import Trajectory
 
@@ -220,7 +220,7 @@ class DualFlowGame(Game):
 
     def generate(self, theta, z):
         """G_θ(z) [K, N, n] for θ [K, p] and latents z [K, N, k] (S1)."""
-        return _batched(self.generator_module, self._g_shapes, theta, z)
+        return batched(self.generator_module, self._g_shapes, theta, z)
 
     def targets(self, like):
         """The target samples Y [K, M, n] for the K runs of ``like`` [K, ·]."""
@@ -241,7 +241,7 @@ class DualFlowGame(Game):
     def discriminate(self, omega, points):
         """D_ω(points) [K, P] for ω [K, q] and points [K, P, n]."""
         if self.critic == "mlp":
-            return _batched(self.critic_module, self._d_shapes, omega, points)[..., 0]
+            return batched(self.critic_module, self._d_shapes, omega, points)[..., 0]
         return (self.features(points) @ omega[..., None])[..., 0]
 
     def critic_gradient(self, omega, points):
@@ -350,9 +350,9 @@ class DualFlowGame(Game):
     def _init_bounds(self):
         """1/√fan_in for the network parameters, 0 for particles and linear critics, [d]."""
         parts = [torch.zeros(self.p, dtype=torch.float64) if self.generator_module is None
-                 else MixtureGAN._init_bounds(self.generator_module),
+                 else init_bounds(self.generator_module),
                  torch.zeros(self.q, dtype=torch.float64) if self.critic_module is None
-                 else MixtureGAN._init_bounds(self.critic_module)]
+                 else init_bounds(self.critic_module)]
         return torch.cat(parts)
 
 

@@ -4,6 +4,7 @@ import inspect
 from .base import Game
 from .bilinear import BilinearGame
 from .custom import Custom
+from .digits import DigitsGAN
 from .dirac import DiracGAN
 from .errors import ConfigError
 from .gaussian import GaussianGame
@@ -13,7 +14,7 @@ from .random import Streams
 from .sga import SGA, Player, train
 from .trajectory import Trajectory
 
-GAMES = {g.name: g for g in (GaussianGame, DiracGAN, BilinearGame, OneLayerGAN, MixtureGAN)}
+GAMES = {g.name: g for g in (GaussianGame, DiracGAN, BilinearGame, OneLayerGAN, MixtureGAN, DigitsGAN)}
 
 
 def make_game(name: str, **options) -> Game:
@@ -28,5 +29,5 @@ def make_game(name: str, **options) -> Game:
     return GAMES[name](**options)
 
 
-__all__ = ["Game", "GaussianGame", "DiracGAN", "BilinearGame", "OneLayerGAN", "MixtureGAN", "Custom",
+__all__ = ["Game", "GaussianGame", "DiracGAN", "BilinearGame", "OneLayerGAN", "MixtureGAN", "DigitsGAN", "Custom",
            "SGA", "Player", "train", "Trajectory", "Streams", "ConfigError", "GAMES", "make_game"]

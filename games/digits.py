@@ -1,0 +1,65 @@
+"""The digits GAN: MLP players (``games.networks``) on scikit-learn's bundled 8×8 handwritten digits.
+
+The data are the 1,797 images of ``sklearn.datasets.load_digits`` (Alpaydin & Kaynak 1998), shipped
+with scikit-learn, so nothing is downloaded. Pixels 0…16 are mapped to [−1, 1], and the generator ends
+in tanh, so that its samples live in the same cube. The images are split once, by a seed-0 permutation,
+into ``TRAIN`` images the GAN (and ``analysis.digits``' classifier) learn from and the rest, held out
+for the classifier's accuracy and the reference features of the sample-quality metric.
+"""
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from .errors import check_choice
+from .networks import NetworkGAN
+from .random import Streams
+
+PIXELS = 64  # 8 × 8
+CLASSES = 10
+TRAIN = 1200  # images in the training split; the other 597 are held out
+SPLITS = ("train", "test", "all")
+
+
+@functools.lru_cache(maxsize=1)
+def _load():
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    images = torch.as_tensor(data.data, dtype=torch.float64) / 8.0 - 1.0  # 0…16 → [−1, 1]
+    labels = torch.as_tensor(data.target, dtype=torch.int64)
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+    return images[order], labels[order]
+
+
+def digits(split: str = "train", device="cpu", dtype=torch.float64):
+    """(images [N, 64] in [−1, 1], labels [N]) of ``split``: "train" (the first ``TRAIN`` of a seed-0
+    permutation), "test" (the rest) or "all"."""
+    images, labels = _load()
+    part = {"train": slice(0, TRAIN), "test": slice(TRAIN, None), "all": slice(None)}[
+        check_choice("split", split, SPLITS)]
+    return images[part].to(device=device, dtype=dtype), labels[part].to(device)
+
+
+class DigitsGAN(NetworkGAN):
+    """GAN of two MLPs on the training split of the 8×8 digits; losses "gan", "ns-gan", "wgan-gp".
+
+    The defaults (latent 16, two hidden layers of 128, tanh) give p = 26,944 generator and q = 24,961
+    discriminator parameters.
+    """
+
+    name = "digits"
+    n = PIXELS
+    one_by_one = True  # K runs = K single runs, bit for bit (``games.networks.batched``)
+
+    def __init__(self, loss: str = "ns-gan", latent: int = 16, hidden=(128, 128), activation: str = "tanh",
+                 gp_weight: float = 10.0):
+        super().__init__(loss, latent, hidden, activation, gp_weight, generator_output="tanh",
+                         latent_key="game.latent")
+        self.latent = self.z_dim
+
+    def real_samples(self, B: int, generator: Streams) -> torch.Tensor:
+        """B training images per run, drawn uniformly with replacement, [K, B, 64]."""
+        images, _ = digits("train", generator.device, generator.dtype)
+        return images[generator.randint(len(images), B)]
