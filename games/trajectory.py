@@ -108,10 +108,12 @@ class Trajectory:
 
 
 def atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same directory, then rename over ``path``."""
+    """Write through a temporary file in the same directory, then rename over ``path`` (with the
+    permissions a plain ``open`` would give: mkstemp's are owner-only)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -120,3 +122,13 @@ def atomic_write(path: Path, write) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (read once, at import: reading it means setting it, then restoring it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()

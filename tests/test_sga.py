@@ -155,6 +155,10 @@ def test_trajectory_save_load_roundtrip(tmp_path):
     assert set(back.observables) == set(traj.observables)
     assert back.metadata["note"] == "x" and back.p == traj.p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "run.npz"]  # no temporary left
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    for name in ("run.json", "run.npz"):  # the permissions of a plain open, not the temporary file's 0600
+        assert (tmp_path / name).stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
 
 
 def test_interrupt_keeps_the_record(monkeypatch):
