@@ -18,6 +18,8 @@ through torch except the bandwidth of the median heuristic, which is held consta
 - Energy distance: E(μ, ν) = 2 E|X − Y| − E|X − X'| − E|Y − Y'| ≥ 0, zero iff μ = ν; it is MMD² with
   the distance kernel k(x, y) = −|x − y| (``energy_distance``). It is a squared quantity: scipy's
   ``energy_distance`` is its square root.
+- Total variation between Gaussians: TV(P, Q) = E_P (1 − q/p)₊, estimated by Monte Carlo from draws of
+  P (``tv_gaussian``; no closed form beyond one dimension).
 - Mode coverage of a mixture with known centres: which modes receive samples, and how many samples
   lie close to some mode (``mode_coverage``); a diagnostic of mode collapse, not a distance.
 """
@@ -223,6 +225,32 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor, unbiased: bool = False) ->
     by default the V-statistic, the energy distance of the empirical measures (≥ 0, the square of
     scipy.stats.energy_distance in 1-D); the U-statistic with ``unbiased``."""
     return mmd2(x, y, kernel="energy", unbiased=unbiased)
+
+
+# ---------------------------------------------------------------------------- total variation
+
+def tv_gaussian(S1: torch.Tensor, S2: torch.Tensor, samples: int = 4096, seed: int = 0):
+    """TV(N(0, S₁), N(0, S₂)) = E_{x∼N(0,S₁)} (1 − q(x)/p(x))₊ by Monte Carlo, covariances [..., n, n]
+    (positive definite) → (estimate [...], its standard error [...]).
+
+    Args:
+        S1, S2: the covariances.
+        samples: draws of N(0, S₁) per pair.
+        seed: the draws' seed (the same standard normals for every pair).
+
+    Returns:
+        (estimate, standard error), each of the broadcast leading shape.
+    """
+    S1, S2 = _tensor("S1", S1, 2, "a covariance [..., n, n]"), _tensor("S2", S2, 2, "a covariance [..., n, n]")
+    check_int("samples", samples, minimum=2)
+    L1, L2 = torch.linalg.cholesky(_sym(S1)), torch.linalg.cholesky(_sym(S2))
+    z = torch.randn(samples, S1.shape[-1], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    x = z.to(L1) @ L1.transpose(-1, -2)  # [..., samples, n]
+    y = torch.linalg.solve_triangular(L2, x.transpose(-1, -2), upper=False).transpose(-1, -2)
+    log_det = lambda L: L.diagonal(dim1=-2, dim2=-1).log().sum(-1)  # noqa: E731  (½ log det S)
+    log_ratio = -0.5 * (y.square().sum(-1) - z.to(L1).square().sum(-1)) - (log_det(L2) - log_det(L1))[..., None]
+    gap = (1 - log_ratio.exp()).clamp_min(0)
+    return gap.mean(-1), gap.std(-1) / samples**0.5
 
 
 # ---------------------------------------------------------------------------- mode coverage

@@ -3,6 +3,10 @@ target φ(A*z), quadratic discriminator D_V(x) = xᵀVx.
 
 L(A, V) = E_real[D_V(x)] − E_fake[D_V(x)] − ½‖V‖²_F; the generator minimises L_G = L, the
 discriminator minimises L_D = −L. θ = vec(A) (row-major, p = nk), ω = vec(V) (row-major, q = n²).
+
+``samples`` = s > 0 gives each run a finite training set: s latents z drawn once from the run's own seed,
+resampled uniformly into its minibatches (the setting of Lei et al.'s sample complexity), instead of
+fresh draws (s = 0, the population game that the closed forms below describe).
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import torch.nn.functional as F
 from .base import Game, gaussian_quadratic_factor
 from .errors import ConfigError, check_choice, check_int, check_positive
 from .random import Streams
+
+TRAINING_SET_SALT = 0x5EED_DA7A  # a run's training set comes from its seed xor this
 
 ACTIVATIONS = {
     "linear": lambda h: h,
@@ -38,7 +44,9 @@ class OneLayerGAN(Game):
     name = "onelayer"
 
     def __init__(self, n: int = 2, k: int = 2, activation: str = "linear", target=None,
-                 init_scale: float = 1.0):
+                 init_scale: float = 1.0, samples: int = 0):
+        self.samples = check_int("game.samples", samples, minimum=0)
+        self._training_sets = {}
         self.n = check_int("game.n", n)
         self.k = check_int("game.k", k)
         self.activation = check_choice("game.activation", activation, tuple(ACTIVATIONS))
@@ -65,9 +73,35 @@ class OneLayerGAN(Game):
         if self.activation != "linear":
             raise NotImplementedError(f"onelayer: {what} is closed-form for activation 'linear' only")
 
+    def _population_only(self, what: str):
+        if self.samples:
+            raise NotImplementedError(f"onelayer: {what} is closed-form for the population game (samples = 0)")
+
     def sample(self, K: int, B: int, generator: Streams):
-        """(z_real, z_fake), each [K, B, k] standard normal."""
-        return generator.normal(B, self.k), generator.normal(B, self.k)
+        """(z_real, z_fake), each [K, B, k] standard normal; z_real from the runs' training sets if
+        ``samples`` > 0."""
+        if not self.samples:
+            return generator.normal(B, self.k), generator.normal(B, self.k)
+        picks = generator.randint(self.samples, B)
+        return torch.gather(self.training_set(generator), 1, picks[..., None].expand(-1, -1, self.k)), \
+            generator.normal(B, self.k)
+
+    def training_set(self, generator: Streams) -> torch.Tensor:
+        """The runs' training latents [K, samples, k]: a function of each run's seed alone (kept for the
+        last streams asked)."""
+        key = (tuple(generator.seeds.tolist()), generator.device, generator.dtype)
+        if key not in self._training_sets:
+            own = Streams(generator.seeds ^ TRAINING_SET_SALT, device=generator.device, dtype=generator.dtype)
+            self._training_sets = {key: own.normal(self.samples, self.k)}
+        return self._training_sets[key]
+
+    def empirical_target(self, generator: Streams) -> torch.Tensor:
+        """Linear φ: the training sets' second moments A* Ẑ A*ᵀ [K, n, n], Ẑ = (1/s) Σ z zᵀ (the law that
+        a run with a finite training set can learn at best)."""
+        self._linear_only("the empirical target")
+        z = self.training_set(generator)
+        At = self._target(z)
+        return At @ (z.transpose(1, 2) @ z / self.samples) @ At.T
 
     def sample_losses(self, theta, omega, batch):
         """L = D_V(φ(A*z_r)) − D_V(φ(Az_f)) − ½‖V‖²_F per sample; (L_G, L_D) = (L, −L) [K, B]."""
@@ -93,6 +127,7 @@ class OneLayerGAN(Game):
     def expected_field(self, x: torch.Tensor) -> torch.Tensor:
         """Linear φ: −∇_A L = (V + Vᵀ)A, ∇_V L = A*A*ᵀ − AAᵀ − V."""
         self._linear_only("the expected field")
+        self._population_only("the expected field")
         A, V = self.matrices(x)
         At = self._target(x)
         fA = (V + V.transpose(1, 2)) @ A
@@ -102,6 +137,7 @@ class OneLayerGAN(Game):
     def gradient_noise_factor(self, x: torch.Tensor, B: int) -> torch.Tensor:
         """Linear φ: a factor of Cov[one-sample field]/B (quadratic in ξ = (z_r, z_f), Isserlis)."""
         self._linear_only("the gradient covariance")
+        self._population_only("the gradient covariance")
 
         def one_sample_field(rows, xi):  # xi [K, P, 2k]
             A, V = self.matrices(rows)

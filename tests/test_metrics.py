@@ -280,3 +280,18 @@ def test_bad_input_raises_config_error_naming_the_argument(call, field):
     with pytest.raises(ConfigError) as err:
         call()
     assert err.value.field == field
+
+
+def test_tv_gaussian_against_the_one_dimensional_closed_form():
+    """TV(N(0, 1), N(0, σ²)) = 2(Φ(c) − Φ(c/σ)) with c² = 2σ² log σ / (σ² − 1), the densities' crossing."""
+    from analysis.metrics import tv_gaussian
+
+    for sigma in (1.5, 3.0):
+        c = math.sqrt(2 * sigma**2 * math.log(sigma) / (sigma**2 - 1))
+        exact = 2 * (scipy.stats.norm.cdf(c) - scipy.stats.norm.cdf(c / sigma))
+        value, se = tv_gaussian(torch.eye(1, dtype=torch.float64), torch.full((1, 1), sigma**2, dtype=torch.float64),
+                                samples=100_000)
+        assert abs(float(value) - exact) < 4 * float(se)
+    S = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)
+    same, _ = tv_gaussian(S.expand(3, 2, 2), S.expand(3, 2, 2))
+    assert same.shape == (3,) and same.abs().max() < 1e-12

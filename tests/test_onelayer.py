@@ -126,3 +126,25 @@ def test_closed_forms_need_linear_activation():
         game.expected_field(x)
     with pytest.raises(NotImplementedError):
         game.gradient_covariance(x, 4)
+
+
+def test_finite_training_sets_are_the_runs_own_and_follow_wishart():
+    """With ``samples`` = n each run draws its real latents from its own n latents (a function of its
+    seed), and the training set's second moment Σ̂ = A*ẐA*ᵀ has E‖Σ̂ − Σ‖²_F = (tr(Σ)² + tr(Σ²))/n for
+    Σ = A*A*ᵀ (Wishart moments of n centred Gaussian draws)."""
+    game = OneLayerGAN(n=3, k=3, samples=50)
+    streams = Streams.from_seed(4, 2000)
+    real, _ = game.sample(2000, 7, streams)
+    pool = game.training_set(streams)
+    assert pool.shape == (2000, 50, 3)
+    assert ((real[:, :, None, :] == pool[:, None, :, :]).all(-1).any(-1)).all()
+    single = Streams([int(streams.seeds[5])])
+    assert torch.equal(game.training_set(single)[0], pool[5])
+    S = game.target @ game.target.T
+    squared = (game.empirical_target(streams) - S).square().sum((1, 2))
+    expected = (torch.trace(S) ** 2 + torch.trace(S @ S)) / 50
+    assert abs(squared.mean() - expected) < 4 * squared.std() / 2000**0.5
+    with pytest.raises(NotImplementedError, match="population"):
+        game.expected_field(game.init(1, Streams([0])))
+    with pytest.raises(ConfigError, match="game.samples"):
+        OneLayerGAN(samples=-1)
