@@ -144,3 +144,11 @@ def coverage(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
     predicted = classifier(seed).predict(images)
     counts = nn.functional.one_hot(predicted, CLASSES).sum(-2)
     return (counts >= COVERAGE_SHARE * images.shape[-2]).sum(-1)
+
+
+def generator_quality(game, states: torch.Tensor, latents: torch.Tensor, seed: int = 0):
+    """(fdd [K], coverage [K]) of the generators of ``game`` (a ``games.DigitsGAN``) at states [K, d], each
+    on its own latents [K, N, latent]."""
+    with torch.no_grad():
+        images = game.generate(states.to(latents), latents)
+    return fdd(images, seed=seed), coverage(images, seed=seed)

@@ -80,14 +80,19 @@ def evaluate(sga: SGA, candidates: Dict[str, torch.Tensor], runs: int, seed: int
 
     Returns ({name: |x_N − x*|² [runs]}, the ensemble's Trajectory, its runs ordered by candidate).
     """
-    names = list(candidates)
-    table = torch.stack([candidates[n] for n in names])  # [C, 2, N]
+    traj = train_candidates(sga, candidates, runs, seed, record_every, device, dtype, progress)
+    sq = final_sq_distance(traj, sga.game.equilibrium()).reshape(len(candidates), runs)
+    return dict(zip(candidates, sq)), traj
+
+
+def train_candidates(sga: SGA, candidates: Dict[str, torch.Tensor], runs: int, seed: int = 0,
+                     record_every: Optional[int] = None, device="cpu", dtype=torch.float64, progress: bool = False):
+    """The ensemble of ``evaluate``: every candidate's ``runs`` runs on common seeds, in candidate order."""
+    table = torch.stack(list(candidates.values()))  # [C, 2, N]
     steps = table.shape[-1]
     trainer = with_schedules(sga, Table(table[:, 0], runs), Table(table[:, 1], runs))
-    streams = paired_streams(seed, runs, len(names), device, dtype)
-    traj = trainer.run(steps, streams=streams, record_every=record_every or steps, progress=progress)
-    sq = final_sq_distance(traj, sga.game.equilibrium()).reshape(len(names), runs)
-    return dict(zip(names, sq)), traj
+    streams = paired_streams(seed, runs, len(candidates), device, dtype)
+    return trainer.run(steps, streams=streams, record_every=record_every or steps, progress=progress)
 
 
 def evaluate_adaptive(sga: SGA, make_schedule, steps: int, runs: int, seed: int = 0, record_every: Optional[int] = None,
