@@ -65,6 +65,7 @@ def rate_axes(ax, rates, label: str = "η"):
     """Log–log axes with the rates of a convergence study as the only x ticks."""
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xticks(rates, [f"{r:.3g}" for r in rates], minor=False, fontsize=7 if len(rates) > 4 else None)
+    labels = [str(int(r)) if float(r).is_integer() else f"{r:.3g}" for r in rates]  # 1024, not 1.02e+03
+    ax.set_xticks(rates, labels, minor=False, fontsize=7 if len(rates) > 4 else None)
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel(label)

@@ -17,12 +17,14 @@ objective
 the generator wanting every point (real and fake) to be scored "real". This is our reading of the
 paper's objective and of the authors' released code (its ``mse`` loss, with one-hot two-class
 labels there, a single output here); their default variant applies a cross-entropy to the same
-closed-form outputs and is not implemented. e^{−ηtG}y is computed by ``torch.linalg.matrix_exp``,
-whose backward stays finite when eigenvalues repeat (an eigendecomposition's does not), so L is
-differentiable with respect to the fake points and, through them, any generator's parameters.
+closed-form outputs and is not implemented. e^{−ηtG}y is computed from matrix–vector products
+(``games.linalg.symmetric_expm_multiply``), whose backward stays finite when eigenvalues repeat (an
+eigendecomposition's does not), so L is differentiable with respect to the fake points and, through them,
+any generator's parameters.
 
 Kernels: "rbf", k(x, x') = exp(−|x − x'|²/(2h²)) (a standard stand-in: any positive-definite kernel
-gives the same closed form), and "ntk", the empirical (finite-width) neural tangent kernel of a
+gives the same closed form); "relu-ntk", the infinite-width NTK of a one-hidden-layer ReLU network in the
+NTK parameterisation (``relu_ntk``: the limit the paper's critic is); and "ntk", the empirical (finite-width) neural tangent kernel of a
 given network f(·; θ) at its current parameters, k(x, x') = ⟨∂_θ f(x), ∂_θ f(x')⟩, i.e. G = J Jᵀ
 with J the per-point Jacobian (Jacot, Gabriel, Hongler 2018). The paper uses the infinite-width
 NTK from neural-tangents; the empirical NTK is its finite-width counterpart. A ridge ρI may be added
@@ -41,11 +43,12 @@ from torch.func import functional_call, jacrev, vmap
 
 from games.driver import Stepper, drive
 from games.errors import ConfigError, check_choice, check_int, check_positive
+from games.linalg import symmetric_expm_multiply
 from games.trajectory import Trajectory
 
 from .best_response import rbf_kernel
 
-KERNELS = ("rbf", "ntk")
+KERNELS = ("rbf", "ntk", "relu-ntk")
 
 
 # -- checks ------------------------------------------------------------------------------------
@@ -100,6 +103,57 @@ def empirical_ntk(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor] =
     return Jx @ Jy.transpose(-1, -2)
 
 
+def relu_ntk(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Θ(x, y) = E[φ(uᵀx/√n) φ(uᵀy/√n)] + (xᵀy/n) E[φ'(uᵀx/√n) φ'(uᵀy/√n)], φ = ReLU, u ∼ N(0, I_n): the
+    NTK of f(x) = w^{−½} Σ_j a_j φ(u_jᵀx/√n) as w → ∞ (Jacot et al. 2018), by the arc-cosine kernels
+    (Cho & Saul 2009): with s = |x||y|/n and cos θ = xᵀy/(|x||y|), Θ = s(sin θ + (π − θ) cos θ)/(2π) +
+    s cos θ (π − θ)/(2π). [..., A, n] × [..., B, n] → [..., A, B]."""
+    n = x.shape[-1]
+    inner = x @ y.transpose(-1, -2) / n
+    norms = (x.norm(dim=-1)[..., :, None] * y.norm(dim=-1)[..., None, :]) / n
+    edge = 1 - 4 * torch.finfo(x.dtype).eps  # Θ has a cusp at x ∥ y (θ ~ |x − y|): keep arccos' finite there
+    cos = (inner / norms.clamp_min(torch.finfo(x.dtype).tiny)).clamp(-edge, edge)
+    theta = torch.arccos(cos)
+    return (norms * (torch.sin(theta) + (math.pi - theta) * cos) + inner * (math.pi - theta)) / (2 * math.pi)
+
+
+class ReLUNetwork(nn.Module):
+    """f(x) = w^{−½} Σ_j a_j φ(u_jᵀx/√n) − (the same at its initial parameters): the one-hidden-layer ReLU
+    network of ``relu_ntk`` in the NTK parameterisation, centred so that f = 0 at initialisation (the
+    closed-form critic starts from D₀ = 0); a, u ∼ N(0, 1) from ``seed``."""
+
+    def __init__(self, n: int, width: int, seed: int = 0, dtype=torch.float64):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.u = nn.Parameter(torch.randn(width, n, generator=g, dtype=dtype))
+        self.a = nn.Parameter(torch.randn(width, generator=g, dtype=dtype))
+        self.register_buffer("u0", self.u.detach().clone())
+        self.register_buffer("a0", self.a.detach().clone())
+
+    def _raw(self, x, u, a):
+        return torch.relu(x @ u.T / math.sqrt(x.shape[-1])) @ a / math.sqrt(len(a))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._raw(x, self.u, self.a) - self._raw(x, self.u0, self.a0)
+
+
+def trained_network_critic(P: torch.Tensor, y: torch.Tensor, width: int, t: float, steps: int, eta: float = 1.0,
+                           seed: int = 0) -> torch.Tensor:
+    """The finite-width counterpart of ``critic_values`` with the "relu-ntk" kernel: ``ReLUNetwork`` of
+    ``width`` trained by gradient descent (``steps`` steps of ηt/steps) on ½|f(P) − y|² from f = 0;
+    its values on the points P [L, n] → [L], which tend to (I − e^{−ηtΘ})y like width^{−½}."""
+    net = ReLUNetwork(P.shape[-1], check_int("width", width), seed, P.dtype)
+    h = eta * check_positive("t", t) / check_int("steps", steps)
+    for _ in range(steps):
+        net.zero_grad()
+        (0.5 * (net(P) - y).square().sum()).backward()
+        with torch.no_grad():
+            for prm in net.parameters():
+                prm -= h * prm.grad
+    with torch.no_grad():
+        return net(P)
+
+
 # -- the closed-form critic ------------------------------------------------------------------------
 def critic_labels(n_real: int, n_fake: int, *, dtype=None, device=None) -> torch.Tensor:
     """Labels y = [1_M; 0_N] of the points [real; fake]."""
@@ -114,6 +168,8 @@ def gram(P: torch.Tensor, kernel: str = "rbf", *, bandwidth: Optional[float] = N
     ridge = check_positive("ridge", ridge, allow_zero=True)
     if kernel == "rbf":
         G = rbf_kernel(P, P, check_positive("bandwidth", bandwidth))
+    elif kernel == "relu-ntk":
+        G = relu_ntk(P, P)
     else:
         if not isinstance(model, nn.Module):
             raise ConfigError("model", "kernel='ntk' needs a network (nn.Module with a scalar output)")
@@ -123,7 +179,7 @@ def gram(P: torch.Tensor, kernel: str = "rbf", *, bandwidth: Optional[float] = N
 
 def critic_values(G: torch.Tensor, y: torch.Tensor, eta_t: float) -> torch.Tensor:
     """GA-NTK critic on P after training time t: D_t = (I − e^{−ηtG}) y, [K, L, L] × [L] → [K, L]."""
-    return y - (torch.linalg.matrix_exp(-eta_t * G) @ y.unsqueeze(-1)).squeeze(-1)
+    return y - symmetric_expm_multiply(-eta_t * G, y.expand(*G.shape[:-1]))
 
 
 def critic_rate(G: torch.Tensor, y: torch.Tensor, D: torch.Tensor, eta: float) -> torch.Tensor:
@@ -199,3 +255,86 @@ class _Descent(Stepper):
 
     def load_state_dict(self, state: dict) -> None:
         self.Z, self.n = state["Z"].to(self.Z), state["n"]
+
+
+# -- a parametric generator against the closed-form critic ------------------------------------------------
+def ga_ntk_generator(game, real: torch.Tensor, steps: int, *, K: int, lr: float = 1e-3, t: float = 1.0,
+                     fakes: int = 32, kernel: str = "relu-ntk", bandwidth: Optional[float] = None, seed: int = 0,
+                     record_every: int = 1, dtype=torch.float32, progress: bool = False) -> Trajectory:
+    """GA-NTK with a network generator: K runs of ``game``'s generator (a ``games.networks.NetworkGAN``) trained
+    by Adam on the single-level loss L(θ) = |1 − D_t|² of its ``fakes`` samples against ``real`` [M, n],
+    under ``games.driver``.
+
+    Args:
+        game: gives the generator G_θ and its initialisation (its discriminator is not used).
+        real: the real points [M, n] (shared by the runs).
+        steps: Adam steps.
+        K: runs, each with its own stream (``Streams.from_seed(seed, K)``) of initial θ and latents.
+        lr: Adam's rate.
+        t, kernel, bandwidth: the critic's training time (η = 1) and kernel (``gram``).
+        fakes: generator samples per step.
+        record_every: rows every that many steps.
+
+    Returns:
+        The Trajectory of θ [T, K, p], with the loss as an observable.
+    """
+    from games.optim import Adam
+    from games.random import Streams
+
+    streams = Streams.from_seed(seed, check_int("run.paths", K), dtype=dtype)
+    theta = game.init(K, streams)[:, : game.p]
+    critic = dict(t=check_positive("t", t), kernel=kernel, bandwidth=bandwidth)
+    loop = _GeneratorDescent(game, real.to(dtype), theta, streams, check_positive("lr", lr),
+                             check_int("fakes", fakes), critic, Adam())
+    outcome = drive(loop, check_int("steps", steps), record_every=check_int("record_every", record_every),
+                    progress=progress, desc="GA-NTK")
+    meta = {"method": "ga-ntk-generator", "lr": lr, "t": t, "kernel": kernel, "fakes": fakes,
+            "seeds": streams.seeds.tolist(), "steps": steps, "record_every": record_every, **outcome.metadata()}
+    return outcome.trajectory(game.p, meta)
+
+
+class _GeneratorDescent(Stepper):
+    """Adam on a generator's GA-NTK loss as the driver's ``Stepper``: row k holds θ_k and the loss of step k."""
+
+    def __init__(self, game, real, theta, streams, lr, fakes, critic, optimizer):
+        self.game, self.real, self.theta, self.streams = game, real, theta, streams
+        self.lr, self.fakes, self.critic, self.optimizer = lr, fakes, critic, optimizer
+        self.opt_state, self.K, self.n = optimizer.init(theta), theta.shape[0], 0
+
+    def time(self) -> float:
+        return self.n * self.lr
+
+    def state(self) -> torch.Tensor:
+        return self.theta
+
+    def loss(self, theta: torch.Tensor, streams=None) -> torch.Tensor:
+        """L(θ) [K] on the next latents of ``streams`` (default: the loop's own, advanced)."""
+        z = (streams or self.streams).normal(self.fakes, self.game.z_dim)
+        fake = self.game.generate(theta, z)
+        return ga_ntk(self.real, fake.to(torch.float64), **self.critic)[1]
+
+    def step(self, n: int, observe: bool):
+        theta = self.theta.detach().requires_grad_(True)
+        loss = self.loss(theta)
+        (grad,) = torch.autograd.grad(loss.sum(), theta)  # the runs are independent: Σ_K keeps them apart
+        direction, self.opt_state = self.optimizer.direction(grad, self.opt_state, n)
+        self.theta, self.n = (self.theta - self.lr * direction).detach(), n + 1
+        return {"loss": loss.detach()} if observe else None
+
+    def observe(self, n: int) -> dict:
+        """The last row's loss, on the latents the next step would draw (the loop's streams left where they are)."""
+        with torch.no_grad():
+            return {"loss": self.loss(self.theta, self.streams.subset(slice(None)))}
+
+    def poison(self, runs: torch.Tensor) -> None:
+        self.theta = self.theta.masked_fill(runs[:, None], math.nan)
+
+    def work(self) -> int:
+        return self.K * (self.game.p + (len(self.real) + self.fakes) ** 2)
+
+    def state_dict(self) -> dict:
+        return {"theta": self.theta, "n": self.n, "optimizer": self.opt_state, "counter": self.streams.counter}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.theta, self.n, self.opt_state = state["theta"].to(self.theta), state["n"], state["optimizer"]
+        self.streams.counter = state["counter"]

@@ -12,7 +12,7 @@ import functools
 
 import torch
 
-from .errors import check_choice
+from .errors import ConfigError, check_choice, check_int
 from .networks import NetworkGAN
 from .random import Streams
 
@@ -54,12 +54,20 @@ class DigitsGAN(NetworkGAN):
     one_by_one = True  # K runs = K single runs, bit for bit (``games.networks.batched``)
 
     def __init__(self, loss: str = "ns-gan", latent: int = 16, hidden=(128, 128), activation: str = "tanh",
-                 gp_weight: float = 10.0):
+                 gp_weight: float = 10.0, images: int = 0):
         super().__init__(loss, latent, hidden, activation, gp_weight, generator_output="tanh",
                          latent_key="game.latent")
         self.latent = self.z_dim
+        self.images = check_int("game.images", images, minimum=0)
+        if self.images > TRAIN:
+            raise ConfigError("game.images", f"the training split has {TRAIN} images, got {images}")
+
+    def training_images(self, device="cpu", dtype=torch.float64) -> torch.Tensor:
+        """The images the GAN learns [N, 64]: the training split, or its first ``images`` (0: all)."""
+        images = digits("train", device, dtype)[0]
+        return images[: self.images] if self.images else images
 
     def real_samples(self, B: int, generator: Streams) -> torch.Tensor:
         """B training images per run, drawn uniformly with replacement, [K, B, 64]."""
-        images, _ = digits("train", generator.device, generator.dtype)
+        images = self.training_images(generator.device, generator.dtype)
         return images[generator.randint(len(images), B)]

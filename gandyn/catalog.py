@@ -40,14 +40,15 @@ class Experiment:
 
 
 def catalog() -> Dict[str, Experiment]:
-    from .experiments import (conjugate_gradient, dirac_phase, dual_flow_limit, fdr, game_optimizers, gradient_layer, invariant_measure,
+    from .experiments import (conjugate_gradient, dirac_phase, ga_ntk, dual_flow_limit, fdr, game_optimizers, gradient_layer, invariant_measure,
                               lr_schedule, mixture_gan, mode_collapse, modified_ode, one_layer, overview, svag,
                               weak_order)
 
     entries = [overview.EXPERIMENT, dirac_phase.EXPERIMENT, modified_ode.EXPERIMENT, weak_order.EXPERIMENT,
                invariant_measure.EXPERIMENT, fdr.EXPERIMENT, svag.EXPERIMENT, dual_flow_limit.EXPERIMENT, gradient_layer.EXPERIMENT,
                mode_collapse.EXPERIMENT, lr_schedule.EXPERIMENT, mixture_gan.EXPERIMENT, game_optimizers.EXPERIMENT,
-               one_layer.EXPERIMENT, conjugate_gradient.EXPERIMENT]
+               one_layer.EXPERIMENT, conjugate_gradient.EXPERIMENT,
+               ga_ntk.EXPERIMENT]
     return {e.name: e for e in entries}
 
 

@@ -97,7 +97,6 @@ def figure(report, dims, samples, errors: dict, slope: float):
         left.errorbar(samples, means, yerr=ci, fmt="o-", ms=4, capsize=2, color=f"C{k}", label=f"d = {d}")
         left.plot(samples, means[0] * (np.array(samples) / samples[0]) ** -0.5, ":", color=f"C{k}", lw=0.8)
     rate_axes(left, samples, label="training samples n")
-    left.set_xticks(samples, [str(n) for n in samples])
     left.set_ylabel("‖AAᵀ − A*A*ᵀ‖_F")
     left.set_title(f"common slope {slope:.2f} (dotted: n^(−½))", fontsize=9)
     left.legend(fontsize=7)
