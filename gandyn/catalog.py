@@ -40,7 +40,7 @@ class Experiment:
 
 
 def catalog() -> Dict[str, Experiment]:
-    from .experiments import (conjugate_gradient, dirac_phase, ga_ntk, dual_flow_limit, fdr, game_optimizers, gradient_layer, invariant_measure,
+    from .experiments import (conjugate_gradient, digits_gan, dirac_phase, ga_ntk, dual_flow_limit, fdr, game_optimizers, gradient_layer, invariant_measure,
                               lr_schedule, mixture_gan, mode_collapse, modified_ode, one_layer, overview, svag,
                               weak_order)
 
@@ -48,7 +48,7 @@ def catalog() -> Dict[str, Experiment]:
                invariant_measure.EXPERIMENT, fdr.EXPERIMENT, svag.EXPERIMENT, dual_flow_limit.EXPERIMENT, gradient_layer.EXPERIMENT,
                mode_collapse.EXPERIMENT, lr_schedule.EXPERIMENT, mixture_gan.EXPERIMENT, game_optimizers.EXPERIMENT,
                one_layer.EXPERIMENT, conjugate_gradient.EXPERIMENT,
-               ga_ntk.EXPERIMENT]
+               ga_ntk.EXPERIMENT, digits_gan.EXPERIMENT]
     return {e.name: e for e in entries}
 
 

@@ -81,23 +81,34 @@ def sme1(sga: SGA, reference: int, seed: int) -> SME:
     return SME(dataclasses.replace(sga, game=estimated), order="1")
 
 
-def checked_game(config) -> MixtureGAN:
+def checked_game(config, kind=MixtureGAN, entry: str = "mixture-gan"):
     game = config.game.build()
-    if not isinstance(game, MixtureGAN):
-        raise ConfigError("game.name", f"mixture-gan needs the mixture game, got {game.name!r}")
+    if not isinstance(game, kind):
+        raise ConfigError("game.name", f"{entry} needs the {kind.name} game, got {game.name!r}")
     if config.sga.update == "sim" or config.sga.schedule != "constant":
-        raise ConfigError("sga.update", "mixture-gan compares alternating training at a constant rate "
+        raise ConfigError("sga.update", f"{entry} compares alternating training at a constant rate "
                                         f"(got update {config.sga.update!r}, schedule {config.sga.schedule!r})")
     return game
 
 
 def run(config, report, quick: bool):
-    game, rc, steps, eta = checked_game(config), config.run, config.sga.steps, config.sga.lr
+    game = checked_game(config)
+    ensembles = sde_ensembles(config, report, game, SIZES[quick], "mixture-gan")
+    probe = probe_batch(game, config.run)
+    summarise(report, ensembles, config.sga.steps * config.sga.lr, observables(game, probe), OBSERVABLES,
+              "mixture_gan")
+    samples_figure(report, game, ensembles, probe[1][:1])
+    report.text(__doc__.split("\n", 1)[1].strip())
+
+
+def sde_ensembles(config, report, game, size: dict, entry: str) -> dict:
+    """K runs of training, SVAG with each l of ``size["ls"]`` and SME-1 (estimated on fresh reference batches
+    of ``size["reference"]``, ``size["substeps"]`` Euler steps per training step), from the same K networks."""
+    rc, steps, eta = config.run, config.sga.steps, config.sga.lr
     sga = config.sga.build(game)
-    size = SIZES[quick]
     options = dict(K=rc.paths, record_every=rc.record_every, device=rc.device, dtype=rc.torch_dtype,
                    progress=not report.quiet)
-    report.log(f"mixture-gan: {rc.paths} runs, {steps} steps of {sga.update} at η = {eta:g}; d = {game.d}")
+    report.log(f"{entry}: {rc.paths} runs, {steps} steps of {sga.update} at η = {eta:g}; d = {game.d}")
     ensembles = {"discrete": sga.run(steps, seed=rc.seed, **options)}
     report.trajectory(ensembles["discrete"], "discrete")
     x0 = ensembles["discrete"].states[0].to(device=rc.device, dtype=rc.torch_dtype)
@@ -111,27 +122,29 @@ def run(config, report, quick: bool):
     report.trajectory(ensembles["sme1"], "sme1")
     for name, traj in ensembles.items():
         report.key(f"wall_time_{name}_s", round(traj.metadata["wall_time_s"], 2))
-    summarise(report, game, ensembles, rc, steps * eta)
+    return ensembles
 
 
-def summarise(report, game: MixtureGAN, ensembles: dict, rc, horizon: float):
-    """The observables over time, their weak errors at the horizon, the samples at the end."""
+def probe_batch(game, rc, size: int = PROBE):
+    """Each run's fixed probe (real, z) of ``size`` samples (the same for every ensemble)."""
     probe_streams = Streams.from_seed(rc.seed + 99, rc.paths, device=rc.device, dtype=rc.torch_dtype)
-    real, z = game.sample(rc.paths, PROBE, probe_streams)
-    phi = observables(game, (real, z))
+    return game.sample(rc.paths, size, probe_streams)[:2]
+
+
+def summarise(report, ensembles: dict, horizon: float, phi, names: dict, prefix: str):
+    """The observables ``names`` (φ [K, len(names)] of states) over time, their weak errors at the horizon,
+    and their figures ``prefix`` and ``prefix``_weak_errors."""
     values = {name: curves(traj, phi) for name, traj in ensembles.items()}
     at_end = lambda v: v  # noqa: E731  (the weak errors of the values already computed)
     errors = {name: weak_error(v[-1], values["discrete"][-1], at_end) for name, v in values.items() if name != "discrete"}
     scale = values["discrete"][-1].std(dim=0).clamp_min(1e-12).numpy()
-    for i, key in enumerate(OBSERVABLES):
+    for i, key in enumerate(names):
         report.key(f"final_{key}_discrete", float(values["discrete"][-1, :, i].mean()))
         for name, estimate in errors.items():
             low, high = estimate.interval()
             report.interval(f"weak_error_{name}_{key}", estimate.value[i].item(), low[i].item(), high[i].item())
-    observables_figure(report, ensembles, values, horizon)
-    errors_figure(report, errors, scale, horizon)
-    samples_figure(report, game, ensembles, z[:1])
-    report.text(__doc__.split("\n", 1)[1].strip())
+    observables_figure(report, ensembles, values, horizon, names, prefix)
+    errors_figure(report, errors, scale, horizon, names, prefix)
 
 
 def label(name: str) -> str:
@@ -139,32 +152,32 @@ def label(name: str) -> str:
         name, f"SVAG l = {name[4:]}")
 
 
-def observables_figure(report, ensembles: dict, values: dict, horizon: float):
+def observables_figure(report, ensembles: dict, values: dict, horizon: float, names: dict, prefix: str):
     fig, axes = new_figure(2, 3, size=(3.6, 2.8))
-    for i, (key, title) in enumerate(OBSERVABLES.items()):
+    for i, (key, title) in enumerate(names.items()):
         ax = axes.flat[i]
         for k, (name, traj) in enumerate(ensembles.items()):
             band(ax, traj.times.numpy(), values[name][..., i].numpy(), label=label(name), color=f"C{k}", paths=0)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("t = Σ η")
     axes.flat[0].legend(fontsize=7)
-    report.figure(fig, "mixture_gan", f"The observables over t ≤ {horizon:g}: mean ± one standard deviation over "
+    report.figure(fig, prefix, f"The observables over t ≤ {horizon:g}: mean ± one standard deviation over "
                   "runs, for discrete training, SVAG and SME-1")
 
 
-def errors_figure(report, errors: dict, scale: np.ndarray, horizon: float):
+def errors_figure(report, errors: dict, scale: np.ndarray, horizon: float, names: dict, prefix: str):
     """Weak errors at the horizon in units of the discrete ensemble's spread of each observable."""
     fig, axes = new_figure(1, 1, size=(5.2, 3.0))
-    ax, positions = axes[0, 0], np.arange(len(OBSERVABLES))
+    ax, positions = axes[0, 0], np.arange(len(names))
     for k, (name, estimate) in enumerate(errors.items()):
         value, se = estimate.value.cpu().numpy() / scale, estimate.se.cpu().numpy() / scale
         ax.errorbar(positions + 0.15 * (k - (len(errors) - 1) / 2), value, yerr=1.96 * se, fmt="o", ms=4, capsize=2,
                     color=f"C{k + 1}", label=label(name))
     ax.axhline(0.0, color="k", lw=0.8)
-    ax.set_xticks(positions, list(OBSERVABLES.values()), fontsize=7, rotation=20)
+    ax.set_xticks(positions, list(names.values()), fontsize=7, rotation=20)
     ax.set_ylabel("E φ(·) − E φ(discrete) / std")
     ax.legend(fontsize=7)
-    report.figure(fig, "mixture_gan_weak_errors", f"Weak errors at t = {horizon:g} against discrete training, in "
+    report.figure(fig, f"{prefix}_weak_errors", f"Weak errors at t = {horizon:g} against discrete training, in "
                   "units of the runs' standard deviation of each observable (95% intervals)")
 
 

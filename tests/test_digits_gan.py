@@ -1,0 +1,46 @@
+"""The digits-gan entry: its observables on known states, and a reduced run whose SME-1 and SVAG ensembles
+follow training at a short horizon."""
+import json
+
+import pytest
+import torch
+
+from analysis import digits as quality
+from games import DigitsGAN
+from games.digits import digits
+from games.random import Streams
+from gandyn.cli import main
+from gandyn.experiments.digits_gan import OBSERVABLES, observables
+
+
+def test_observables_on_known_states():
+    """A generator whose output bias is a held-out digit and whose weights are 0 draws that one image: one class
+    covered, and an fdd far above a generator of real digits; the losses are the game's on the probe."""
+    game, K = DigitsGAN(hidden=(4,), latent=2), 2
+    streams = Streams.from_seed(0, K)
+    x = game.init(K, streams)
+    image = digits("test")[0][0]
+    x[:, : game.p - 64] = 0.0
+    x[:, game.p - 64 : game.p] = torch.atanh(image.clamp(-0.999, 0.999))  # tanh(bias) = the image
+    real, z = game.sample(K, 200, streams)
+    values = observables(game, (real, z))(x)
+    assert values.shape == (K, len(OBSERVABLES))
+    assert torch.equal(values[:, 5], torch.ones(K, dtype=values.dtype))
+    assert (values[:, 4] > 10 * quality.fdd(digits("train")[0][:200])).all()
+    loss_g, loss_d = game.losses(*game.split(x), (real, z))
+    torch.testing.assert_close(values[:, 0], loss_g.double()) and torch.testing.assert_close(values[:, 1], loss_d.double())
+
+
+@pytest.mark.slow
+def test_reduced_digits_gan_run(tmp_path):
+    assert main(["reproduce", "digits-gan", "--quick", "--quiet", "--out", str(tmp_path), "--set", "run.paths=12",
+                 "--set", "sga.steps=30", "--set", "run.record_every=10"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for name in ("sme1", "svag2"):
+        for key in OBSERVABLES:
+            value, low, high = (summary[f"weak_error_{name}_{key}{s}"] for s in ("", "_low", "_high"))
+            assert low <= value <= high
+            if key in ("loss_g", "loss_d"):  # at t = 1.5 both still follow training closely
+                assert abs(value) <= 2 * (high - low), (name, key, value, low, high)
+    for figure in ("digits_gan", "digits_gan_weak_errors", "digits_gan_samples"):
+        assert (tmp_path / f"{figure}.png").exists()
