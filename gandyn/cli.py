@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("name", metavar="NAME")
     _run_options(rep)
     tune = sub.add_parser("tune", help="recommend a learning-rate schedule and validate it on discrete training")
-    tune.add_argument("--game", required=True, help="the game (game.name), e.g. gaussian; mixture for --method ray")
+    tune.add_argument("--game", required=True, help="the game (game.name), e.g. gaussian; mixture or digits for --method ray")
     tune.add_argument("--budget", required=True, type=int, metavar="STEPS", help="training iterations")
     tune.add_argument("--method", default="moments", help="moments (default), surrogate, fdr or ray")
     tune.add_argument("--runs", type=int, default=1000, help="runs per schedule (default 1000)")

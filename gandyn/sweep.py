@@ -1,18 +1,22 @@
-"""A learning-rate-schedule sweep over discrete training of the mixture GAN, run by Ray Tune.
+"""A learning-rate-schedule sweep over discrete training of a network GAN, run by Ray Tune.
 
 Each trial draws one schedule per player from ``SEARCH_SPACE`` (a base rate on a log scale and a
 decay: constant, or a step schedule that divides it by ten at 50% and 75% of the budget) and trains
-``runs`` mixture GANs at once (``games.mixture.MixtureGAN`` on the 8-mode ring, NS-GAN loss, MLPs of
-``hidden`` widths) with alternating SGD (``games.sga.SGA``, discriminator first, ``BATCH`` samples a
-gradient) for ``budget`` iterations. Every trial uses the same seed, so the same initial networks and
-minibatches: trials differ by their schedules alone.
+``runs`` GANs at once with alternating SGD (``games.sga.SGA``, discriminator first, ``BATCH`` samples a
+gradient) for ``budget`` iterations: the mixture GAN (``games.mixture.MixtureGAN`` on the 8-mode ring) or
+the digits GAN (``games.DigitsGAN``), NS-GAN loss, MLPs of ``hidden`` widths. Every trial uses the same
+seed, so the same initial networks and minibatches: trials differ by their schedules alone.
 
-The metric, lower is better: ``sw2``, the sliced W₂ (``analysis.metrics.sliced_w2``, 128 directions)
-between ``EVAL`` generated points G_θ(z) and ``EVAL`` target samples (latents and targets fixed per
-run, the same in every trial), averaged over the runs; infinite (``None`` in the records) if a run
-diverged. Also reported: ``modes_covered``, the mean over runs of the number of the 8 modes receiving
-at least 1/32 of the points within 3σ (``analysis.metrics.mode_coverage``), and ``high_quality``, the
-fraction of points within 3σ of a mode. Trials report to Tune about ten times and at the end.
+The metric, lower is better, averaged over the runs and infinite (``None`` in the records) if a run
+diverged (``METRICS``):
+- mixture: ``sw2``, the sliced W₂ (``analysis.metrics.sliced_w2``, 128 directions) between ``EVAL``
+  generated points G_θ(z) and ``EVAL`` target samples (latents and targets fixed per run, the same in every
+  trial). Also reported: ``modes_covered``, the mean over runs of the number of the 8 modes receiving at
+  least 1/32 of the points within 3σ (``analysis.metrics.mode_coverage``), and ``high_quality``, the
+  fraction of points within 3σ of a mode;
+- digits: ``fdd``, the Fréchet digits distance of ``EVAL`` generated images to the held-out digits
+  (``analysis.digits``), and ``coverage``, the classes they cover.
+Trials report to Tune about ten times and at the end.
 
 Ray does the parallelism, one trial per CPU (or a quarter of a GPU each with a cuda device): locally
 by default, or on the cluster at ``address`` (its nodes need this project installed). The run
@@ -31,9 +35,11 @@ from typing import Dict, Iterator, List, Optional
 
 import torch
 
+from analysis.digits import generator_quality
 from analysis.metrics import mode_coverage, sliced_w2
 from games.base import PLAYERS
 from games.errors import ConfigError, check_int, check_positive
+from games.digits import DigitsGAN
 from games.mixture import MixtureGAN
 from games.random import Streams
 from games.schedules import Schedule, make_schedule
@@ -47,13 +53,15 @@ SEARCH_SPACE = {
     **{f"{who}_lr": ("loguniform", 1e-3, 3e-1) for who in PLAYERS},
     **{f"{who}_decay": ("choice", ["constant", "step"]) for who in PLAYERS},
 }
-METRIC = "sw2"
+METRICS = {"mixture": "sw2", "digits": "fdd"}  # each game's metric (lower is better)
+METRIC = METRICS["mixture"]
 HIDDEN = (32, 32)  # hidden widths of both networks
+LATENT = 8  # the digits generator's latent dimension
 BATCH = 64  # samples per gradient evaluation
 EVAL = 512  # generated points and target samples per run for the metric
 REPORTS = 10  # reports to Tune per trial (and one at the end)
 GPU_SHARE = 0.25  # fraction of a GPU a trial asks for with a cuda device
-FIXED = ("budget", "samples", "runs", "seed", "device", "hidden")  # settings a resumed sweep keeps
+FIXED = ("game", "budget", "samples", "runs", "seed", "device", "hidden")  # settings a resumed sweep keeps
 EXPERIMENT = "sweep"  # Tune's experiment name, under out/ray
 INSTALL = "pip install -c constraints.txt -e '.[distributed]'"
 
@@ -78,10 +86,11 @@ def schedules_of(config: dict, budget: int) -> Dict[str, Schedule]:
 
 
 def trial_progress(config: dict) -> Iterator[dict]:
-    """Train a trial's runs; yield its metrics about ``REPORTS`` times and after the last step."""
+    """Train a trial's runs; yield its metrics about ``REPORTS`` times and after the last step (the last
+    also with ``per_run``, each run's metric)."""
     budget, runs, seed = config["budget"], config["runs"], config["seed"]
     device, dtype = torch.device(config["device"]), torch.float32
-    game = MixtureGAN(target="ring", loss="ns-gan", hidden=tuple(config["hidden"]))
+    game = build_game(config.get("game", "mixture"), config["hidden"])
     schedules = schedules_of(config, budget)
     sga = SGA(game, update="alt-d", batch_size=BATCH,
               gen=Player(schedule=schedules["theta"]), disc=Player(schedule=schedules["omega"]))
@@ -95,37 +104,53 @@ def trial_progress(config: dict) -> Iterator[dict]:
         new, state, _ = sga.step_players(params, state, k, streams, observe=False)
         params = {who: v.detach() for who, v in new.items()}
         if (k + 1) % every == 0 or k + 1 == budget:
-            yield evaluate(game, params, latents, targets, k + 1)
+            yield evaluate(game, params, latents, targets, k + 1, per_run=k + 1 == budget)
 
 
-def evaluate(game: MixtureGAN, params: dict, latents: torch.Tensor, targets: torch.Tensor, step: int) -> dict:
+def build_game(name: str, hidden):
+    """The swept game ``name`` ("mixture" or "digits") with ``hidden`` widths."""
+    if name == "digits":
+        return DigitsGAN(loss="ns-gan", latent=LATENT, hidden=tuple(hidden))
+    if name == "mixture":
+        return MixtureGAN(target="ring", loss="ns-gan", hidden=tuple(hidden))
+    raise ConfigError("--game", f"the sweep trains the mixture or the digits GAN, got {name!r}")
+
+
+def evaluate(game, params: dict, latents: torch.Tensor, targets: torch.Tensor, step: int,
+             per_run: bool = False) -> dict:
     """The metrics of the runs at ``params`` (see the module docstring)."""
     with torch.no_grad():
-        points = game.generate(params["theta"], latents)
         finite = torch.stack([torch.isfinite(v).all(-1) for v in params.values()]).all(0)
-        sw2 = sliced_w2(points, targets)
-        cover = mode_coverage(points, game.modes(points.device, points.dtype), 3 * game.sigma)
-    mean = sw2.mean().item() if bool(finite.all()) else math.inf
-    return {"step": step, METRIC: mean if math.isfinite(mean) else math.inf,
-            "modes_covered": cover.covered.double().mean().item(),
-            "high_quality": cover.high_quality.double().mean().item(), "diverged": int((~finite).sum())}
+        if isinstance(game, DigitsGAN):
+            values, covered = generator_quality(game, params["theta"], latents)
+            extra = {"coverage": covered.double().mean().item()}
+        else:
+            points = game.generate(params["theta"], latents)
+            values = sliced_w2(points, targets)
+            cover = mode_coverage(points, game.modes(points.device, points.dtype), 3 * game.sigma)
+            extra = {"modes_covered": cover.covered.double().mean().item(),
+                     "high_quality": cover.high_quality.double().mean().item()}
+    mean = values.mean().item() if bool(finite.all()) else math.inf
+    metric = METRICS[game.name]
+    return {"step": step, metric: mean if math.isfinite(mean) else math.inf, **extra, "diverged": int((~finite).sum()),
+            **({"per_run": values.double().tolist()} if per_run else {})}
 
 
 def train_trial(config: dict) -> None:
     """Tune's trainable: train one trial and report its metrics to Tune as they come."""
     tune = _import_ray()[1]
     for metrics in trial_progress(config):
-        tune.report(metrics)
+        tune.report({key: value for key, value in metrics.items() if key != "per_run"})
 
 
 # ---------------------------------------------------------------------------- the sweep
 
 def ray_sweep(out: Path, budget: int, *, samples: int = 8, runs: int = 8, address: Optional[str] = None,
               seed: int = 0, device: str = "cpu", quiet: bool = False, max_concurrent: Optional[int] = None,
-              hidden=HIDDEN) -> List[dict]:
+              hidden=HIDDEN, game: str = "mixture") -> List[dict]:
     """Run the sweep in ``out``, or resume the one there; the finished trials' records, best first.
 
-    ``samples`` trials of ``runs`` networks (``hidden`` widths) trained ``budget`` iterations each, on
+    ``samples`` trials of ``runs`` GANs of ``game`` (``hidden`` widths) trained ``budget`` iterations each, on
     ``device``; configurations drawn with ``seed``. Ray starts on this machine unless it is already
     running in this process or ``address`` names a cluster; ``max_concurrent`` caps the trials running
     at once (default: as many as there are CPUs). A resumed sweep keeps its own ``max_concurrent`` and
@@ -134,7 +159,7 @@ def ray_sweep(out: Path, budget: int, *, samples: int = 8, runs: int = 8, addres
     trials.jsonl then holds those that finished, and calling again resumes the rest.
     """
     out = Path(out).resolve()
-    spec = _spec(budget, samples, runs, seed, device, hidden, max_concurrent)
+    spec = _spec(budget, samples, runs, seed, device, hidden, max_concurrent, game)
     if address is None and torch.device(device).type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device", f"{device!r} but this machine has no GPU (pass address for a cluster with one)")
     _check_same(out, spec)
@@ -163,7 +188,7 @@ def load_results(out: Path) -> List[dict]:
     return _ranked(records.values())
 
 
-def _spec(budget, samples, runs, seed, device, hidden, max_concurrent) -> dict:
+def _spec(budget, samples, runs, seed, device, hidden, max_concurrent, game: str = "mixture") -> dict:
     """The checked settings of a sweep; those that fix its trials also go into each trial's config."""
     if max_concurrent is not None:
         check_int("max_concurrent", max_concurrent)
@@ -171,10 +196,10 @@ def _spec(budget, samples, runs, seed, device, hidden, max_concurrent) -> dict:
         torch.device(device)
     except (RuntimeError, TypeError):
         raise ConfigError("device", f"not a torch device: {device!r}") from None
-    game = MixtureGAN(hidden=hidden)
-    return {"budget": check_int("budget", budget), "samples": check_int("samples", samples),
+    built = build_game(game, hidden)
+    return {"game": game, "budget": check_int("budget", budget), "samples": check_int("samples", samples),
             "runs": check_int("runs", runs), "seed": check_int("seed", seed, minimum=0),
-            "device": str(device), "hidden": list(game.hidden), "max_concurrent": max_concurrent}
+            "device": str(device), "hidden": list(built.hidden), "max_concurrent": max_concurrent}
 
 
 def _import_ray():
@@ -206,10 +231,11 @@ def _tuner(tune, out: Path, spec: dict, quiet: bool):
         return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True)
     _write_summary(out, spec, [])
     space = {key: getattr(tune, kind)(*args) for key, (kind, *args) in SEARCH_SPACE.items()}
-    fixed = {key: spec[key] for key in ("budget", "runs", "seed", "device", "hidden")}
+    fixed = {key: spec[key] for key in ("game", "budget", "runs", "seed", "device", "hidden")}
     search = tune.search.BasicVariantGenerator(random_state=spec["seed"],
                                                max_concurrent=spec["max_concurrent"] or 0)
-    tune_config = tune.TuneConfig(num_samples=spec["samples"], search_alg=search, metric=METRIC, mode="min")
+    tune_config = tune.TuneConfig(num_samples=spec["samples"], search_alg=search, metric=METRICS[spec["game"]],
+                                  mode="min")
     run_config = tune.RunConfig(name=EXPERIMENT, storage_path=str(out / "ray"), verbose=0 if quiet else 1,
                                 callbacks=[_stream_callback(tune)])
     return tune.Tuner(trainable, param_space={**space, **fixed}, tune_config=tune_config, run_config=run_config)
@@ -239,11 +265,13 @@ def _stream_callback(tune):
 
 
 def _record(trial_id: str, config: dict, result: dict) -> dict:
-    """A finished trial's line of trials.jsonl: its searched config and final metrics."""
-    metric = result.get(METRIC)
-    return {"trial_id": trial_id, "config": {key: config[key] for key in SEARCH_SPACE},
-            METRIC: metric if metric is not None and math.isfinite(metric) else None,
-            "modes_covered": result.get("modes_covered"), "high_quality": result.get("high_quality"),
+    """A finished trial's line of trials.jsonl: its searched config, final metrics and the metric's name."""
+    name = METRICS[config.get("game", "mixture")]
+    metric = result.get(name)
+    extra = ("coverage",) if name == "fdd" else ("modes_covered", "high_quality")
+    return {"trial_id": trial_id, "config": {key: config[key] for key in SEARCH_SPACE}, "metric": name,
+            name: metric if metric is not None and math.isfinite(metric) else None,
+            **{key: result.get(key) for key in extra},
             "diverged": result.get("diverged"), "steps": result.get("step"),
             "wall_s": round(result["time_total_s"], 3) if "time_total_s" in result else None}
 
@@ -258,7 +286,8 @@ def _append(out: Path, record: dict) -> None:
 
 def _ranked(records) -> List[dict]:
     """Records best (lowest metric) first; diverged trials last."""
-    return sorted(records, key=lambda r: (r[METRIC] is None, r[METRIC] or 0.0, r["trial_id"]))
+    value = lambda r: r[r.get("metric", METRIC)]  # noqa: E731
+    return sorted(records, key=lambda r: (value(r) is None, value(r) or 0.0, r["trial_id"]))
 
 
 def _finish(out: Path, spec: dict, grid) -> List[dict]:
@@ -284,7 +313,7 @@ def _finish(out: Path, spec: dict, grid) -> List[dict]:
 
 def _write_summary(out: Path, spec: dict, records: List[dict]) -> None:
     """out/sweep.json: the settings, the metric, the number of finished trials and the best one."""
-    summary = {"settings": spec, "metric": METRIC, "finished": len(records),
+    summary = {"settings": spec, "metric": METRICS[spec["game"]], "finished": len(records),
                "best": records[0] if records else None}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "sweep.json", lambda f: f.write(json.dumps(summary, indent=2).encode()))

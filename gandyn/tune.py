@@ -6,7 +6,9 @@ Methods (all but ``ray`` on the configured game, judged by E|x_N − x*|² at th
   of rates) trained as one batched ensemble, ``runs`` runs each;
 - ``fdr``: the schedule the FDR scheduler (SASA+'s test, pooled over the runs) arrives at from twice
   the best constant rate;
-- ``ray``: a Ray Tune sweep over discrete training of the mixture GAN (``gandyn.sweep``).
+- ``ray``: a Ray Tune sweep over discrete training of the mixture or the digits GAN (``gandyn.sweep``); for
+  the digits GAN the winner is validated on fresh seeds against the best constant rate
+  (``gain_vs_best_constant``, the ratio of their mean fdd, > 1 when the winner does better).
 Each writes ``schedule.json`` (the recommendation), ``summary.json`` (its validation on fresh seeds
 against the best constant rate) and ``tune.png`` (the schedules and the distance to equilibrium).
 """
@@ -30,6 +32,7 @@ from .report import Report
 
 METHODS = ("moments", "surrogate", "fdr", "ray")
 GRID = (5e-4, 0.1, 14)  # the constant rates searched: low, high, count (log-spaced)
+CONSTANT_GRID = (1e-3, 0.3, 6)  # --method ray on the digits GAN: the constant rates of its baseline
 RECORD = 20
 
 
@@ -124,29 +127,53 @@ def _figure(report, traj, schedules: dict, runs: int, game) -> None:
 
 
 def _ray(args, report) -> Path:
-    """The sweep, then the best schedule trained again on fresh seeds."""
-    from .sweep import HIDDEN, ray_sweep, schedules_of, trial_progress
+    """The sweep, then the best schedule trained again on fresh seeds (the digits GAN: beside the best constant
+    rate, itself the best of ``CONSTANT_GRID`` on the sweep's seed, for ``gain_vs_best_constant``)."""
+    from .sweep import HIDDEN, METRICS, ray_sweep, schedules_of, trial_progress
 
-    if args.game not in ("mixture", "mixture-gan"):
-        raise ConfigError("--game", f"--method ray sweeps the mixture GAN (--game mixture), got {args.game!r}")
+    game = {"mixture": "mixture", "mixture-gan": "mixture", "digits": "digits"}.get(args.game)
+    if game is None:
+        raise ConfigError("--game", f"--method ray sweeps the mixture or the digits GAN (--game mixture or digits), "
+                                    f"got {args.game!r}")
+    seed, device, metric = args.seed or 0, args.device or "cpu", METRICS[game]
     records = ray_sweep(report.out, args.budget, samples=args.samples, runs=args.runs, address=args.address,
-                        seed=args.seed or 0, device=args.device or "cpu", quiet=args.quiet)
+                        seed=seed, device=device, quiet=args.quiet, game=game)
     best = records[0]
-    schedules = schedules_of(best["config"], args.budget)
-    again = list(trial_progress({**best["config"], "budget": args.budget, "runs": args.runs, "seed": (args.seed or 0) + 7,
-                                 "device": args.device or "cpu", "hidden": list(HIDDEN)}))
+    fixed = {"game": game, "budget": args.budget, "runs": args.runs, "device": device, "hidden": list(HIDDEN)}
+    again = list(trial_progress({**best["config"], **fixed, "seed": seed + 7}))
     report.key("trials", len(records))
-    report.key("best_sw2", best["sw2"])
-    report.key("validation_sw2", again[-1]["sw2"])
-    report.key("validation_modes_covered", again[-1]["modes_covered"])
+    report.key(f"best_{metric}", best[metric])
+    report.key(f"validation_{metric}", again[-1][metric])
+    report.key("validation_coverage" if game == "digits" else "validation_modes_covered",
+               again[-1]["coverage" if game == "digits" else "modes_covered"])
+    if game == "digits":
+        _against_best_constant(report, again[-1]["per_run"], fixed, seed)
+    schedules = schedules_of(best["config"], args.budget)
     fig, axes = new_figure(1, 2, size=(4.4, 3.4))
     for who, style in (("theta", "-"), ("omega", ":")):
         axes[0, 0].plot([schedules[who](k) for k in range(args.budget)], style, label=who)
     axes[0, 0].set(yscale="log", xlabel="iteration", ylabel="rate")
     axes[0, 0].legend(fontsize=7)
-    axes[0, 1].plot([m["step"] for m in again], [m["sw2"] for m in again], "o-")
-    axes[0, 1].set(xlabel="iteration", ylabel="sliced W₂ to the target (validation)")
-    report.figure(fig, "tune", "The best schedule of the sweep (left) and its sliced W₂ on fresh runs (right)")
-    text = json.dumps({"method": "ray", "config": best["config"]})
+    axes[0, 1].plot([m["step"] for m in again], [m[metric] for m in again], "o-")
+    axes[0, 1].set(xlabel="iteration", ylabel={"sw2": "sliced W₂ to the target", "fdd": "fdd"}[metric] + " (validation)")
+    report.figure(fig, "tune", f"The best schedule of the sweep (left) and its {metric} on fresh runs (right)")
+    text = json.dumps({"method": "ray", "game": game, "config": best["config"]})
     atomic_write(report.out / "schedule.json", lambda f: f.write(text.encode()))
-    return report.write({"budget": args.budget, "samples": args.samples, "runs": args.runs})
+    return report.write({"game": game, "budget": args.budget, "samples": args.samples, "runs": args.runs})
+
+
+def _against_best_constant(report, winner: list, fixed: dict, seed: int) -> None:
+    """The best constant rate of ``CONSTANT_GRID`` (both players, the sweep's seed) run on the validation seeds:
+    ``gain_vs_best_constant`` = its mean fdd over the winner's (paired runs), with its 95% interval."""
+    from .sweep import trial_progress
+
+    def final(lr: float, seed: int) -> list:
+        config = {f"{who}_{key}": value for who in ("theta", "omega") for key, value in (("lr", lr), ("decay", "constant"))}
+        return list(trial_progress({**config, **fixed, "seed": seed}))[-1]["per_run"]
+
+    grid = log_grid(*CONSTANT_GRID)
+    sweep = {lr: torch.tensor(final(lr, seed)) for lr in grid}
+    best = min(grid, key=lambda lr: float(sweep[lr].nan_to_num(float("inf")).mean()))
+    estimate = gain(torch.tensor(final(best, seed + 7)), torch.tensor(winner))
+    report.key("best_constant_lr", best)
+    report.interval("gain_vs_best_constant", float(estimate.value), *(float(v) for v in estimate.interval()))

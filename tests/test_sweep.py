@@ -81,3 +81,28 @@ def test_ray_sweep_streams_its_trials_and_resumes(tmp_path, ray_down):
 
     with pytest.raises(ConfigError, match="budget=4"):
         sweep.ray_sweep(tmp_path, **{**settings, "budget": 5})
+
+
+def test_digits_trial_reports_fdd_and_coverage():
+    config = {**CONFIG, "game": "digits", "budget": 6}
+    reports = list(sweep.trial_progress(config))
+    final = reports[-1]
+    assert math.isfinite(final["fdd"]) and final["fdd"] > 0 and 0 <= final["coverage"] <= 10
+    assert len(final["per_run"]) == 2 and "per_run" not in reports[0]
+    assert abs(sum(final["per_run"]) / 2 - final["fdd"]) < 1e-9
+    with pytest.raises(ConfigError, match="--game"):
+        sweep.build_game("dirac", [8])
+
+
+@pytest.mark.slow
+def test_tune_digits_by_ray_validates_against_the_best_constant(tmp_path, ray_down):
+    pytest.importorskip("ray")
+    from gandyn.cli import main
+
+    assert main(["tune", "--game", "digits", "--method", "ray", "--budget", "12", "--samples", "2", "--runs", "2",
+                 "--quiet", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["trials"] == 2 and summary["best_constant_lr"] > 0
+    assert summary["gain_vs_best_constant_low"] <= summary["gain_vs_best_constant"] <= summary["gain_vs_best_constant_high"]
+    assert json.loads((tmp_path / "schedule.json").read_text())["game"] == "digits"
+    assert json.loads((tmp_path / "sweep.json").read_text())["metric"] == "fdd"
