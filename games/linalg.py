@@ -1,8 +1,6 @@
 """Powers and exponentials of symmetric (positive semidefinite) matrices, batched."""
 from __future__ import annotations
 
-import math
-
 import torch
 
 RANGE_TOLERANCE = 1e-10  # eigenvalues below this fraction of the largest count as zero in ``range_root``
