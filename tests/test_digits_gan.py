@@ -44,3 +44,19 @@ def test_reduced_digits_gan_run(tmp_path):
                 assert abs(value) <= 2 * (high - low), (name, key, value, low, high)
     for figure in ("digits_gan", "digits_gan_weak_errors", "digits_gan_samples"):
         assert (tmp_path / f"{figure}.png").exists()
+
+
+def test_sme_noise_factor_is_low_rank():
+    """SME-1's noise for the digits GAN is the factor of M per-sample gradients, [K, d, M], never d × d; its
+    product with itself is Σ_B's unbiased estimate: the per-sample fields' covariance over B."""
+    from sde import ReferenceBatchGame
+
+    game = DigitsGAN(hidden=(8,), latent=2)
+    x = game.init(2, Streams.from_seed(0, 2))
+    for M in (4, 8):
+        estimated = ReferenceBatchGame(game, samples=16, noise_samples=M, fresh=False)
+        factor = estimated.gradient_noise_factor(x, 4)
+        assert factor.shape == (2, game.d, M)
+        fields = estimated.reference_fields(x)  # [K, M, d]
+        centred = fields - fields.mean(1, keepdim=True)
+        torch.testing.assert_close(factor @ factor.transpose(1, 2), centred.transpose(1, 2) @ centred / (4 * (M - 1)))
