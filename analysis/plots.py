@@ -1,13 +1,10 @@
 """Figures: ensemble bands over time and phase portraits of two-dimensional games."""
 from __future__ import annotations
 
-import matplotlib
 import matplotlib.ticker
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
 
 def band(ax, times, values, label=None, color=None, paths: int = 3):
@@ -57,8 +54,10 @@ def phase_portrait(ax, field, xlim, ylim, paths=(), labels=(), density: int = 21
 
 
 def new_figure(rows: int = 1, cols: int = 1, size=(4.0, 3.2), **kwargs):
-    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False, **kwargs)
-    return fig, axes
+    """(figure, axes [rows, cols]) of panels ``size`` inches each: a bare ``Figure``, outside pyplot, so that
+    making one neither needs nor changes the user's matplotlib backend."""
+    fig = Figure(figsize=(size[0] * cols, size[1] * rows))
+    return fig, fig.subplots(rows, cols, squeeze=False, **kwargs)
 
 
 def rate_axes(ax, rates, label: str = "η"):

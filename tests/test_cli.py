@@ -116,3 +116,15 @@ def test_python_reproduce_names_an_unknown_entry():
 
     with pytest.raises(ConfigError, match="unknown experiment 'nosuch'"):
         gandyn.reproduce("nosuch", quiet=True)
+
+
+def test_importing_the_plots_leaves_the_users_matplotlib_backend_alone(tmp_path):
+    """A user's session keeps its backend after gandyn is imported and has drawn and saved a figure."""
+    code = ("import matplotlib; matplotlib.use('svg'); from pathlib import Path; import analysis.plots as p; "
+            "from gandyn.report import Report; fig, axes = p.new_figure(); axes[0, 0].plot([0, 1]); "
+            f"Report(Path({str(tmp_path)!r}), 't', quiet=True).figure(fig, 'f', 'c'); "
+            "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()")
+    root = str(__import__("pathlib").Path(__file__).resolve().parent.parent)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "f.pdf").stat().st_size > 0
