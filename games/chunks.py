@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from .errors import MissingExtra
 from .execution import current, using
 from .random import Streams
 
@@ -79,7 +80,10 @@ def run_chunk(job: Callable, index: slice, streams: list, checkpoints, threads: 
 
 
 def _on_ray(tasks: list, address, workers: int) -> list:
-    import ray
+    try:
+        import ray
+    except ImportError:
+        raise MissingExtra("run.workers > 1 (or --address)", "ray", "distributed") from None
 
     if not ray.is_initialized():
         quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)

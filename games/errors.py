@@ -10,6 +10,14 @@ class ConfigError(ValueError):
         super().__init__(f"{field}: {message}")
 
 
+class MissingExtra(ImportError):
+    """An optional extra of the project is not installed; the message says what needs it and how to install it."""
+
+    def __init__(self, what: str, module: str, extra: str):
+        super().__init__(f"{what} needs {module}, which is not installed; install it with: "
+                         f"pip install -c constraints.txt -e '.[{extra}]'", name=module)
+
+
 def check_finite(field: str, value) -> float:
     """Return ``value`` as a float if it is a finite number."""
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from games.errors import ConfigError
+from games.errors import ConfigError, MissingExtra
 
 from . import catalog, rundir
 from .config import load_toml, parse_overrides
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
         else:
             reproduce(DEFAULT_EXPERIMENT if args.command == "run" else args.name, args.quick, args.out,
                       overrides_of(args), args.quiet, args.fresh, args.address)
-    except (ConfigError, ImportError) as e:  # ImportError: an optional extra (Ray) is missing
+    except (ConfigError, MissingExtra) as e:  # not other ImportErrors: those are bugs, with their traceback
         print(f"gandyn: error: {e}", file=sys.stderr)
         return 2
     except (MemoryError, torch.OutOfMemoryError) as e:

@@ -38,7 +38,7 @@ import torch
 from analysis.digits import generator_quality
 from analysis.metrics import mode_coverage, sliced_w2
 from games.base import PLAYERS
-from games.errors import ConfigError, check_int, check_positive
+from games.errors import ConfigError, MissingExtra, check_int, check_positive
 from games.digits import DigitsGAN
 from games.mixture import MixtureGAN
 from games.random import Streams
@@ -66,7 +66,7 @@ EXPERIMENT = "sweep"  # Tune's experiment name, under out/ray
 INSTALL = "pip install -c constraints.txt -e '.[distributed]'"
 
 
-class MissingRay(ImportError):
+class MissingRay(MissingExtra):
     """Ray Tune is not installed; the message says how to install it."""
 
 
@@ -208,8 +208,7 @@ def _import_ray():
         import ray
         from ray import tune
     except ImportError as e:
-        raise MissingRay(f"the sweep needs Ray Tune ({e.name or 'ray'} is missing); install it with: "
-                         f"{INSTALL}") from e
+        raise MissingRay("the sweep", f"Ray Tune ({e.name or 'ray'})", "distributed") from e
     return ray, tune
 
 

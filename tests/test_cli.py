@@ -128,3 +128,20 @@ def test_importing_the_plots_leaves_the_users_matplotlib_backend_alone(tmp_path)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "f.pdf").stat().st_size > 0
+
+
+def test_a_missing_extra_exits_2_with_how_to_install_it_and_other_import_errors_are_not_hidden(tmp_path, capsys,
+                                                                                            monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails
+    assert main(["reproduce", "svag", "--quick", "--quiet", "--out", str(tmp_path / "a"),
+                 "--set", "run.workers=2", "--set", "run.paths=8"]) == 2
+    error = capsys.readouterr().err
+    assert "run.workers" in error and "[distributed]" in error and len(error.strip().splitlines()) == 1
+    import gandyn.cli
+
+    def broken(*args, **kwargs):
+        raise ImportError("cannot import name 'x' from 'games'")  # a bug, not a missing extra
+
+    monkeypatch.setattr(gandyn.cli, "reproduce", broken)
+    with pytest.raises(ImportError, match="cannot import name"):
+        main(["reproduce", "svag", "--quick", "--quiet", "--out", str(tmp_path / "b")])
