@@ -39,7 +39,6 @@ def test_reduced_digits_gan_run(tmp_path):
     for name in ("sme1", "svag2"):
         for key in OBSERVABLES:
             value, low, high = (summary[f"weak_error_{name}_{key}{s}"] for s in ("", "_low", "_high"))
-            assert low <= value <= high
             if key in ("loss_g", "loss_d"):  # at t = 1.5 both still follow training closely
                 assert abs(value) <= 2 * (high - low), (name, key, value, low, high)
     for figure in ("digits_gan", "digits_gan_weak_errors", "digits_gan_samples"):

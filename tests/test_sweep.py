@@ -103,6 +103,6 @@ def test_tune_digits_by_ray_validates_against_the_best_constant(tmp_path, ray_do
                  "--quiet", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["trials"] == 2 and summary["best_constant_lr"] > 0
-    assert summary["gain_vs_best_constant_low"] <= summary["gain_vs_best_constant"] <= summary["gain_vs_best_constant_high"]
+    assert 0 < summary["gain_vs_best_constant"] < 100 and 1e-3 <= summary["best_constant_lr"] <= 0.3
     assert json.loads((tmp_path / "schedule.json").read_text())["game"] == "digits"
     assert json.loads((tmp_path / "sweep.json").read_text())["metric"] == "fdd"
