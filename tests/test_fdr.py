@@ -131,11 +131,10 @@ def test_fdr_entry_quick(tmp_path):
     from gandyn.cli import main
 
     assert "fdr" in catalog()
-    main(["reproduce", "fdr", "--quick", "--out", str(tmp_path), "--quiet", "--set", "run.paths=300",
-          "--set", "sga.steps=400"])
+    assert main(["reproduce", "fdr", "--quick", "--out", str(tmp_path), "--quiet", "--set", "run.paths=300",
+                 "--set", "sga.steps=400"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     for who in PLAYERS:
-        assert summary[f"fdr_ratio_{who}_low"] < summary[f"fdr_ratio_{who}"] < summary[f"fdr_ratio_{who}_high"]
-        assert abs(summary[f"fdr_ratio_{who}"] - 1) < 0.2
+        assert abs(summary[f"fdr_ratio_{who}"] - 1) < 0.2  # 2E[θ·d] = ηE|d|² at stationarity (THEORY §4)
     assert np.isfinite(summary["tradeoff_ratio"])
     assert (tmp_path / "fdr_ratio.png").exists() and (tmp_path / "fdr_sde.png").exists()

@@ -130,5 +130,5 @@ def test_readme_shows_concrete_commands():
 def test_readme_reproduce_from_python(tmp_path, monkeypatch):
     summary = run_block("gandyn.reproduce(", '"run.paths": 1000', '"run.paths": 300', cwd=tmp_path,
                         monkeypatch=monkeypatch)["summary"]
-    assert summary["slope_svag_sim_low"] <= summary["slope_svag_sim"] <= summary["slope_svag_sim_high"]
+    assert summary["slope_svag_sim_low"] <= 1 <= summary["slope_svag_sim_high"]  # SVAG's weak error is O(η/l)
     assert (tmp_path / "runs" / "svag" / "svag.png").exists()
