@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
 from scipy import stats
@@ -163,29 +163,4 @@ def compare(a: Trajectory, b: Trajectory, phi: Optional[TestFunction] = None, pa
     return Comparison(a.times, weak.value, weak.se, strong, strong_se, weak.left_out, paired)
 
 
-def side_by_side(a: Trajectory, b: Trajectory, labels=("discrete", "SDE"), coords: Optional[Sequence[int]] = None,
-                 paths: int = 3, paired: bool = False):
-    """One column per coordinate: above, mean ± std of each (with ``paths`` sample paths); below, the
-    difference of means E x_a − E x_b with its 95% Monte Carlo band."""
-    from analysis.plots import band, new_figure
-
-    a, b = align(a, b)
-    coords = list(range(min(a.states.shape[-1], 4)) if coords is None else coords)
-    diff = compare(a, b, phi=lambda x: x[..., coords], paired=paired)
-    low, high = diff.interval()
-    t = a.times.numpy()
-    fig, axes = new_figure(2, len(coords), sharex=True)
-    for j, i in enumerate(coords):
-        for traj, label, color in ((a, labels[0], "k"), (b, labels[1], "C1")):
-            band(axes[0, j], t, traj.states[:, :, i], label=label, color=color, paths=paths)
-        axes[0, j].set_title(f"x{i}")
-        axes[1, j].plot(t, diff.weak[:, j].numpy(), color="C3", lw=1.5)
-        axes[1, j].fill_between(t, low[:, j].numpy(), high[:, j].numpy(), color="C3", alpha=0.2, lw=0)
-        axes[1, j].axhline(0.0, color="0.5", lw=0.6)
-        axes[1, j].set_xlabel("t = Σ η")
-    axes[0, 0].legend(fontsize=8)
-    axes[1, 0].set_ylabel(f"{labels[0]} − {labels[1]} (95% MC)")
-    return fig
-
-
-__all__ = ["Comparison", "Estimate", "align", "compare", "moments", "side_by_side", "strong_error", "weak_error"]
+__all__ = ["Comparison", "Estimate", "align", "compare", "moments", "strong_error", "weak_error"]

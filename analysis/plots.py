@@ -1,10 +1,18 @@
-"""Figures: ensemble bands over time and phase portraits of two-dimensional games."""
+"""Figures: ensemble bands over time, two trajectories side by side, FDR panels and phase portraits of
+two-dimensional games."""
 from __future__ import annotations
+
+from typing import Optional, Sequence
 
 import matplotlib.ticker
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+
+from analysis.compare import align, compare
+from analysis.fdr import moving_ratio
+from games.base import PLAYERS
+from games.trajectory import Trajectory
 
 
 def band(ax, times, values, label=None, color=None, paths: int = 3):
@@ -21,8 +29,6 @@ def band(ax, times, values, label=None, color=None, paths: int = 3):
 def fdr_panel(ax, traj, window: int, starts: dict = None, labels=("generator θ", "discriminator ω")):
     """Each player's FDR ratio 2E[(θ−c₀)·d]/(η E|d|²) over a moving window of ``window`` records with its
     95% band, the line 1, and a dotted line at each player's time in ``starts`` (if not None)."""
-    from analysis.fdr import moving_ratio
-    from games.base import PLAYERS
 
     for k, (who, label) in enumerate(zip(PLAYERS, labels)):
         times, ratio, se = (v.numpy() for v in moving_ratio(traj, who, window))
@@ -68,3 +74,26 @@ def rate_axes(ax, rates, label: str = "η"):
     ax.set_xticks(rates, labels, minor=False, fontsize=7 if len(rates) > 4 else None)
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel(label)
+
+
+def side_by_side(a: Trajectory, b: Trajectory, labels=("discrete", "SDE"), coords: Optional[Sequence[int]] = None,
+                 paths: int = 3, paired: bool = False):
+    """One column per coordinate: above, mean ± std of each (with ``paths`` sample paths); below, the
+    difference of means E x_a − E x_b with its 95% Monte Carlo band."""
+    a, b = align(a, b)
+    coords = list(range(min(a.states.shape[-1], 4)) if coords is None else coords)
+    diff = compare(a, b, phi=lambda x: x[..., coords], paired=paired)
+    low, high = diff.interval()
+    t = a.times.numpy()
+    fig, axes = new_figure(2, len(coords), sharex=True)
+    for j, i in enumerate(coords):
+        for traj, label, color in ((a, labels[0], "k"), (b, labels[1], "C1")):
+            band(axes[0, j], t, traj.states[:, :, i], label=label, color=color, paths=paths)
+        axes[0, j].set_title(f"x{i}")
+        axes[1, j].plot(t, diff.weak[:, j].numpy(), color="C3", lw=1.5)
+        axes[1, j].fill_between(t, low[:, j].numpy(), high[:, j].numpy(), color="C3", alpha=0.2, lw=0)
+        axes[1, j].axhline(0.0, color="0.5", lw=0.6)
+        axes[1, j].set_xlabel("t = Σ η")
+    axes[0, 0].legend(fontsize=8)
+    axes[1, 0].set_ylabel(f"{labels[0]} − {labels[1]} (95% MC)")
+    return fig

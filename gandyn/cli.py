@@ -10,9 +10,9 @@ import torch
 
 from games.errors import ConfigError, MissingExtra
 
-from . import catalog, rundir
+from . import catalog
 from .config import load_toml, parse_overrides
-from .report import Report
+from .runner import reproduce
 
 DEFAULT_EXPERIMENT = "overview"
 
@@ -61,36 +61,6 @@ def overrides_of(args) -> dict:
     if args.seed is not None:
         overrides["run.seed"] = args.seed
     return overrides
-
-
-def reproduce(name: str, quick: bool = False, out=None, overrides=None, quiet: bool = False, fresh: bool = False,
-              address=None) -> Path:
-    """Run catalog entry ``name`` (``overrides``: dotted configuration keys) into ``out`` (default
-    runs/NAME) and return that directory: ``summary.json``, ``report.md``, the figures.
-
-    An unfinished run of the same entry and configuration in ``out`` is resumed from its checkpoints
-    (``gandyn.rundir``), to the same results; ``fresh`` starts over instead. The loops run as the
-    ``run.*`` keys say (``games.execution``): worker processes (on the Ray cluster at ``address``),
-    threads, the divergence bound, checkpoints every ``run.checkpoint_every`` seconds."""
-    experiment = catalog.get(name)
-    config = experiment.config(quick, dict(overrides or {}))
-    out = rundir.writable(out or Path("runs") / name)
-    identity = {"entry": name, "quick": bool(quick), "config": config.to_dict()}
-    report = Report(out, experiment.title, quiet=quiet)
-    try:
-        with rundir.resumable(out, identity, config.run, fresh, address) as checkpoints:
-            if checkpoints.resuming:
-                report.log(f"{name}: resuming the unfinished run in {out} (--fresh starts over)")
-            experiment.execute(config, report, quick)
-            out = report.write(config.to_dict())
-    except KeyboardInterrupt:
-        report.key("interrupted", True)
-        report.text("**Interrupted:** the figures and key figures above are those computed before it.")
-        report.write(config.to_dict())
-        print(f"gandyn: interrupted; what was computed is in {report.out}", file=sys.stderr)
-        raise
-    report.log(f"wrote {out}/summary.json and {out}/report.md")
-    return out
 
 
 def main(argv=None) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from . import catalog
-from .cli import reproduce
+from .runner import reproduce
 
 WIDTH = 640  # pixels: small enough to commit, large enough to read on a README page
 DEFAULT_OUT = Path("docs/gallery")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.compare import align, compare, side_by_side, strong_error, weak_error
+from analysis.compare import align, compare, strong_error, weak_error
+from analysis.plots import side_by_side
 from analysis.orders import _wls_slopes, fit_order, fit_order_bootstrap
 from games import SGA, GaussianGame
 from games.random import Streams

@@ -39,7 +39,7 @@ from games.optim import CG_BETAS, make_optimizer
 from games.random import Streams
 from games.schedules import InverseTime
 
-from ..catalog import Experiment
+from ..experiment import Experiment
 
 OPTIMIZERS = {**{f"cg_{beta.lower()}": ("cg", {"beta": beta}) for beta in CG_BETAS},
               "sgd": ("sgd", {}), "momentum": ("heavy_ball", {"momentum": 0.9}), "adam": ("adam", {})}
@@ -196,6 +196,7 @@ def digits_figure(report, curves: dict) -> None:
 EXPERIMENT = Experiment(
     name="conjugate-gradient",
     title="Conjugate-gradient GAN training against SGD, momentum and Adam (Naganuma & Iiduka 2023)",
+    rank=14,
     run=run,
     defaults={"game.name": "digits", "sga.batch_size": 16, "sga.steps": 2000, "run.paths": 8},
     quick={"game.hidden": [32, 32], "game.latent": 8, "sga.steps": 300, "run.paths": 4},

@@ -24,12 +24,12 @@ from analysis.digits import generator_quality
 from analysis.plots import new_figure
 from games.digits import DigitsGAN
 
-from ..catalog import Experiment
+from ..experiment import Experiment
 from .mixture_gan import checked_game, label, probe_batch, sde_ensembles, summarise
 
 SIZES = {  # by --quick: SME-1's reference batch, Euler–Maruyama steps per training step, SVAG's l
     True: {"reference": 256, "substeps": 1, "ls": [2]},
-    False: {"reference": 1024, "substeps": 2, "ls": [2, 4]},
+    False: {"reference": 512, "substeps": 1, "ls": [2, 4]},
 }
 OBSERVABLES = {"loss_g": "L_G", "loss_d": "L_D", "grad_norm_g": "|∇_θ L_G|", "grad_norm_d": "|∇_ω L_D|",
                "fdd": "fdd to the held-out digits", "coverage": "classes covered (of 10)"}
@@ -76,9 +76,10 @@ def samples_figure(report, game: DigitsGAN, ensembles: dict, z: torch.Tensor):
 EXPERIMENT = Experiment(
     name="digits-gan",
     title="The digits GAN: alternating SGD against SME-1 (estimated noise) and SVAG on real images",
+    rank=16,
     run=run,
     defaults={"game.name": "digits", "game.hidden": [64, 64], "game.latent": 16, "sga.lr": 0.05,
-              "sga.update": "alt-d", "sga.batch_size": 64, "sga.steps": 1000, "run.paths": 64,
+              "sga.update": "alt-d", "sga.batch_size": 64, "sga.steps": 500, "run.paths": 32,
               "run.record_every": 25, "run.dtype": "float32"},
     quick={"game.hidden": [32, 32], "game.latent": 8, "sga.steps": 150, "run.paths": 16, "run.record_every": 15},
     threads=1,

@@ -15,7 +15,7 @@ from analysis.plots import new_figure, phase_portrait
 from flows import gradient_flow
 from games import DiracGAN, SGA
 
-from ..catalog import Experiment
+from ..experiment import Experiment
 
 LOSSES = {  # label: game options
     "GAN": dict(loss="gan"),
@@ -86,6 +86,7 @@ def _key(label: str, update: str) -> str:
 EXPERIMENT = Experiment(
     name="dirac-phase",
     title="Dirac-GAN phase portraits (Mescheder et al. 2018)",
+    rank=1,
     run=run,
     defaults={"game.name": "dirac", "sga.lr": 0.2, "sga.steps": 500, "run.paths": 1},
 )

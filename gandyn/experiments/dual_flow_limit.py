@@ -26,7 +26,7 @@ from games import GaussianGame
 from games.oracle import Mean
 from games.random import Streams
 
-from ..catalog import Experiment
+from ..experiment import Experiment
 
 ALPHA = 2.0
 HORIZON = 4.0
@@ -121,6 +121,7 @@ def run(config, report, quick: bool):
 EXPERIMENT = Experiment(
     name="dual-flow-limit",
     title="Discrete training against its dual metric flow",
+    rank=7,
     run=run,
     threads=1,
     defaults={"sga.lr": 0.04},

@@ -36,7 +36,7 @@ from games import Player, make_game
 from games.errors import ConfigError
 from games.random import Streams
 
-from ..catalog import Experiment
+from ..experiment import Experiment
 
 SIZES = {  # by --quick
     True: {"widths": [64, 256, 1024], "seeds": 6, "steps": 150},
@@ -137,6 +137,7 @@ def generator_figure(report, curves: dict):
 EXPERIMENT = Experiment(
     name="ga-ntk",
     title="A generator against the closed-form NTK critic (GA-NTK), and the NTK limit behind it",
+    rank=15,
     run=run,
     defaults={"game.name": "digits", "game.hidden": [64, 64], "game.latent": 8, "sga.batch_size": 32,
               "run.paths": 8},

@@ -48,7 +48,7 @@ from games.rules import Consensus, Extragradient, Hamiltonian, Lookahead, Optimi
 from sde import coupled_chain
 from sde.momentum import AdamSME, HeavyBallSME
 
-from ..catalog import Experiment
+from ..experiment import Experiment
 from . import weak_order
 
 RULES = {"eg": Extragradient(), "hgd": Hamiltonian(), "consensus": Consensus(gamma=0.5),
@@ -272,6 +272,7 @@ def run(config, report, quick: bool):
 EXPERIMENT = Experiment(
     name="game-optimizers",
     title="Update rules beyond GDA: their SMEs, modified flows and spectra, read off their code",
+    rank=12,
     run=run,
     threads=1,
     defaults={"sga.lr": 0.2, "sga.batch_size": 16, "run.paths": 6_000},

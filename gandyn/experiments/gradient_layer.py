@@ -36,7 +36,7 @@ from games.errors import ConfigError
 from games.mixture import MixtureGAN
 from games.random import Streams
 
-from ..catalog import Experiment
+from ..experiment import Experiment
 
 ETA = 0.2  # layer step η
 N_CRITIC = 5  # critic updates per layer
@@ -252,6 +252,7 @@ def _crossing(crossing) -> str:
 EXPERIMENT = Experiment(
     name="gradient-layer",
     title="Gradient-layer generator against a parametric generator (Nitanda & Suzuki 2018)",
+    rank=8,
     run=run,
     threads=1,
     defaults={"game.name": "mixture", "game.target": "ring", "game.loss": "ns-gan", "game.hidden": [64, 64],

@@ -37,7 +37,7 @@ from games import SGA, BilinearGame, GaussianGame
 from sde import integrate
 from sde.sme import SME
 
-from ..catalog import Experiment
+from ..experiment import Experiment
 
 ORDERS = ("1", "2", "2s")
 UPDATES = {"sim": "sim", "alt": "alt-d"}
@@ -217,6 +217,7 @@ def run(config, report, quick: bool):
 EXPERIMENT = Experiment(
     name="invariant-measure",
     title="Stationary distributions of training and of its SMEs",
+    rank=4,
     run=run,
     threads=1,
     defaults={"sga.lr": 0.2, "sga.batch_size": 2, "run.paths": 20_000},

@@ -38,7 +38,7 @@ from games.random import Streams
 from games.sga import SGA
 from sde import SME, ReferenceBatchGame, integrate
 
-from ..catalog import Experiment
+from ..experiment import Experiment
 
 PROBE = 256  # latents and target samples per run for the observables
 PROJECTIONS = 32  # directions of the sliced W₂ (the same for every ensemble)
@@ -197,6 +197,7 @@ def samples_figure(report, game: MixtureGAN, ensembles: dict, z: torch.Tensor):
 EXPERIMENT = Experiment(
     name="mixture-gan",
     title="The 8-mode ring MLP GAN: alternating SGD against SME-1 (estimated noise) and SVAG",
+    rank=11,
     run=run,
     defaults={"game.name": "mixture", "game.target": "ring", "game.loss": "ns-gan", "game.hidden": [16, 16],
               "sga.lr": 0.1, "sga.update": "alt-d", "sga.batch_size": 64, "sga.steps": 1000,

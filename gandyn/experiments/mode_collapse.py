@@ -46,7 +46,7 @@ from games import GaussianGame, MixtureGAN
 from games.mixture import TARGETS
 from games.random import Streams
 
-from ..catalog import Experiment
+from ..experiment import Experiment
 
 GAUSSIAN_RIDGES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 GAUSSIAN_SHOWN = (0.0, 0.5, 2.0)
@@ -293,6 +293,7 @@ def mixture_table(runs: dict, sizes: dict) -> str:
 EXPERIMENT = Experiment(
     name="mode-collapse",
     title="Mode collapse: coverage of S2 particle flows and the Gaussian game against critic damping",
+    rank=9,
     run=run,
     threads=1,
 )

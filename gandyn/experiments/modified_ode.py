@@ -20,7 +20,7 @@ from flows import modified_flow
 from games import SGA, BilinearGame, DiracGAN, GaussianGame, Player
 from games.expansion import Expansion
 
-from ..catalog import Experiment
+from ..experiment import Experiment
 
 UPDATES = {"sim": dict(update="sim"), "alt": dict(update="alt-d")}
 FLOWS = {"flow": "1", "modified": "2"}
@@ -87,6 +87,7 @@ def run(config, report, quick: bool):
 EXPERIMENT = Experiment(
     name="modified-ode",
     title="Gradient descent against its gradient flow and its modified equation",
+    rank=2,
     run=run,
     threads=1,
     defaults={"sga.lr": 0.1},

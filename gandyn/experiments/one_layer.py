@@ -27,7 +27,7 @@ from games.errors import ConfigError
 from games.onelayer import OneLayerGAN
 from games.random import Streams
 
-from ..catalog import Experiment
+from ..experiment import Experiment
 
 SIZES = {  # by --quick: the dimensions d = n = k and the training-set sizes
     True: {"dims": [2, 4, 8], "samples": [64, 256, 1024]},
@@ -114,6 +114,7 @@ def figure(report, dims, samples, errors: dict, slope: float):
 EXPERIMENT = Experiment(
     name="one-layer",
     title="SGDA learns a one-layer generator from finitely many samples (Lei et al. 2020)",
+    rank=13,
     run=run,
     defaults={"game.name": "onelayer", "game.activation": "linear", "sga.update": "sim", "sga.lr": 0.05,
               "sga.batch_size": 64, "sga.steps": 4000, "run.paths": 32, "run.record_every": 40},

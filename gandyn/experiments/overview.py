@@ -21,7 +21,7 @@ from games.base import PLAYERS
 from games.errors import ConfigError
 from games.random import Streams
 
-from ..catalog import Experiment
+from ..experiment import Experiment
 
 NAMES = ("μ", "σ", "a", "b")
 
@@ -263,6 +263,7 @@ def lead(summary: dict, config, game) -> str:
 EXPERIMENT = Experiment(
     name="overview",
     title="gandyn overview: discrete training on the Gaussian game and its continuous descriptions",
+    rank=0,
     run=run,
     defaults={"game.name": "gaussian", "sga.lr": 0.01, "sga.steps": 4000, "sga.batch_size": 16,
               "run.paths": 512, "run.record_every": 10},

@@ -27,7 +27,7 @@ from games import SGA, DiracGAN
 from games.random import Streams
 from sde import SME, bridge, coupled_chain, integrate
 
-from ..catalog import Experiment
+from ..experiment import Experiment
 
 HORIZON = 2.0
 UPDATES = {"sim": "sim", "alt": "alt-d"}
@@ -158,6 +158,7 @@ def run(config, report, quick: bool):
 EXPERIMENT = Experiment(
     name="weak-order",
     title="Weak order of the stochastic modified equations",
+    rank=3,
     run=run,
     defaults={"game.name": "gaussian", "game.mean": 0.5, "game.std": 0.5, "game.ridge": 1.0, "game.mu0": 0.0,
               "game.sigma0": 0.3,

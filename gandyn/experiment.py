@@ -1,0 +1,38 @@
+"""A catalog entry: a theory plot with its default configuration (``gandyn.catalog`` finds them)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional
+
+import torch
+
+from .config import Config
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A catalog entry: ``run(config, report, quick)`` fills the report; ``defaults`` and ``quick``
+    are dotted overrides applied to the base Config (``quick`` on top, for ``--quick``)."""
+
+    name: str
+    title: str
+    run: Callable
+    defaults: Dict[str, object] = field(default_factory=dict)
+    quick: Dict[str, object] = field(default_factory=dict)
+    threads: Optional[int] = None  # CPU threads while it runs (None: torch's default)
+    gallery: str = ""  # the figure (NAME of NAME.png) the README's gallery shows; default: the entry's first
+    rank: int = 100  # its place in `gandyn list`, the gallery and the README (then by name)
+
+    def config(self, quick: bool, overrides: Dict[str, object]) -> Config:
+        return Config().with_overrides({**self.defaults, **(self.quick if quick else {}), **overrides})
+
+    def execute(self, config: Config, report, quick: bool) -> None:
+        """``run`` with ``threads`` CPU threads on the CPU: entries made of small tensors set 1, as two
+        threads waiting at OpenMP barriers on a busy two-core machine made them up to ten times slower."""
+        before = torch.get_num_threads()
+        if self.threads and torch.device(config.run.device).type == "cpu":
+            torch.set_num_threads(self.threads)
+        try:
+            self.run(config, report, quick)
+        finally:
+            torch.set_num_threads(before)
