@@ -27,7 +27,7 @@ from torch import nn
 from games.digits import CLASSES, PIXELS, digits
 from games.trajectory import atomic_write
 
-from .metrics import w2_gaussian
+from .metrics import gaussian_fit, w2_gaussian
 
 FEATURES = 32  # the classifier's last hidden layer: the space fdd compares in
 HIDDEN = 128
@@ -118,17 +118,10 @@ def classifier(seed: int = 0) -> Classifier:
     return result
 
 
-def gaussian_fit(features: torch.Tensor):
-    """(mean [..., F], covariance [..., F, F]) of samples [..., N, F] (unbiased, N − 1)."""
-    mean = features.mean(-2)
-    centred = features - mean[..., None, :]
-    return mean, centred.transpose(-1, -2) @ centred / (features.shape[-2] - 1)
-
-
 def frechet_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """|μ_x − μ_y|² + tr(Σ_x + Σ_y − 2(Σ_y^½ Σ_x Σ_y^½)^½) between Gaussian fits of features x [..., N, F]
     and y [..., M, F] (Fréchet 1957; Dowson & Landau 1982) → [...]."""
-    return w2_gaussian(*gaussian_fit(x), *gaussian_fit(y)).square()
+    return w2_gaussian(*gaussian_fit(x, unbiased=True), *gaussian_fit(y, unbiased=True)).square()
 
 
 def fdd(images: torch.Tensor, reference: torch.Tensor = None, seed: int = 0) -> torch.Tensor:

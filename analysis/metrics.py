@@ -112,6 +112,14 @@ def _sym(S: torch.Tensor) -> torch.Tensor:
     return (S + S.transpose(-1, -2)) / 2
 
 
+def gaussian_fit(samples: torch.Tensor, unbiased: bool = False):
+    """(mean [..., n], covariance [..., n, n]) of samples [..., N, n]: the maximum-likelihood fit (1/N), or
+    with ``unbiased`` the sample covariance (1/(N − 1))."""
+    mean = samples.mean(-2)
+    centred = samples - mean[..., None, :]
+    return mean, centred.transpose(-1, -2) @ centred / (samples.shape[-2] - (1 if unbiased else 0))
+
+
 def w2_gaussian(m1: torch.Tensor, S1: torch.Tensor, m2: torch.Tensor, S2: torch.Tensor) -> torch.Tensor:
     """W₂ = (|m₁ − m₂|² + tr(S₁ + S₂ − 2(S₂^½ S₁ S₂^½)^½))^½ between N(m₁, S₁) and N(m₂, S₂), means
     [..., n], covariances [..., n, n] (symmetrised, projected on the PSD cone) → [...]

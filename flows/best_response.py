@@ -49,6 +49,7 @@ from typing import Callable, Optional
 
 import torch
 
+from analysis.metrics import gaussian_fit
 from games.driver import Stepper, drive
 from games.errors import ConfigError, check_choice, check_int, check_positive
 from games.trajectory import Trajectory
@@ -140,13 +141,6 @@ def gaussian_target_score(mean: torch.Tensor, cov: torch.Tensor) -> Score:
         return -(x - mean.to(x)) @ precision.to(x)
 
     return score
-
-
-def gaussian_fit(X: torch.Tensor):
-    """The particles' mean [..., n] and (1/N) covariance [..., n, n]."""
-    m = X.mean(-2)
-    Z = X - m.unsqueeze(-2)
-    return m, Z.transpose(-1, -2) @ Z / X.shape[-2]
 
 
 def score_gaussian_fit(X: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from flows.best_response import (gaussian_fit, gaussian_target_score, kl_field, kl_flow, kl_flow_euler,
+from analysis.metrics import gaussian_fit
+from flows.best_response import (gaussian_target_score, kl_field, kl_flow, kl_flow_euler,
                                  kl_gaussians, mmd2_v, mmd_field, mmd_flow, mmd_flow_euler, mmd_witness,
                                  particles, rbf_kernel, relative_fisher_gaussians, score_kde)
 from flows.kernel_critic import (critic_labels, critic_rate, critic_values, empirical_ntk, ga_ntk,
