@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Optional, Tuple
 
+import numpy as np
 import torch
 from scipy import stats
 
@@ -78,6 +79,17 @@ class Estimate(NamedTuple):
         """(max_φ |value|, its standard error) over the test functions of a vector estimate [n]."""
         i = int(self.value.abs().argmax())
         return self.value[i].abs().item(), self.se[i].item()
+
+
+def mean_interval(values, level: float = 0.95) -> Tuple[float, float, float]:
+    """(mean, low, high) of the values of independent runs [n]: Student's t interval of the mean at ``level``
+    (NaN bounds with one run)."""
+    values = np.asarray(values, dtype=float)
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, math.nan, math.nan
+    half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
+    return mean, mean - half, mean + half
 
 
 def weak_error(xa: torch.Tensor, xb: torch.Tensor, phi: Optional[TestFunction] = None,
@@ -163,4 +175,4 @@ def compare(a: Trajectory, b: Trajectory, phi: Optional[TestFunction] = None, pa
     return Comparison(a.times, weak.value, weak.se, strong, strong_se, weak.left_out, paired)
 
 
-__all__ = ["Comparison", "Estimate", "align", "compare", "moments", "strong_error", "weak_error"]
+__all__ = ["Comparison", "Estimate", "align", "compare", "mean_interval", "moments", "strong_error", "weak_error"]

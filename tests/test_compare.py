@@ -184,3 +184,16 @@ def test_discrete_training_against_its_sme_end_to_end():
     error, se = paired["1"].final_weak_error
     assert error > 10 * se
     assert paired["2"].final_weak_error[0] < error / 4
+
+
+def test_mean_interval_is_scipys_student_t_interval():
+    import numpy as np
+    import scipy.stats
+
+    from analysis.compare import mean_interval
+
+    values = np.random.default_rng(0).normal(2.0, 3.0, size=7)
+    mean, low, high = mean_interval(values, level=0.9)
+    expected = scipy.stats.t.interval(0.9, 6, loc=values.mean(), scale=scipy.stats.sem(values))
+    assert mean == pytest.approx(values.mean()) and (low, high) == pytest.approx(expected, rel=1e-12)
+    assert all(map(np.isnan, mean_interval([1.5])[1:]))

@@ -27,8 +27,8 @@ import time
 
 import numpy as np
 import torch
-from scipy import stats
 
+from analysis.compare import mean_interval
 from analysis.metrics import mmd2, mode_coverage
 from analysis.plots import band, new_figure
 from flows.gradient_layer import GradientLayer
@@ -75,15 +75,6 @@ def best(report, method: str, steps: np.ndarray, wall: np.ndarray, values: np.nd
     report.key(f"mmd_best_{method}", float(mean[i]))
     report.key(f"critic_updates_at_best_{method}", float(steps[i]))
     return float(mean[i]), float(steps[i])
-
-
-def interval(values: np.ndarray):
-    """(mean, low, high): the 95% Student-t interval of the mean over runs (NaN with one run)."""
-    mean = float(np.mean(values))
-    if len(values) < 2:
-        return mean, math.nan, math.nan
-    half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
-    return mean, mean - half, mean + half
 
 
 def train_gradient_layer(gl: GradientLayer, critic_updates: int, config, targets, theta0, quiet: bool):
@@ -151,7 +142,7 @@ def summarise(report, samples: dict, targets: torch.Tensor, game: MixtureGAN) ->
     rows = {}
     for method, x in samples.items():
         final = mmd2(x.to(targets), targets, bandwidth=BANDWIDTH).cpu().double().numpy()
-        mean, low, high = interval(final)
+        mean, low, high = mean_interval(final)
         cover = mode_coverage(x, game.modes(x.device, x.dtype), 3 * game.sigma)
         rows[method] = (mean, low, high, cover.covered.double().mean().item(), cover.high_quality.mean().item())
         report.key(f"mmd_final_{method}", mean)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from analysis.compare import mean_interval
 from analysis.metrics import tv_gaussian
 from analysis.orders import fit_common_order, fit_order_bootstrap
 from analysis.plots import new_figure, rate_axes
@@ -79,9 +80,7 @@ def summarise(report, size: dict, errors: dict, floors: dict, tvs: dict):
         fit = fit_order_bootstrap(samples, [errors[d, n] for n in samples])
         report.interval(f"slope_error_vs_samples_d{d}", fit.slope, fit.low, fit.high)
         report.key(f"floor_d{d}", float(np.mean([floors[d, n].mean() for n in samples])))
-        tv = tvs[d]
-        half = 1.96 * tv.std(ddof=1) / np.sqrt(len(tv))
-        report.interval(f"tv_d{d}", float(tv.mean()), float(tv.mean() - half), float(tv.mean() + half))
+        report.interval(f"tv_d{d}", *mean_interval(tvs[d]))
     by_dim = fit_order_bootstrap(dims, [errors[d, samples[-1]] for d in dims])
     report.interval("slope_error_vs_dim", by_dim.slope, by_dim.low, by_dim.high)
     figure(report, dims, samples, errors, common.slope)
