@@ -69,6 +69,11 @@ class Game:
         """Constraint applied after each update (e.g. weight clipping); identity by default."""
         return theta, omega
 
+    @property
+    def coordinate_names(self) -> tuple:
+        """A name for each coordinate of x (default x0, x1, …), for figures."""
+        return tuple(f"x{i}" for i in range(self.d))
+
     def describe(self) -> dict:
         """The game's name and constructor options (for metadata and reports)."""
         names = inspect.signature(type(self)).parameters

@@ -71,6 +71,11 @@ class GaussianGame(Game):
                         torch.zeros(n + n * n, device=eye.device, dtype=eye.dtype)])
         return x0.expand(K, -1).clone()
 
+    @property
+    def coordinate_names(self) -> tuple:
+        """In one dimension: the generator's mean μ and scale σ, the critic's linear a and quadratic b."""
+        return ("μ", "σ", "a", "b") if self.n == 1 else super().coordinate_names
+
     def equilibrium(self, device="cpu", dtype=torch.float64):
         like = torch.empty(0, device=device, dtype=dtype)
         m, _ = self.target(like)

@@ -181,3 +181,12 @@ def test_closed_form_field_derivative_matches_autograd(game):
     x, v = torch.randn(7, game.d, dtype=torch.float64), torch.randn(7, game.d, dtype=torch.float64)
     expected = torch.func.jvp(game.expected_field, (x,), (v,))[1]
     assert torch.allclose(game.expected_field_jvp(x, v), expected, atol=1e-12)
+
+
+def test_games_name_their_coordinates():
+    from games import BilinearGame, GaussianGame
+
+    assert GaussianGame().coordinate_names == ("μ", "σ", "a", "b")
+    two = GaussianGame(n=2)
+    assert two.coordinate_names == tuple(f"x{i}" for i in range(two.d))
+    assert len(BilinearGame().coordinate_names) == BilinearGame().d

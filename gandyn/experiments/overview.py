@@ -23,9 +23,6 @@ from games.random import Streams
 
 from ..experiment import Experiment
 
-NAMES = ("μ", "σ", "a", "b")
-
-
 MAX_RECORDED_DIM = 1000  # above this (network games) states are not recorded: K·T·d floats add up
 
 
@@ -49,8 +46,7 @@ def distance(game, traj, x_star):
 
 
 def parameter_figure(game, traj, report):
-    t, d = traj.times.numpy(), traj.states.shape[-1]
-    names = NAMES if game.name == "gaussian" and d == 4 else [f"x{i}" for i in range(d)]
+    t, d, names = traj.times.numpy(), traj.states.shape[-1], game.coordinate_names
     fig, axes = new_figure(1, min(d, 4))
     for i in range(min(d, 4)):
         band(axes[0, i], t, traj.states[:, :, i])
@@ -79,14 +75,14 @@ def convergence_figure(traj, dist, report):
                   "95% band), losses")
 
 
-def spread_figure(game, traj, report):
-    """The generator parameters (μ, σ) of every run at the end, against the target."""
+def spread_figure(game, traj, report, x_star):
+    """A two-parameter generator: every run's parameters at the end, against the equilibrium's."""
     fig, axes = new_figure(1, 1)
-    final = traj.states[-1]
+    final, names = traj.states[-1], game.coordinate_names
     axes[0, 0].scatter(final[:, 0], final[:, 1], s=4, alpha=0.5)
-    axes[0, 0].plot([game.mean], [game.std], "r*", ms=10, label="target")
-    axes[0, 0].set_xlabel("μ")
-    axes[0, 0].set_ylabel("σ")
+    axes[0, 0].plot([float(x_star[0])], [float(x_star[1])], "r*", ms=10, label="target")
+    axes[0, 0].set_xlabel(names[0])
+    axes[0, 0].set_ylabel(names[1])
     axes[0, 0].legend()
     report.figure(fig, "final_spread", "Generator parameters of all runs at the end")
 
@@ -108,8 +104,7 @@ def stationary_figure(game, sga, traj, start: int, report):
 
     x_star, samples = game.equilibrium(dtype=traj.states.dtype), pooled(traj, start).numpy()
     laws = {"chain, linearised": chain_covariance(sga, x_star), "SME-1, linearised": sde_covariance(SME(sga), x_star)}
-    d = min(game.d, 4)
-    names = NAMES if game.name == "gaussian" and game.d == 4 else [f"x{i}" for i in range(d)]
+    d, names = min(game.d, 4), game.coordinate_names
     fig, axes = new_figure(1, d)
     for i in range(d):
         ax = axes[0, i]
@@ -138,8 +133,7 @@ def sde_figure(game, sga, traj, config, report):
     steps = min(config.sga.steps, SDE_STEPS)
     rows = int((traj.times <= steps * config.sga.lr + 1e-9).sum())
     chain = traj.states[:rows]
-    t, d = traj.times[:rows].numpy(), min(game.d, 4)
-    names = NAMES if game.name == "gaussian" and game.d == 4 else [f"x{i}" for i in range(d)]
+    t, d, names = traj.times[:rows].numpy(), min(game.d, 4), game.coordinate_names
     fig, axes = new_figure(1, d)
     for order, color in (("1", "C1"), ("2", "C2")):
         sde = integrate(SME(sga, order=order), chain[0], steps * config.sga.lr, config.sga.lr,
@@ -208,8 +202,8 @@ def run(config, report, quick: bool):
     if traj.p:
         parameter_figure(game, traj, report)
     convergence_figure(traj, dist, report)
-    if game.name == "gaussian" and game.d == 4:
-        spread_figure(game, traj, report)
+    if game.p == 2 and x_star is not None and traj.p:
+        spread_figure(game, traj, report, x_star)
     if has_sme(game, sga):
         sde_figure(game, sga, traj, config, report)
     if dist is not None:
