@@ -242,15 +242,28 @@ class SME(Expansion):
 
     # -- reading the rule once -------------------------------------------------------------------------
     def _read_loadings(self) -> list:
-        """[A_g] over the G minibatches: Φ₁'s response to a noise vector ζ_g on minibatch g, one column per
-        unit vector, read at η = 0 on the noise alone (constant for a rule linear in its gradients); kept
-        as the diagonal [d] where A_g is diagonal (every rule here), else [d, d]."""
+        """[A_g] over the G minibatches: Φ₁'s response to a noise vector ζ_g on minibatch g, read at η = 0 on the
+        noise alone (constant for a rule linear in its gradients). Where A_g is diagonal (every rule here) it is
+        kept as its diagonal [d], read from two probes per minibatch, ζ_g = 1 and a random u, with A_g u = a ⊙ u
+        checked, so that a network with 10⁵ parameters never forms a d × d matrix; otherwise A_g [d, d] is read
+        one unit vector at a time."""
         G, d = self.groups, self.d
-        x = self.game.init(1, Streams([0])).expand(G * d, -1)
+        x = self.game.init(1, Streams([0]))
+        u = 0.5 + torch.rand(d, generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(x)
+        probes = torch.zeros(2 * G, G, d, dtype=x.dtype)
+        for g in range(G):  # row 2g: ζ_g = 1, row 2g + 1: ζ_g = u, the other minibatches' noise 0
+            probes[2 * g, g], probes[2 * g + 1, g] = 1.0, u
+        responses = self._responses(x, probes).reshape(G, 2, d)
+        diagonal, probed = responses[:, 0], responses[:, 1]
+        if torch.allclose(probed, diagonal * u, rtol=1e-12, atol=1e-12 * float(diagonal.abs().max())):
+            return list(diagonal)
         units = torch.eye(G * d, dtype=x.dtype).reshape(G * d, G, d)
-        oracle = Injected.vectors(self.game, units.unbind(1), shared=self.sga.shared_batch, mean=False)
-        loadings = self.direction(x, oracle).reshape(G, d, d).transpose(1, 2)  # A_g[:, j]
-        return [A.diagonal() if torch.equal(A, torch.diag_embed(A.diagonal())) else A for A in loadings]
+        return list(self._responses(x, units).reshape(G, d, d).transpose(1, 2))  # A_g[:, j]
+
+    def _responses(self, x: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+        """Φ₁ at x [1, d] with the noise ``vectors`` [R, G, d] (ζ_g = vectors[:, g]) and no mean: [R, d]."""
+        oracle = Injected.vectors(self.game, vectors.unbind(1), shared=self.sga.shared_batch, mean=False)
+        return self.direction(x.expand(len(vectors), -1), oracle)
 
     def _read_degree(self) -> int:
         """1 or 2: the degree in w of a rule's direction at η = 0 whose noise enters other than through its

@@ -59,3 +59,18 @@ def test_sme_noise_factor_is_low_rank():
         fields = estimated.reference_fields(x)  # [K, M, d]
         centred = fields - fields.mean(1, keepdim=True)
         torch.testing.assert_close(factor @ factor.transpose(1, 2), centred.transpose(1, 2) @ centred / (4 * (M - 1)))
+
+
+def test_sme_of_a_large_network_never_forms_a_d_by_d_matrix():
+    """Reading the rule's loadings probes each minibatch twice instead of d times: for this 51,905-parameter
+    network the old read allocated a (2d)² identity (21 GB) and evaluated the rule on 2d rows."""
+    from gandyn.experiments.mixture_gan import sme1
+    from games import SGA
+    from sde import integrate
+
+    game = DigitsGAN()  # d = 51,905
+    sde = sme1(SGA(game, lr=0.05, batch_size=64, update="alt-d"), 64, 1)
+    assert [tuple(a.shape) for a in sde._loadings] == [(game.d,)] * sde.groups  # diagonals, never d × d
+    x0 = game.init(2, Streams.from_seed(0, 2, dtype=torch.float32))
+    traj = integrate(sde, x0, 0.05, 0.05, solver="euler", seed=1, dtype=torch.float32)
+    assert torch.isfinite(traj.states).all()
