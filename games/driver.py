@@ -118,7 +118,8 @@ class Record:
 @dataclass
 class Outcome:
     """What ``drive`` returns: the record, {run: step} of the diverged runs, the step an interrupt stopped
-    at (None), the step the loop resumed from (None: started afresh) and the loop's wall time."""
+    at (None), the step the loop resumed from (None: started afresh) and the loop's wall time (with the
+    time of the processes it resumed from)."""
 
     record: Record
     diverged: dict
@@ -156,8 +157,8 @@ def drive(stepper: Stepper, steps: int, *, record_every: int = 1, progress: bool
     loop = _Loop(stepper, steps, record_every, setting)
     saved = loop.resume()
     if saved is not None and saved["finished"]:
-        return loop.outcome(0.0)
-    start, bar = time.perf_counter(), _progress(steps, progress, desc, loop.n)
+        return loop.outcome()
+    loop.started, bar = time.perf_counter(), _progress(steps, progress, desc, loop.n)
     with threads(threads_for(stepper.work())):
         try:
             loop.run(bar, stop_when_dead)
@@ -168,7 +169,7 @@ def drive(stepper: Stepper, steps: int, *, record_every: int = 1, progress: bool
             loop.screen()
         finally:
             bar.close()
-    return loop.outcome(time.perf_counter() - start)
+    return loop.outcome()
 
 
 class _Loop:
@@ -186,6 +187,7 @@ class _Loop:
         self.bound = setting.blowup * scale  # [K]: each run's own
         self.alive = torch.ones(stepper.K, dtype=torch.bool, device=x0.device)
         self.resumed_from, self.last_save, self.pending = None, time.monotonic(), None
+        self.wall_before, self.started = 0.0, None  # seconds spent before a resume; when this process began
 
     def run(self, bar, stop_when_dead: bool) -> None:
         stepper, steps, every = self.stepper, self.steps, self.record_every
@@ -209,6 +211,7 @@ class _Loop:
                     self.record.add(self.n, stepper.time(), _copy(stepper.row()), self.record.nan_row())
                     break
                 self.save_if_due()
+        self.wall_before, self.started = self.wall_time(), None  # the finished loop's time, as saved
         self.save(finished=True)
 
     def screen(self) -> None:
@@ -237,7 +240,7 @@ class _Loop:
         self.store.save(self.key, self.fingerprint, {
             "finished": finished, "n": self.n, "record": self.record.state_dict(), "diverged": self.diverged,
             "alive": self.alive.cpu(), "bound": self.bound, "interrupted": self.interrupted,
-            "stepper": self.stepper.state_dict()})
+            "stepper": self.stepper.state_dict(), "wall_time_s": self.wall_time()})
         self.last_save = time.monotonic()
 
     def resume(self) -> Optional[dict]:
@@ -250,12 +253,17 @@ class _Loop:
         self.record, self.diverged = Record.from_state_dict(saved["record"]), dict(saved["diverged"])
         self.alive, self.bound = saved["alive"].to(self.alive.device), saved["bound"].to(self.alive.device)
         self.interrupted, self.resumed_from = saved["interrupted"], saved["n"]
+        self.wall_before = saved.get("wall_time_s", 0.0)
         state = "finished" if saved["finished"] else f"resumed at step {saved['n']} of {self.steps}"
         self.store.log(f"loop {self.key} ({self.fingerprint['kind']}, K={self.stepper.K}): {state}")
         return saved
 
-    def outcome(self, wall_time_s: float) -> Outcome:
-        return Outcome(self.record, self.diverged, self.interrupted, self.resumed_from, wall_time_s)
+    def wall_time(self) -> float:
+        """Seconds the loop has run, over every process that ran a part of it."""
+        return self.wall_before + (time.perf_counter() - self.started if self.started is not None else 0.0)
+
+    def outcome(self) -> Outcome:
+        return Outcome(self.record, self.diverged, self.interrupted, self.resumed_from, self.wall_time())
 
 
 def _peak(x: torch.Tensor) -> torch.Tensor:

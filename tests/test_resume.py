@@ -133,12 +133,13 @@ def test_a_finished_loop_is_loaded_with_its_streams_where_they_were(tmp_path):
     first = sga.run(50, streams=streams, record_every=5)
     after = streams.normal(3)
     with using(checkpoints=Checkpoints(tmp_path)):
-        sga.run(50, streams=Streams.from_seed(0, 5), record_every=5)
+        saved = sga.run(50, streams=Streams.from_seed(0, 5), record_every=5)
     again = Streams.from_seed(0, 5)
     with using(checkpoints=Checkpoints(tmp_path)), _killed_after_steps(0):  # any step taken would raise
         loaded = sga.run(50, streams=again, record_every=5)
     _assert_same_trajectory(first, loaded)
     assert torch.equal(again.normal(3), after)
+    assert loaded.metadata["wall_time_s"] == saved.metadata["wall_time_s"] > 0  # its time, not the load's
 
 
 @pytest.mark.slow
