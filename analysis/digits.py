@@ -19,6 +19,7 @@ import functools
 import hashlib
 import io
 import os
+import pickle
 from pathlib import Path
 
 import torch
@@ -103,7 +104,7 @@ def classifier(seed: int = 0) -> Classifier:
     module = classifier_module()
     try:
         module.load_state_dict(torch.load(path, weights_only=True))
-    except (OSError, RuntimeError, EOFError):
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):  # absent or unreadable: train it again
         module = train_classifier(seed)
         buffer = io.BytesIO()
         torch.save(module.state_dict(), buffer)

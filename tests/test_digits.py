@@ -117,3 +117,15 @@ def test_coverage_counts_the_classes_hit():
     assert int(quality.coverage(few)) == 1
     batched = quality.coverage(torch.stack([images[:200], images[predicted == 3][:1].expand(200, -1)]))
     assert batched.tolist() == [CLASSES, 1]
+
+
+def test_a_damaged_cache_is_trained_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANDYN_CACHE", str(tmp_path))
+    quality.classifier.cache_clear()
+    first = quality.classifier(0)
+    (path,) = tmp_path.glob("digits-classifier-*.pt")
+    path.write_bytes(b"not a checkpoint")
+    quality.classifier.cache_clear()
+    again = quality.classifier(0)
+    assert again.accuracy == first.accuracy and path.stat().st_size > 100
+    quality.classifier.cache_clear()
