@@ -163,6 +163,9 @@ def ray_sweep(out: Path, budget: int, *, samples: int = 8, runs: int = 8, addres
     if address is None and torch.device(device).type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device", f"{device!r} but this machine has no GPU (pass address for a cluster with one)")
     _check_same(out, spec)
+    done = load_results(out)
+    if len(done) >= spec["samples"] and _finished(out):
+        return done  # a finished sweep: nothing to run (Tune's restore may run finished trials again)
     ray, tune = _import_ray()
     started = not ray.is_initialized()
     if started:
@@ -238,6 +241,15 @@ def _tuner(tune, out: Path, spec: dict, quiet: bool):
     run_config = tune.RunConfig(name=EXPERIMENT, storage_path=str(out / "ray"), verbose=0 if quiet else 1,
                                 callbacks=[_stream_callback(tune)])
     return tune.Tuner(trainable, param_space={**space, **fixed}, tune_config=tune_config, run_config=run_config)
+
+
+def _finished(out: Path) -> bool:
+    """Whether out/sweep.json records a sweep whose trials all finished."""
+    path = out / "sweep.json"
+    if not path.exists():
+        return False
+    summary = json.loads(path.read_text())
+    return summary.get("finished", 0) >= summary.get("settings", {}).get("samples", math.inf)
 
 
 def _check_same(out: Path, spec: dict) -> None:
