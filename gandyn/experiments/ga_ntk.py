@@ -46,7 +46,7 @@ POINTS = 32  # real digits and generator samples each, for the NTK limit
 CRITIC_TIME = 1.0  # ηt of the critic
 DESCENT_STEPS = 200  # gradient-descent steps of the finite network over that time
 IMAGES = 256  # the training digits both generators learn
-GAN_STEPS_PER_STEP = 12  # a GAN step of the default generator costs about 1/12 of a GA-NTK step on the CPU
+GAN_STEPS_PER_STEP = 12  # GAN steps per GA-NTK step, so that both fill about the same CPU time (both are reported)
 GA_NTK_LR, GAN_LR = 3e-3, 1e-3
 PROBE = 600  # latents per run for the fdd
 
