@@ -1,10 +1,10 @@
-"""The continuous limits of every update rule on the bilinear game, as the code computes them (docs/rules.md).
+"""The continuous limits of every update rule on the bilinear game, as the code computes them (docs/rules-table.md).
 
 On the bilinear game with L = θω (coupling 1, no ridge, no offsets) the field is V(x) = Mx with
 M = [[0, −1], [1, 0]], and its minibatch noise is additive with Σ_B = s²/B·I. Every rule's terms are
 then linear or constant: b₁(x) = B₁x, m₂(x) = B₂x, Σ̃ and Σ₃ constant matrices, read off the rule's
 own code by ``games.expansion`` and ``sde.sme`` and printed here. ``python -m analysis.rules_table``
-writes the page; a test keeps docs/rules.md equal to it.
+writes the page; a test keeps docs/rules-table.md equal to it.
 """
 from __future__ import annotations
 

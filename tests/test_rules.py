@@ -372,10 +372,10 @@ def test_a_rule_written_in_a_test_trains_and_has_its_continuous_limits():
 
 
 def test_docs_rules_page_is_what_the_code_computes():
-    """docs/rules.md is the output of analysis.rules_table (regenerate: python -m analysis.rules_table)."""
+    """docs/rules-table.md is the output of analysis.rules_table (regenerate: python -m analysis.rules_table)."""
     from pathlib import Path
 
     from analysis.rules_table import markdown
 
-    page = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
-    assert page.read_text() == markdown(), "docs/rules.md is stale: python -m analysis.rules_table > docs/rules.md"
+    page = Path(__file__).resolve().parents[1] / "docs" / "rules-table.md"
+    assert page.read_text() == markdown(), "docs/rules-table.md is stale: python -m analysis.rules_table > docs/rules-table.md"
