@@ -242,7 +242,8 @@ def tv_gaussian(S1: torch.Tensor, S2: torch.Tensor, samples: int = 4096, seed: i
     (positive definite) → (estimate [...], its standard error [...]).
 
     Args:
-        S1, S2: the covariances.
+        S1: the first covariance.
+        S2: the second covariance.
         samples: draws of N(0, S₁) per pair.
         seed: the draws' seed (the same standard normals for every pair).
 

@@ -271,7 +271,9 @@ def ga_ntk_generator(game, real: torch.Tensor, steps: int, *, K: int, lr: float 
         steps: Adam steps.
         K: runs, each with its own stream (``Streams.from_seed(seed, K)``) of initial θ and latents.
         lr: Adam's rate.
-        t, kernel, bandwidth: the critic's training time (η = 1) and kernel (``gram``).
+        t: the critic's training time (η = 1).
+        kernel: the critic's kernel (``gram``).
+        bandwidth: the kernel's bandwidth.
         fakes: generator samples per step.
         record_every: rows every that many steps.
 

@@ -78,7 +78,7 @@ def check_memory(K: int, bytes_per_run: float, what: str, device="cpu") -> None:
         device: where the runs live.
 
     Raises:
-        ConfigError("run.paths") with the estimate and the available memory.
+        ConfigError: on ``run.paths``, with the estimate and the available memory.
     """
     need, available = K * bytes_per_run, available_memory(device)
     if available is not None and need > available:

@@ -251,7 +251,8 @@ class Injected(Mean):
         noise: (g, y [K, d]) ↦ ζ_g(y) [K, d], or None for none on that minibatch (see ``vectors`` and
             ``driven``); a minibatch beyond those given has no noise.
         noise_tangent: (g, y, v) ↦ Dζ_g(y)·v [K, d] or None for zero (default: zero, constant noise).
-        shared, decay: as for ``Oracle``.
+        shared: as for ``Oracle``.
+        decay: as for ``Oracle``.
         mean: False for the noise alone (ξ̂_g = −ζ_g, no expected gradient and no decay): the part of a
             linear rule's step that the noise makes.
     """

@@ -229,7 +229,7 @@ class SME(Expansion):
 
     def diffusion(self, x: torch.Tensor) -> torch.Tensor:
         """σ(x) with σσᵀ = ``covariance``: the factor F̃ [K, d, m] (SME-1, SME-2), or for SME-2s
-        M^½ [Σ̃^{+½}F̃, I − P] [K, d, m + d], M the projected matrix and P the projection onto the range
+        ``M^½ [Σ̃^{+½}F̃, I − P]`` of shape ``[K, d, m + d]``, M the projected matrix and P the projection onto the range
         of Σ̃. As (Σ̃^{+½}F̃)(Σ̃^{+½}F̃)ᵀ = P, σσᵀ = M^½(P + I − P)M^½ = M, and the first m columns still
         take the factor's Brownian motion (``sde.coupling``)."""
         factor = self.noise_factor(x)

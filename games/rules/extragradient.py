@@ -19,7 +19,8 @@ class Extragradient(UpdateRule):
             at ω̃); the update is simultaneous, from x, with the gradients at x̃.
         sample: "fresh" (extrapolation and update on independent minibatches) or "same" (each player's
             two gradients on one minibatch).
-        rho, tied: ρ_player = rho·η_player (``tied``; classical EG for rho = 1), or rho·c_player held
+        rho: the extrapolation's scale.
+        tied: ρ_player = rho·η_player (tied; classical EG for rho = 1), or rho·c_player held
             fixed as η → 0 ("explore aggressively, update conservatively", Hsieh et al. 2020,
             arXiv:2003.10162), a different continuous limit.
 
