@@ -6,13 +6,13 @@ STAMP  := $(VENV)/.installed
 OUT    ?= runs/overview
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench docs results install clean
 
 install: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,distributed]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,distributed,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -24,5 +24,15 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/ensemble_sga.py
 
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# Rerun each catalog entry with the command its page names, and store its summary.json as the page's results.
+results: $(STAMP)
+	@for page in docs/catalog/*.md; do \
+	  name=$$(basename $$page .md); command=$$(sed -n 's/^command: //p' $$page); \
+	  $(VENV)/bin/$$command --quiet --out runs/docs/$$name && cp runs/docs/$$name/summary.json docs/results/$$name.json || exit 1; \
+	done
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache

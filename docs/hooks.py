@@ -21,7 +21,7 @@ from mkdocs.structure.files import File
 DOCS = Path(__file__).parent
 RESULTS = DOCS / "results"
 PACKAGES = ("games", "sde", "flows", "analysis", "gandyn")
-TOKEN = re.compile(r"\{\{\s*([A-Za-z0-9_\-/]+)\s*(?:\|\s*([^}]*?))?\s*\}\}")
+TOKEN = re.compile(r"\{\{\s*([A-Za-z0-9_.\-/]+)\s*(?:\|\s*([^}]*?))?\s*\}\}")
 
 
 @lru_cache(maxsize=None)
@@ -104,9 +104,12 @@ def on_config(config):
 
 
 def on_files(files, config):
-    """One API page per module, written from its docstrings by mkdocstrings."""
+    """One API page per module, written from its docstrings by mkdocstrings (a package's page shows only its
+    docstring: its members are documented where they are defined)."""
     for name in modules():
-        files.append(File.generated(config, f"api/{name}.md", content=f"# `{name}`\n\n::: {name}\n"))
+        package = (DOCS.parent / name.replace(".", "/") / "__init__.py").exists()
+        options = "\n    options:\n      members: false\n" if package else "\n"  # a package page: its docstring only
+        files.append(File.generated(config, f"api/{name}.md", content=f"# `{name}`\n\n::: {name}{options}"))
     return files
 
 
@@ -119,4 +122,10 @@ def on_page_markdown(markdown, page, config, files):
         lead = (f'!!! note "Where the numbers come from"\n    Every number on this page is read from '
                 f"`docs/results/{entry}.json`, the `summary.json` of `{page.meta.get('command', f'gandyn reproduce {entry}')}`.\n\n")
         markdown = re.sub(r"^(# .*\n)", lambda m: m.group(1) + "\n" + lead, markdown, count=1)
-    return TOKEN.sub(lambda m: render(m.group(1), m.group(2) or "", entry), markdown)
+    return "\n".join(substitute(line, entry) for line in markdown.split("\n"))
+
+
+def substitute(line: str, entry: str) -> str:
+    """A line with its tokens replaced; a token of several lines keeps the line's indentation (in an admonition)."""
+    indent = line[:len(line) - len(line.lstrip())]
+    return TOKEN.sub(lambda m: render(m.group(1), m.group(2) or "", entry).replace("\n", "\n" + indent), line)
