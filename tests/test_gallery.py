@@ -6,7 +6,7 @@ from PIL import Image
 
 from gandyn.catalog import catalog
 from gandyn.cli import main
-from gandyn.gallery import WIDTH, thumbnail
+from gandyn.gallery import WIDTH, readme_catalog, thumbnail
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,6 +20,11 @@ def test_every_entry_has_a_small_gallery_image_in_the_readme():
         with Image.open(path) as image:
             assert max(image.size) <= WIDTH
         assert f"docs/gallery/{name}.png" in readme
+
+
+def test_readme_catalog_is_the_generated_one():
+    """The README's catalog is what `python -m gandyn.gallery` writes from the entries (rerun it after adding one)."""
+    assert readme_catalog() in (ROOT / "README.md").read_text()
 
 
 def test_thumbnail_fits_the_square_and_never_enlarges(tmp_path):

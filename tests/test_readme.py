@@ -1,25 +1,21 @@
-"""The README's examples run and do what they say, and every command it shows is a valid command."""
+"""The examples of the README and the documentation pages run and do what they say, and every command
+they show is a valid command."""
 import re
 import shlex
-from pathlib import Path
 
 import pytest
 import torch
 
 from games.random import Streams
+from pages import commands, python_block
 
-README = Path(__file__).parents[1] / "README.md"
-
-
-def python_block(marker: str) -> str:
-    """The README's Python block that contains ``marker``."""
-    blocks = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.S) if marker in b]
-    assert len(blocks) == 1, f"expected one Python block with {marker!r}, found {len(blocks)}"
-    return blocks[0]
+# The blocks that the tests below run with their own assertions; test_docs runs every other block.
+DEDICATED = ("Player(\"adam\")", "sme2 = integrate(", "class Damped(UpdateRule)",
+             "weak errors [T, 2d] on the 11 common times", "Custom(p=1, q=2", "gandyn.reproduce(")
 
 
 def run_block(marker: str, *replace: str, cwd=None, monkeypatch=None) -> dict:
-    """Execute the README's Python block with ``marker`` (sizes shrunk by the (old, new) pairs in
+    """Execute the pages' Python block with ``marker`` (sizes shrunk by the (old, new) pairs in
     ``replace``), in ``cwd`` if given; its variables."""
     block = python_block(marker)
     for old, new in zip(replace[::2], replace[1::2]):
@@ -27,7 +23,7 @@ def run_block(marker: str, *replace: str, cwd=None, monkeypatch=None) -> dict:
     if cwd is not None:
         monkeypatch.chdir(cwd)
     scope = {}
-    exec(compile(block, "README.md", "exec"), scope)
+    exec(compile(block, marker, "exec"), scope)
     return scope
 
 
@@ -78,19 +74,6 @@ def test_readme_getting_started(tmp_path, monkeypatch):
     assert (tmp_path / "three.png").exists()
 
 
-def readme_commands():
-    """Every concrete `gandyn …` command of the README: the lines of its code blocks, and the inline
-    spans with arguments (not placeholders such as NAME or [options])."""
-    text, lines, fence = README.read_text(), [], None
-    for line in text.splitlines():
-        if line.startswith("```"):
-            fence = None if fence is not None else line[3:].strip()
-        elif fence in ("", "sh", "bash") and line.strip().startswith("gandyn "):
-            lines.append(line.strip())
-    spans = [c for c in re.findall(r"`(gandyn [^`]+)`", text) if len(c.split()) > 2]
-    return sorted({c for c in lines + spans if "[" not in c and "NAME" not in c})
-
-
 INVALID = {"gandyn run --set sga.lr=-1": "sga.lr: must be > 0, got -1"}  # shown as an error example
 
 
@@ -108,7 +91,7 @@ def check_command(line: str) -> None:
         Config().with_overrides({"game.name": args.game, **overrides_of(args)})
 
 
-@pytest.mark.parametrize("line", readme_commands())
+@pytest.mark.parametrize("line", commands())
 def test_readme_command_is_valid(line):
     """Each command parses, names an existing entry and builds a valid configuration, or fails with the
     error the README shows (the runs themselves are exercised, reduced, by each entry's tests)."""
@@ -122,7 +105,7 @@ def test_readme_command_is_valid(line):
 
 
 def test_readme_shows_concrete_commands():
-    lines = readme_commands()
+    lines = commands()
     assert any(line.startswith("gandyn reproduce ") and "[" not in line for line in lines)
     assert any(line.startswith("gandyn tune ") and "[" not in line for line in lines)
 
