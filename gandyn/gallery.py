@@ -12,6 +12,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from games.trajectory import atomic_write
+
 from . import catalog
 from .runner import reproduce
 
@@ -49,3 +51,29 @@ def make_gallery(names=None, out: Path = DEFAULT_OUT, quick: bool = True, overri
             run_dir = reproduce(name, quick, Path(scratch) / name, overrides, quiet)
             written.append(thumbnail(gallery_figure(name, run_dir), Path(out) / f"{name}.png"))
     return written
+
+
+README_START = "<!-- catalog: written by `python -m gandyn.gallery`; do not edit by hand -->"
+README_END = "<!-- end of catalog -->"
+
+
+def readme_catalog(columns: int = 3) -> str:
+    """The README's catalog: each entry's gallery image and title, linked to its documentation page."""
+    cells = [f"[![{name}](docs/gallery/{name}.png)](docs/catalog/{name}.md)<br>[`{name}`](docs/catalog/{name}.md): "
+             f"{entry.title}" for name, entry in catalog.catalog().items()]
+    cells += [""] * (-len(cells) % columns)
+    rows = [cells[i:i + columns] for i in range(0, len(cells), columns)]
+    lines = ["|" + " |" * columns, "|" + "---|" * columns] + ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join([README_START, *lines, README_END])
+
+
+def write_readme_catalog(readme: Path = Path("README.md")) -> None:
+    """Replace the catalog between its markers in ``readme`` by ``readme_catalog()``."""
+    text = readme.read_text()
+    start, end = text.index(README_START), text.index(README_END) + len(README_END)
+    new = text[:start] + readme_catalog() + text[end:]
+    atomic_write(readme, lambda f: f.write(new.encode()))
+
+
+if __name__ == "__main__":
+    write_readme_catalog()
