@@ -49,6 +49,7 @@ from torch.func import functional_call, grad, vjp, vmap
 
 from games.base import PLAYERS, Game
 from games.errors import ConfigError, check_choice, check_int, check_positive
+from games.maths.kernels import rbf
 from games.maths.losses import f, f_prime, generator_loss, generator_loss_slope
 from games.networks import ACTIVATIONS, batched, init_bounds, mlp, unflatten
 from games.sga import SGA, Player
@@ -77,7 +78,7 @@ def quadratic_gradient(x, a):
 
 def rbf_features(x, centres, width):
     """φ_j(x) = exp(−|x − c_j|²/(2h²)): Gaussian bumps at fixed centres c_j [F, n]."""
-    return torch.exp(-(x[..., None, :] - centres).square().sum(-1) / (2 * width**2))
+    return rbf((x[..., None, :] - centres).square().sum(-1), width)
 
 
 def rbf_gradient(x, a, centres, width):
