@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from games.maths import losses
+from games.maths import losses, lyapunov
 
 
 @pytest.mark.parametrize("loss", ["gan", "ns-gan", "wgan", "wgan-gp"])
@@ -26,3 +26,14 @@ def test_gan_loss_is_log_sigmoid_and_one_by_one_softplus_agrees():
     # the non-saturating generator loss is −log σ(t); the zero-sum one log(1 − σ(t))
     assert torch.allclose(losses.generator_loss(t, "ns-gan"), -torch.log(torch.sigmoid(t)), atol=1e-13)
     assert float(losses.generator_loss(torch.tensor(0.0), "gan")) == pytest.approx(math.log(0.5))
+
+
+def test_scalar_lyapunov_solutions_are_the_closed_forms():
+    # x' = m x + ξ: P = q/(1 − m²); dX = −a X dt + σ dW: P = σ²/(2a)
+    assert float(lyapunov.discrete_lyapunov([[0.6]], [[0.32]])[0, 0]) == pytest.approx(0.32 / (1 - 0.36), rel=1e-12)
+    assert float(lyapunov.continuous_lyapunov([[-2.0]], [[0.5]])[0, 0]) == pytest.approx(0.5 / 4, rel=1e-12)
+    with pytest.raises(ValueError, match="spectral radius"):
+        lyapunov.discrete_lyapunov([[1.0]], [[1.0]])
+    with pytest.raises(ValueError, match="real part"):
+        lyapunov.continuous_lyapunov([[0.1]], [[1.0]], what="SME-1")
+
