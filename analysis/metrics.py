@@ -32,7 +32,7 @@ import torch
 
 from games.errors import ConfigError, check_choice, check_int, check_positive
 from games.maths import kernels, wasserstein
-from games.maths.wasserstein import gaussian_fit, symmetrised
+from games.maths.wasserstein import symmetrised
 
 W2_SAMPLES_LIMIT = 5000  # most points per cloud for exact OT (an N×M cost matrix, network simplex)
 KERNELS = ("rbf", "imq", "energy")
