@@ -15,7 +15,7 @@ import torch
 
 from .base import Game, gaussian_quadratic_increments
 from .errors import check_choice, check_positive
-from .maths.losses import f, f_prime, f_second, generator_loss, is_linear
+from .maths.losses import f, f_prime, f_second, generator_loss, gradient_penalty, is_linear
 
 LOSSES = ("gan", "ns-gan", "wgan", "wgan-gp")
 PENALTIES = ("r1", "r2")
@@ -87,7 +87,7 @@ class DiracGAN(Game):
     def regulariser(self, psi):
         """R1/R2: (γ/2)|∇_x D|² = (γ/2)ψ²; WGAN-GP: (γ/2)(|ψ| − g₀)²."""
         if self.loss == "wgan-gp":
-            return 0.5 * self.gamma * (psi.abs() - self.gp_target) ** 2
+            return 0.5 * self.gamma * gradient_penalty(psi.abs(), self.gp_target)
         return 0.5 * self.gamma * psi**2
 
     # -- closed forms (THEORY §3) -------------------------------------------------------------------

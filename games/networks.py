@@ -23,7 +23,7 @@ from torch.func import functional_call, grad, vmap
 
 from .base import Game
 from .errors import ConfigError, check_choice, check_int, check_positive
-from .maths.losses import f, generator_loss
+from .maths.losses import f, generator_loss, gradient_penalty
 from .random import Streams
 
 LOSSES = ("gan", "ns-gan", "wgan-gp")
@@ -148,7 +148,7 @@ class NetworkGAN(Game):
         if self.loss == "wgan-gp":
             eps = batch[2]
             slope = self.discriminator_input_grad(omega, eps * real + (1 - eps) * fake)
-            loss_d = loss_d + self.gp_weight * (torch.linalg.vector_norm(slope, dim=-1) - 1).square()
+            loss_d = loss_d + self.gp_weight * gradient_penalty(torch.linalg.vector_norm(slope, dim=-1))
         return (value if self.loss == "gan" else generator_loss(d_fake, self.loss, self.one_by_one)), loss_d
 
     def init(self, K: int, generator: Streams) -> torch.Tensor:

@@ -64,3 +64,16 @@ def generator_loss(d_fake: torch.Tensor, loss: str, one_by_one: bool = False) ->
 def generator_loss_slope(d_fake: torch.Tensor, loss: str) -> torch.Tensor:
     """ℓ_G'(t): −f'(t) (ns-gan) or −f'(−t) (zero-sum)."""
     return -f_prime(d_fake, loss) if loss == "ns-gan" else -f_prime(-d_fake, loss)
+
+
+def gradient_penalty(slope_norm: torch.Tensor, target: float = 1.0) -> torch.Tensor:
+    """(|∇_x D| − g₀)², WGAN-GP's penalty on the critic's input gradient (Gulrajani et al. 2017, eq. 3).
+
+    Args:
+        slope_norm: |∇_x D| at the penalised points.
+        target: g₀ (1 in the paper).
+
+    Returns:
+        The penalty, shaped as slope_norm.
+    """
+    return (slope_norm - target).square()
