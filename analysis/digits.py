@@ -26,9 +26,10 @@ import torch
 from torch import nn
 
 from games.digits import CLASSES, PIXELS, digits
+from games.maths.wasserstein import gaussian_fit
 from games.trajectory import atomic_write
 
-from .metrics import gaussian_fit, w2_gaussian
+from .metrics import w2_gaussian
 
 FEATURES = 32  # the classifier's last hidden layer: the space fdd compares in
 HIDDEN = 128

@@ -21,12 +21,14 @@ import torch
 
 from analysis.compare import Estimate
 from games.base import PLAYERS
+from games.maths.fdr import fdr_sides
 
 
 # -- the discrete relation ----------------------------------------------------------------------
 def sides(traj, who: str) -> tuple:
-    """(2(θ − c₀)·d, η|d|²) [T, K] of player ``who`` ("theta" or "omega") from a discrete Trajectory."""
-    return 2 * traj[f"dot_{who}"], traj[f"lr_{who}"] * traj[f"sq_{who}"]
+    """(2(θ − c₀)·d, η|d|²) [T, K] of player ``who`` ("theta" or "omega") from a discrete Trajectory
+    (``games.maths.fdr``)."""
+    return fdr_sides(traj[f"dot_{who}"], traj[f"sq_{who}"], traj[f"lr_{who}"])
 
 
 def ratio_of_means(lhs: torch.Tensor, rhs: torch.Tensor, batches: int = 10) -> Estimate:

@@ -31,7 +31,8 @@ from typing import Optional, Union
 import torch
 
 from games.errors import ConfigError, check_choice, check_int, check_positive
-from games.linalg import psd_power
+from games.maths import kernels, wasserstein
+from games.maths.wasserstein import symmetrised
 
 W2_SAMPLES_LIMIT = 5000  # most points per cloud for exact OT (an N×M cost matrix, network simplex)
 KERNELS = ("rbf", "imq", "energy")
@@ -108,22 +109,9 @@ def w2_1d(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return _w2sq_1d(x, y).sqrt()
 
 
-def _sym(S: torch.Tensor) -> torch.Tensor:
-    return (S + S.transpose(-1, -2)) / 2
-
-
-def gaussian_fit(samples: torch.Tensor, unbiased: bool = False):
-    """(mean [..., n], covariance [..., n, n]) of samples [..., N, n]: the maximum-likelihood fit (1/N), or
-    with ``unbiased`` the sample covariance (1/(N − 1))."""
-    mean = samples.mean(-2)
-    centred = samples - mean[..., None, :]
-    return mean, centred.transpose(-1, -2) @ centred / (samples.shape[-2] - (1 if unbiased else 0))
-
-
 def w2_gaussian(m1: torch.Tensor, S1: torch.Tensor, m2: torch.Tensor, S2: torch.Tensor) -> torch.Tensor:
-    """W₂ = (|m₁ − m₂|² + tr(S₁ + S₂ − 2(S₂^½ S₁ S₂^½)^½))^½ between N(m₁, S₁) and N(m₂, S₂), means
-    [..., n], covariances [..., n, n] (symmetrised, projected on the PSD cone) → [...]
-    (Dowson & Landau 1982; Givens & Shortt 1984)."""
+    """``games.maths.wasserstein.w2_gaussian`` with checked inputs: means [..., n], covariances [..., n, n]
+    (symmetrised, projected on the PSD cone) → [...]."""
     m1, m2 = _pair(m1, m2, 1, "a mean [..., n]")
     n = m1.shape[-1]
     if m2.shape[-1] != n:
@@ -134,11 +122,7 @@ def w2_gaussian(m1: torch.Tensor, S1: torch.Tensor, m2: torch.Tensor, S2: torch.
             raise ConfigError(name, f"expected a {n}×{n} covariance, got shape {tuple(S.shape)}")
     _leading("S2", m1.shape[:-1], m2.shape[:-1], S1.shape[:-2], S2.shape[:-2])
     dtype = torch.promote_types(m1.dtype, S1.dtype)
-    S1, S2 = _sym(S1.to(dtype)), _sym(S2.to(dtype))
-    root, _ = psd_power(S2, 0.5)
-    cross, _ = psd_power(_sym(root @ S1 @ root), 0.5)
-    trace = (S1 + S2 - 2 * cross).diagonal(dim1=-2, dim2=-1).sum(-1)
-    return ((m1 - m2).to(dtype).pow(2).sum(-1) + trace.clamp_min(0)).sqrt()
+    return wasserstein.w2_gaussian(m1.to(dtype), symmetrised(S1.to(dtype)), m2.to(dtype), symmetrised(S2.to(dtype)))
 
 
 def w2_samples(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -185,11 +169,9 @@ def sliced_w2(x: torch.Tensor, y: torch.Tensor, n_projections: int = 128,
 
 def _kernel(name: str, d: torch.Tensor, h: Optional[torch.Tensor]) -> torch.Tensor:
     """k(x, y) as a function of the distance d = |x − y| and the bandwidth h."""
-    if name == "rbf":
-        return torch.exp(-d.pow(2) / (2 * h.pow(2)))
-    if name == "imq":
-        return (1 + d.pow(2) / h.pow(2)).rsqrt()
-    return -d
+    if name == "energy":
+        return -d
+    return (kernels.rbf if name == "rbf" else kernels.imq)(d.pow(2), h)
 
 
 def _median_bandwidth(dxx: torch.Tensor, dyy: torch.Tensor, dxy: torch.Tensor) -> torch.Tensor:
@@ -200,14 +182,6 @@ def _median_bandwidth(dxx: torch.Tensor, dyy: torch.Tensor, dxy: torch.Tensor) -
     if (h <= 0).any():
         raise ConfigError("bandwidth", "the median heuristic gave 0 (most points coincide); pass a bandwidth")
     return h[..., None, None]
-
-
-def _mean_pairs(k: torch.Tensor, unbiased: bool) -> torch.Tensor:
-    """Mean of k [..., N, N] over i ≠ j (unbiased) or over all i, j."""
-    N = k.shape[-1]
-    if not unbiased:
-        return k.mean(dim=(-1, -2))
-    return (k.sum(dim=(-1, -2)) - k.diagonal(dim1=-2, dim2=-1).sum(-1)) / (N * (N - 1))
 
 
 def mmd2(x: torch.Tensor, y: torch.Tensor, kernel: str = "rbf", bandwidth: Optional[float] = None,
@@ -225,7 +199,7 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, kernel: str = "rbf", bandwidth: Optio
         h = (_median_bandwidth(dxx, dyy, dxy) if bandwidth is None
              else torch.tensor(check_positive("bandwidth", bandwidth), dtype=x.dtype, device=x.device))
     kxx, kyy, kxy = (_kernel(kernel, d, h) for d in (dxx, dyy, dxy))
-    return _mean_pairs(kxx, unbiased) + _mean_pairs(kyy, unbiased) - 2 * kxy.mean(dim=(-1, -2))
+    return kernels.mmd2(kxx, kyy, kxy, unbiased)
 
 
 def energy_distance(x: torch.Tensor, y: torch.Tensor, unbiased: bool = False) -> torch.Tensor:
@@ -252,7 +226,7 @@ def tv_gaussian(S1: torch.Tensor, S2: torch.Tensor, samples: int = 4096, seed: i
     """
     S1, S2 = _tensor("S1", S1, 2, "a covariance [..., n, n]"), _tensor("S2", S2, 2, "a covariance [..., n, n]")
     check_int("samples", samples, minimum=2)
-    L1, L2 = torch.linalg.cholesky(_sym(S1)), torch.linalg.cholesky(_sym(S2))
+    L1, L2 = torch.linalg.cholesky(symmetrised(S1)), torch.linalg.cholesky(symmetrised(S2))
     z = torch.randn(samples, S1.shape[-1], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     x = z.to(L1) @ L1.transpose(-1, -2)  # [..., samples, n]
     y = torch.linalg.solve_triangular(L2, x.transpose(-1, -2), upper=False).transpose(-1, -2)

@@ -18,7 +18,7 @@ import torch
 from analysis.compare import Estimate
 from analysis.fdr import ratio
 from games.random import Streams
-from games.schedules import Schedule, Step, Table
+from games.schedules import Constant, InverseTime, Schedule, Step, Table
 from games.sga import SGA
 
 DECAY_AT = (0.5, 0.75)  # step decay: ÷10 at these fractions of the budget
@@ -29,15 +29,20 @@ def rates_of(schedule: Schedule, steps: int) -> torch.Tensor:
     return torch.tensor([float(schedule(k)) for k in range(steps)], dtype=torch.float64)
 
 
+def both(schedule: Schedule, steps: int) -> torch.Tensor:
+    """rates [2, N] of a (global) schedule for both players."""
+    return rates_of(schedule, steps).expand(2, -1).clone()
+
+
 def constant(lr: float, steps: int) -> torch.Tensor:
     """rates [2, N] of the constant rate ``lr`` for both players."""
-    return torch.full((2, steps), float(lr), dtype=torch.float64)
+    return both(Constant(float(lr)), steps)
 
 
 def step_decay(lr: float, steps: int, gamma: float = 0.1) -> torch.Tensor:
     """rates [2, N] of ``lr`` divided by 1/gamma at 50% and at 75% of the budget, for both players."""
     milestones = tuple(int(round(f * steps)) for f in DECAY_AT)
-    return rates_of(Step(float(lr), milestones, gamma), steps).expand(2, -1).clone()
+    return both(Step(float(lr), milestones, gamma), steps)
 
 
 def log_grid(low: float, high: float, count: int) -> list:
@@ -133,8 +138,7 @@ def per_player(schedule_theta: torch.Tensor, schedule_omega: torch.Tensor) -> to
 
 def inverse_time(lr: float, steps: int, half_life: float = 0.1) -> torch.Tensor:
     """rates [2, N] of lr/(1 + k/k₀), k₀ = half_life·N (the rate halves at k₀), for both players."""
-    k = torch.arange(steps, dtype=torch.float64)
-    return (lr / (1 + k / (half_life * steps))).expand(2, -1).clone()
+    return both(InverseTime(float(lr), 1 / (half_life * steps)), steps)
 
 
 # -- schedules from the moment equations (sde.moments) ------------------------------------------------

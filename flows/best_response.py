@@ -49,9 +49,10 @@ from typing import Callable, Optional
 
 import torch
 
-from analysis.metrics import gaussian_fit
 from games.driver import Stepper, drive
 from games.errors import ConfigError, check_choice, check_int, check_positive
+from games.maths.kernels import mmd2, mmd_witness_grad, rbf_kernel, sq_dists
+from games.maths.wasserstein import gaussian_fit
 from games.trajectory import Trajectory
 
 from .ode import integrate_flow
@@ -82,42 +83,7 @@ def _check_target(field: str, Y, X: torch.Tensor) -> torch.Tensor:
     return Y.to(X)
 
 
-# -- kernel and MMD witness (Gretton et al. 2012; Arbel et al. 2019) ----------------------------
-def sq_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Squared distances |x_a − y_b|², [..., A, n] × [..., B, n] → [..., A, B]."""
-    d = (x * x).sum(-1).unsqueeze(-1) + (y * y).sum(-1).unsqueeze(-2) - 2 * x @ y.transpose(-1, -2)
-    return d.clamp_min(0.0)
-
-
-def rbf_kernel(x: torch.Tensor, y: torch.Tensor, h: float) -> torch.Tensor:
-    """Gaussian kernel exp(−|x − y|²/(2h²)), [..., A, n] × [..., B, n] → [..., A, B]."""
-    return torch.exp(-sq_dists(x, y) / (2 * h * h))
-
-
-def rbf_mean_grad(x: torch.Tensor, y: torch.Tensor, h: float) -> torch.Tensor:
-    """(1/B) Σ_b ∇_x k(x_a, y_b) = −(1/B) Σ_b k(x_a, y_b)(x_a − y_b)/h², → [..., A, n]."""
-    k = rbf_kernel(x, y, h)
-    return -(k.sum(-1, keepdim=True) * x - k @ y) / (h * h * y.shape[-2])
-
-
-def mmd_witness(x: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, h: float) -> torch.Tensor:
-    """Witness f(x) = (1/N)Σ_j k(x, X_j) − (1/M)Σ_j k(x, Y_j) (Gretton et al. 2012), → [..., A]."""
-    return rbf_kernel(x, X, h).mean(-1) - rbf_kernel(x, Y, h).mean(-1)
-
-
-def mmd_witness_grad(x: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, h: float) -> torch.Tensor:
-    """∇f(x) of the witness (closed form), → [..., A, n]."""
-    return rbf_mean_grad(x, X, h) - rbf_mean_grad(x, Y, h)
-
-
-def mmd2_v(X: torch.Tensor, Y: torch.Tensor, h: float) -> torch.Tensor:
-    """V-statistic MMD² = mean k(X,X) + mean k(Y,Y) − 2 mean k(X,Y) (Gretton et al. 2012), → [...]."""
-    kxx = rbf_kernel(X, X, h).mean((-1, -2))
-    kyy = rbf_kernel(Y, Y, h).mean((-1, -2))
-    kxy = rbf_kernel(X, Y, h).mean((-1, -2))
-    return kxx + kyy - 2 * kxy
-
-
+# -- the MMD flow (Arbel et al. 2019) ------------------------------------------------------------
 def mmd_field(X: torch.Tensor, Y: torch.Tensor, h: float) -> torch.Tensor:
     """MMD flow velocity −∇f(X_i) (Arbel et al. 2019, eq. 10 without noise), [K, N, n] → [K, N, n]."""
     return -mmd_witness_grad(X, X, Y, h)
@@ -257,7 +223,7 @@ def _mmd_setup(X0, target, bandwidth, kernel):
 
 def _mmd_observables(states: torch.Tensor, Y: torch.Tensor, h: float) -> dict:
     """MMD²_V(ρ_t, target) per record and run, [T, K]."""
-    return {"mmd2": mmd2_v(states, Y, h)}
+    return {"mmd2": mmd2(rbf_kernel(states, states, h), rbf_kernel(Y, Y, h), rbf_kernel(states, Y, h))}
 
 
 def mmd_flow(X0: torch.Tensor, target: torch.Tensor, t_end: float, *, bandwidth: float, kernel: str = "rbf",

@@ -13,7 +13,9 @@ Target samples Y_1..Y_M ∈ Rⁿ (fixed), generator samples X_1..X_N, critic D_�
     gan      f₁(t) = log σ(t),   f₂(t) = log(1 − σ(t)),   ℓ_G = f₂
     ns-gan   f₁, f₂ as gan,                               ℓ_G(t) = −log σ(t)
 
-    L_D(θ, ω) = −[(1/M) Σ_j f₁(D_ω(Y_j)) + (1/N) Σ_i f₂(D_ω(X_i))] + (λ/2)|ω|².
+    L_D(θ, ω) = −[(1/M) Σ_j f₁(D_ω(Y_j)) + (1/N) Σ_i f₂(D_ω(X_i))] + (λ/2)|ω|²,
+
+that is f₁(t) = f(t), f₂(t) = f(−t) with f and ℓ_G of ``games.maths.losses``.
 
 S2, particle generator (the Wasserstein flow of the generator law): θ = (X_1, …, X_N) ∈ R^{N·n},
 L_G = Σ_i ℓ_G(D_ω(X_i)) — a sum, not a mean, so that −∇_{X_i} L_G = −∇_x ℓ_G(D_ω(X_i)) exactly:
@@ -43,11 +45,12 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch.func import functional_call, grad, vjp, vmap
 
 from games.base import PLAYERS, Game
 from games.errors import ConfigError, check_choice, check_int, check_positive
+from games.maths.kernels import rbf
+from games.maths.losses import f, f_prime, generator_loss, generator_loss_slope
 from games.networks import ACTIVATIONS, batched, init_bounds, mlp, unflatten
 from games.sga import SGA, Player
 from games.trajectory import Trajectory
@@ -58,37 +61,6 @@ GENERATORS = ("particles", "network")
 CRITICS = ("quadratic", "rbf", "rff", "mlp")
 LINEAR_CRITICS = ("quadratic", "rbf", "rff")
 LOSSES = ("wgan", "gan", "ns-gan")
-
-
-# -- losses and their slopes (Mescheder et al. 2018) --------------------------------------------
-def real_term(t, loss):
-    """f₁(t): t (wgan), log σ(t) (gan, ns-gan) (Mescheder et al. 2018)."""
-    return t if loss == "wgan" else -F.softplus(-t)
-
-
-def fake_term(t, loss):
-    """f₂(t): −t (wgan), log(1 − σ(t)) (gan, ns-gan) (Mescheder et al. 2018)."""
-    return -t if loss == "wgan" else -F.softplus(t)
-
-
-def generator_term(t, loss):
-    """ℓ_G(t): −log σ(t) (ns-gan), f₂(t) otherwise (Mescheder et al. 2018)."""
-    return F.softplus(-t) if loss == "ns-gan" else fake_term(t, loss)
-
-
-def real_slope(t, loss):
-    """f₁'(t): 1 (wgan), σ(−t) (gan, ns-gan)."""
-    return torch.ones_like(t) if loss == "wgan" else torch.sigmoid(-t)
-
-
-def fake_slope(t, loss):
-    """f₂'(t): −1 (wgan), −σ(t) (gan, ns-gan)."""
-    return -torch.ones_like(t) if loss == "wgan" else -torch.sigmoid(t)
-
-
-def generator_slope(t, loss):
-    """ℓ_G'(t): −σ(−t) (ns-gan), f₂'(t) otherwise."""
-    return -torch.sigmoid(-t) if loss == "ns-gan" else fake_slope(t, loss)
 
 
 # -- critic features and their input gradients (points x [K, P, n], weights a [K, F]) ------------
@@ -106,7 +78,7 @@ def quadratic_gradient(x, a):
 
 def rbf_features(x, centres, width):
     """φ_j(x) = exp(−|x − c_j|²/(2h²)): Gaussian bumps at fixed centres c_j [F, n]."""
-    return torch.exp(-(x[..., None, :] - centres).square().sum(-1) / (2 * width**2))
+    return rbf((x[..., None, :] - centres).square().sum(-1), width)
 
 
 def rbf_gradient(x, a, centres, width):
@@ -263,20 +235,20 @@ class DualFlowGame(Game):
 
     def force(self, omega, points):
         """−∇_x ℓ_G(D_ω(x)) = −ℓ_G'(D_ω(x)) ∇_x D_ω(x) at points [K, P, n]."""
-        slope = generator_slope(self.discriminate(omega, points), self.loss)
+        slope = generator_loss_slope(self.discriminate(omega, points), self.loss)
         return -slope[..., None] * self.critic_gradient(omega, points)
 
     # -- losses -------------------------------------------------------------------------------------
     def generator_loss(self, theta, omega):
         """L_G [K]: Σ_i ℓ_G(D(X_i)) (S2, a sum: each particle feels its own force) or
         (1/N) Σ_i ℓ_G(D(G_θ(z_i))) (S1)."""
-        terms = generator_term(self.discriminate(omega, self.particles(theta)), self.loss)
+        terms = generator_loss(self.discriminate(omega, self.particles(theta)), self.loss)
         return terms.sum(-1) if self.generator == "particles" else terms.mean(-1)
 
     def critic_loss(self, theta, omega):
         """L_D [K] = −[(1/M) Σ_j f₁(D(Y_j)) + (1/N) Σ_i f₂(D(X_i))] + (λ/2)|ω|²."""
-        real = real_term(self.discriminate(omega, self.targets(omega)), self.loss).mean(-1)
-        fake = fake_term(self.discriminate(omega, self.particles(theta)), self.loss).mean(-1)
+        real = f(self.discriminate(omega, self.targets(omega)), self.loss).mean(-1)
+        fake = f(-self.discriminate(omega, self.particles(theta)), self.loss).mean(-1)
         return -(real + fake) + 0.5 * self.ridge * omega.square().sum(-1)
 
     def losses(self, theta, omega, batch=None):
@@ -315,8 +287,8 @@ class DualFlowGame(Game):
         else:
             points, pull_back = vjp(self.particles, theta)
             (v_theta,) = pull_back(self.force(a, points) / self.N)
-        real = _slope_mean(self.features(self.targets(a)), a, lambda t: real_slope(t, self.loss))
-        fake = _slope_mean(self.features(points), a, lambda t: fake_slope(t, self.loss))
+        real = _slope_mean(self.features(self.targets(a)), a, lambda t: f_prime(t, self.loss))
+        fake = _slope_mean(self.features(points), a, lambda t: -f_prime(-t, self.loss))
         return torch.cat([v_theta, real + fake - self.ridge * a], dim=-1)
 
     def best_response(self, x):

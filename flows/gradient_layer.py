@@ -47,10 +47,10 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from games.driver import Stepper, drive
 from games.errors import ConfigError, check_choice, check_int, check_positive
+from games.maths.losses import f
 from games.mixture import MixtureGAN
 from games.optim import make_optimizer
 from games.random import Streams
@@ -129,7 +129,7 @@ class GradientLayer:
     def potential(self, omega: torch.Tensor) -> Potential:
         """x ↦ φ(D_ω(x)) [K, N]: the layer's potential, −ℓ_G(D) (identity, or log σ for ns-gan)."""
         if self.loss == "ns-gan":
-            return lambda x: -F.softplus(-self.game.discriminate(omega, x))
+            return lambda x: f(self.game.discriminate(omega, x), self.loss)
         return lambda x: self.game.discriminate(omega, x)
 
     def layer(self, omega: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -152,10 +152,7 @@ class GradientLayer:
     def critic_loss(self, omega: torch.Tensor, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """L_D(ω) per run [K] on real and fake points [K, B, 2], with the ridge (λ/2)|ω|²."""
         d_real, d_fake = self.game.discriminate(omega, real), self.game.discriminate(omega, fake)
-        if self.loss == "wgan":
-            loss = d_fake.mean(-1) - d_real.mean(-1)
-        else:
-            loss = F.softplus(-d_real).mean(-1) + F.softplus(d_fake).mean(-1)
+        loss = -(f(d_real, self.loss).mean(-1) + f(-d_fake, self.loss).mean(-1))  # −V (games.maths.losses)
         return loss + 0.5 * self.ridge * omega.square().sum(-1) if self.ridge else loss
 
     def critic_round(self, omega, state, count: int, x: torch.Tensor, streams: Streams):

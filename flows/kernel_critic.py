@@ -44,9 +44,8 @@ from torch.func import functional_call, jacrev, vmap
 from games.driver import Stepper, drive
 from games.errors import ConfigError, check_choice, check_int, check_positive
 from games.linalg import symmetric_expm_multiply
+from games.maths.kernels import rbf_kernel
 from games.trajectory import Trajectory
-
-from .best_response import rbf_kernel
 
 KERNELS = ("rbf", "ntk", "relu-ntk")
 

@@ -12,23 +12,13 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 
 from .base import Game, gaussian_quadratic_increments
 from .errors import check_choice, check_positive
+from .maths.losses import f, f_prime, f_second, generator_loss, gradient_penalty, is_linear
 
 LOSSES = ("gan", "ns-gan", "wgan", "wgan-gp")
 PENALTIES = ("r1", "r2")
-
-
-def f_gan(t):
-    """f(t) = −log(1 + e^{−t}), f'(0) = 1/2."""
-    return -F.softplus(-t)
-
-
-def f_wgan(t):
-    """f(t) = t, f'(0) = 1."""
-    return t
 
 
 @dataclass(frozen=True)
@@ -58,18 +48,14 @@ class DiracGAN(Game):
 
 
     @property
-    def f(self):
-        return f_wgan if self.loss.startswith("wgan") else f_gan
-
-    @property
     def fprime0(self) -> float:
         """f'(0): 1/2 for GAN and NS-GAN, 1 for WGAN."""
-        return 1.0 if self.loss.startswith("wgan") else 0.5
+        return float(f_prime(torch.zeros(()), self.loss))
 
     @property
     def additive_noise(self) -> bool:
         """The WGAN field's instance noise (0, σ(ε_fake − ε_real)) is the same at every x (and no noise is)."""
-        return self.noise == 0 or self.loss.startswith("wgan")
+        return self.noise == 0 or is_linear(self.loss)
 
     def sample(self, K, B, generator):
         """Instance noise (ε_real, ε_fake), each [K, B]; none when σ = 0."""
@@ -94,27 +80,28 @@ class DiracGAN(Game):
         real, fake = torch.zeros_like(theta), theta
         if batch is not None:
             real, fake = real + self.noise * batch[0], fake + self.noise * batch[1]
-        value = self.f(psi * fake) + self.f(-psi * real)
-        lg = -self.f(-psi * fake) if self.loss == "ns-gan" else value
+        value = f(psi * fake, self.loss) + f(-psi * real, self.loss)  # V with D(x) = −ψx
+        lg = generator_loss(-psi * fake, self.loss) if self.loss == "ns-gan" else value
         return lg, -value + self.regulariser(psi)
 
     def regulariser(self, psi):
         """R1/R2: (γ/2)|∇_x D|² = (γ/2)ψ²; WGAN-GP: (γ/2)(|ψ| − g₀)²."""
         if self.loss == "wgan-gp":
-            return 0.5 * self.gamma * (psi.abs() - self.gp_target) ** 2
+            return 0.5 * self.gamma * gradient_penalty(psi.abs(), self.gp_target)
         return 0.5 * self.gamma * psi**2
 
     # -- closed forms (THEORY §3) -------------------------------------------------------------------
     def fprime(self, t):
-        return torch.ones_like(t) if self.loss.startswith("wgan") else torch.sigmoid(-t)
+        """f'(t) (``games.maths.losses``)."""
+        return f_prime(t, self.loss)
 
     def fprime2(self, t):
-        """f''(t): 0 for WGAN, −σ(t)σ(−t) for GAN."""
-        return torch.zeros_like(t) if self.loss.startswith("wgan") else -torch.sigmoid(t) * torch.sigmoid(-t)
+        """f''(t) (``games.maths.losses``)."""
+        return f_second(t, self.loss)
 
     def expected_field(self, x):
         """(−ψ f'(ψθ), θ f'(ψθ) − R'(ψ)); NS-GAN's generator term is −ψ f'(−ψθ). Needs σ = 0 unless WGAN."""
-        if self.noise > 0 and not self.loss.startswith("wgan"):
+        if self.noise > 0 and not is_linear(self.loss):
             raise NotImplementedError("the GAN field with instance noise has no closed form")
         theta, psi = x[:, :1], x[:, 1:]
         g_arg = -psi * theta if self.loss == "ns-gan" else psi * theta
@@ -152,7 +139,7 @@ class DiracGAN(Game):
         return gaussian_quadratic_increments(torch.stack(batch, dim=-1), streams, quadratic=False)
 
     def _check_linear_noise(self):
-        if self.noise > 0 and not self.loss.startswith("wgan"):
+        if self.noise > 0 and not is_linear(self.loss):
             raise NotImplementedError("the GAN field with instance noise has no closed-form covariance; "
                                       "use loss = wgan (linear in the noise) or sde.estimated")
 

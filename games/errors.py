@@ -53,3 +53,10 @@ def check_choice(field: str, value, choices) -> str:
     if value not in choices:
         raise ConfigError(field, f"unknown value {value!r}; expected one of {', '.join(map(str, choices))}")
     return value
+
+
+def check_shape(name: str, value, shape: tuple):
+    """``value`` if it has ``shape``, else a ValueError naming ``name``."""
+    if tuple(value.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {list(shape)}, got {list(value.shape)}")
+    return value

@@ -1,9 +1,9 @@
 """Stationarity-driven learning rates: cut a player's rate once its fluctuation–dissipation relation holds.
 
-At stationarity of any update θ' = θ − η d with a constant rate, E|θ' − c₀|² = E|θ − c₀|², that is
-2E[(θ − c₀)·d] = ηE|d|² (THEORY §4), whatever optimiser made the direction d. Per run the scheduler sums
-O_L = (θ − c₀)·d and O_R = (η/2)|d|² over the updates since its last cut; every ``every`` updates it looks
-at the second half of them and, where the relation holds, multiplies the run's rate by ``factor``:
+At stationarity of any update θ' = θ − η d with a constant rate, 2E[(θ − c₀)·d] = ηE|d|² (THEORY §4;
+``games.maths.fdr``). Per run the scheduler sums the two sides O_L = 2(θ − c₀)·d and O_R = η|d|² over the
+updates since its last cut; every ``every`` updates it looks at the second half of them and, where the
+relation holds, multiplies the run's rate by ``factor``:
 
 - ``yaida``: |ΣO_L / ΣO_R − 1| < tolerance (Yaida 2018, arXiv:1810.00004, §3.1);
 - ``sasa``: SASA+'s equivalence test (Lang, Zhang & Xiao 2019, arXiv:1909.09785, Alg. 2): the
@@ -12,7 +12,7 @@ at the second half of them and, where the relation holds, multiplies the run's r
 
 Cuts fall on multiples of ``every``, so the sums over any window since a cut are differences of the
 cumulative sums kept at those checkpoints. During a transient |θ − c₀|² shrinks, so ΣO_L − ΣO_R =
-(|θ_start − c₀|² − |θ_end − c₀|²)/(2η) > 0 and neither test passes. With ``pooled`` the sums also run over
+(|θ_start − c₀|² − |θ_end − c₀|²)/η > 0 and neither test passes. With ``pooled`` the sums also run over
 the K runs and all of them share one decision.
 """
 from __future__ import annotations
@@ -24,6 +24,7 @@ import torch
 from scipy import stats
 
 from .errors import ConfigError, check_choice, check_int, check_positive
+from .maths.fdr import fdr_sides
 from .schedules import Adaptive
 
 TESTS = ("sasa", "yaida")
@@ -69,7 +70,7 @@ class FDRScheduler(Adaptive):
         return state["rate"]
 
     def observe(self, state: dict, dot: torch.Tensor, sq: torch.Tensor) -> dict:
-        sums = state["sums"] + torch.stack([dot, 0.5 * state["rate"] * sq], dim=-1)  # (O_L, O_R)
+        sums = state["sums"] + torch.stack(fdr_sides(dot, sq, state["rate"]), dim=-1)  # (O_L, O_R)
         state = {**state, "sums": sums, "updates": state["updates"] + 1}
         if state["updates"] % self.every:
             return state

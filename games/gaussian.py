@@ -13,7 +13,7 @@ import torch
 
 from .base import Game, gaussian_quadratic_increments
 from .errors import check_finite, check_int, check_positive
-from .linalg import psd_power
+from .maths.wasserstein import w2_gaussian
 
 
 @dataclass(frozen=True)
@@ -197,13 +197,10 @@ class GaussianGame(Game):
         return torch.cat([torch.arange(2 * n), hessian[:n, :n].flatten(), hessian[n:, n:].flatten()])
 
     def w2(self, x):
-        """W₂ between the generator law N(μ, WWᵀ) and N(m, S): |μ−m|² + tr(C + S − 2(S^½CS^½)^½)."""
+        """W₂ between the generator law N(μ, WWᵀ) and the target N(m, S) (``games.maths.wasserstein``)."""
         mu, W, _, _ = self.unpack(x)
         m, S = self.target(x)
-        root_s, _ = psd_power(S, 0.5)
-        cross, _ = psd_power(root_s @ W @ W.transpose(1, 2) @ root_s, 0.5)
-        trace = torch.diagonal(W @ W.transpose(1, 2) + S - 2 * cross, dim1=-2, dim2=-1).sum(-1)
-        return torch.sqrt((((mu - m) ** 2).sum(-1) + trace).clamp_min(0))
+        return w2_gaussian(mu, W @ W.transpose(1, 2), m, S)
 
 
 def _symmetrised(Q: torch.Tensor) -> torch.Tensor:

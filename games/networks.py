@@ -18,23 +18,16 @@ import math
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from .base import Game
 from .errors import ConfigError, check_choice, check_int, check_positive
+from .maths.losses import f, generator_loss, gradient_penalty
 from .random import Streams
 
 LOSSES = ("gan", "ns-gan", "wgan-gp")
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
-
-
-def softplus(t: torch.Tensor, one_by_one: bool = False) -> torch.Tensor:
-    """log(1 + eᵗ); ``one_by_one``: as max(t, 0) + log(1 + e^{−|t|}), from ops whose CPU kernels round alike
-    at every position of a tensor (torch's softplus and log1p take another path for a vector's tail), so
-    that run k of an ensemble is bitwise run k alone."""
-    return torch.relu(t) + torch.log(1 + torch.exp(-t.abs())) if one_by_one else F.softplus(t)
 
 
 def mlp(sizes, activation: str, output: Optional[str] = None) -> nn.Sequential:
@@ -142,20 +135,21 @@ class NetworkGAN(Game):
         if tuple(players) != ("theta",) or self.loss == "gan":
             return super().player_losses(theta, omega, batch, players)
         d_fake = self.discriminate(omega, self.generate(theta, batch[1]))
-        return {"theta": (-d_fake if self.loss == "wgan-gp" else softplus(-d_fake, self.one_by_one)).mean(-1)}
+        return {"theta": generator_loss(d_fake, self.loss, self.one_by_one).mean(-1)}
 
     def sample_losses(self, theta, omega, batch):
-        """Per-sample (L_G, L_D) [K, B]; −log σ(t) = softplus(−t)."""
+        """Per-sample (L_G, L_D) [K, B]: L_D = −V (``games.maths.losses``), plus the gradient penalty for
+        wgan-gp; L_G = V (gan) or ℓ_G."""
         real, z = batch[:2]
         fake = self.generate(theta, z)
         d_real, d_fake = self.discriminate(omega, real), self.discriminate(omega, fake)
+        value = f(d_real, self.loss, self.one_by_one) + f(-d_fake, self.loss, self.one_by_one)
+        loss_d = -value
         if self.loss == "wgan-gp":
             eps = batch[2]
             slope = self.discriminator_input_grad(omega, eps * real + (1 - eps) * fake)
-            penalty = (torch.linalg.vector_norm(slope, dim=-1) - 1).square()
-            return -d_fake, d_fake - d_real + self.gp_weight * penalty
-        loss_d = softplus(-d_real, self.one_by_one) + softplus(d_fake, self.one_by_one)
-        return (-loss_d if self.loss == "gan" else softplus(-d_fake, self.one_by_one)), loss_d
+            loss_d = loss_d + self.gp_weight * gradient_penalty(torch.linalg.vector_norm(slope, dim=-1))
+        return (value if self.loss == "gan" else generator_loss(d_fake, self.loss, self.one_by_one)), loss_d
 
     def init(self, K: int, generator: Streams) -> torch.Tensor:
         """Every entry uniform on ±1/√fan_in of its layer (PyTorch's nn.Linear default range)."""

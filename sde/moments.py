@@ -7,8 +7,9 @@ rates. Near an equilibrium x*, SME-1 of training at these rates is the linear SD
     dX = D_u J (X − x*) ds + D_u S dW_s,   S Sᵀ = Σ,
 
 with D_u = diag(u_θ on θ's p coordinates, u_ω on ω's), J = Db₁(x*) the Jacobian of SME-1's leading
-drift and Σ = Σ̃(x*) its noise covariance, both taken with unit rate scales (``linearise``). The
-rate scales c of ``games.expansion`` are per coordinate, so b₁ = D_c·(unit b₁) and Σ̃ = D_c·(unit Σ̃)·D_c
+drift and Σ = Σ̃(x*) its noise covariance, both taken with unit rate scales (``linearise``, whose
+``games.linearisation.Linearisation`` holds J as its A). The rate scales c of ``games.expansion`` are per
+coordinate, so b₁ = D_c·(unit b₁) and Σ̃ = D_c·(unit Σ̃)·D_c
 for every stateless rule (sim; alternating with n_d steps, where J's ω rows count n_d times; fresh or
 shared batches); at a constant rate η, ds = dt/η turns dX = b₁ dt + √η σ dW into the SDE above with
 u = η c. The mean m = E X − x* and covariance P obey
@@ -34,17 +35,16 @@ through the solver; ``known_optimum_1d`` is the closed-form optimum of the scala
 """
 from __future__ import annotations
 
-import functools
 import math
-import numbers
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Callable, Optional
 
 import torch
 from torch import nn
 from torchdiffeq import odeint
 
-from games.errors import check_int, check_positive
+from games.errors import check_int, check_positive, check_shape
+from games.linearisation import Linearisation, jacobian_at
 from games.sga import SGA
 
 from .sme import SME
@@ -57,58 +57,20 @@ FIXED_STEP_METHODS = ("euler", "midpoint", "rk4", "heun2", "heun3", "explicit_ad
 
 
 # -- the linearised SDE ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Linearised:
-    """dX = D_u J (X − x*) ds + D_u S dW_s with S Sᵀ = ``sigma``: SME-1 near x* at unit rate scales
-    (THEORY §6); θ is the first ``p`` coordinates."""
-
-    J: torch.Tensor
-    sigma: torch.Tensor
-    x_star: torch.Tensor
-    p: int
-
-    def __post_init__(self):
-        J, sigma, x_star = (torch.as_tensor(v, dtype=torch.float64) for v in (self.J, self.sigma, self.x_star))
-        if J.ndim != 2 or J.shape[0] != J.shape[1] or J.shape[0] == 0:
-            raise ValueError(f"J must be square [d, d] with d ≥ 1, got shape {list(J.shape)}")
-        d = J.shape[0]
-        _check_shape("sigma", sigma, (d, d))
-        _check_shape("x_star", x_star, (d,))
-        if isinstance(self.p, bool) or not isinstance(self.p, numbers.Integral) or not 0 <= self.p <= d:
-            raise ValueError(f"p must be an integer in [0, d={d}], got {self.p!r}")
-        for name, value in (("J", J), ("sigma", sigma), ("x_star", x_star), ("p", int(self.p))):
-            object.__setattr__(self, name, value)
-
-    @property
-    def d(self) -> int:
-        """The state's dimension p + q."""
-        return self.J.shape[0]
-
-    @functools.cached_property
-    def owner(self) -> torch.Tensor:
-        """[d]: 0 on θ's coordinates, 1 on ω's."""
-        return (torch.arange(self.d) >= self.p).long()
-
-    def coordinate_rates(self, rates: torch.Tensor) -> torch.Tensor:
-        """The diagonal of D_u [..., d] from the players' rates u [..., 2] (θ, ω)."""
-        return rates[..., self.owner]
-
-
-def linearise(sga: SGA, x_star: Optional[torch.Tensor] = None) -> Linearised:
-    """J = Db₁(x*) (autograd) and Σ = SME-1's Σ̃(x*) of ``sga`` with both rate scales 1 and η = 1
-    (THEORY §2, §6); x* defaults to the game's equilibrium and must be a zero of b₁."""
+def linearise(sga: SGA, x_star: Optional[torch.Tensor] = None) -> Linearisation:
+    """SME-1 of ``sga`` near x* with both rate scales 1 and η = 1 (THEORY §2, §6): A = J = Db₁(x*)
+    (autograd) and Σ = Σ̃(x*); x* defaults to the game's equilibrium and must be a zero of b₁."""
     unit = replace(sga, lr=1.0, compile=False, gen=_unit_rate(sga.gen), disc=_unit_rate(sga.disc))
     sme = SME(unit, "1")
     x_star = sga.game.equilibrium() if x_star is None else torch.as_tensor(x_star, dtype=torch.float64)
-    _check_shape("x_star", x_star, (sga.game.d,))
-    drift = lambda x: sme.leading_drift(x[None])[0]  # noqa: E731
-    J = torch.autograd.functional.jacobian(drift, x_star)
-    residual = float(drift(x_star).norm())
+    check_shape("x_star", x_star, (sga.game.d,))
+    J = jacobian_at(sme.leading_drift, x_star)
+    residual = float(sme.leading_drift(x_star[None])[0].norm())
     if residual > EQUILIBRIUM_TOLERANCE * (1 + float(J.norm() * x_star.norm())):
         raise ValueError(f"x_star is not an equilibrium: |b₁(x_star)| = {residual:.3g} (the moment equations "
                          "have no constant drift)")
     sigma = sme.noise_covariance(x_star[None])[0]
-    return Linearised(J.detach(), sigma.detach(), x_star, sga.game.p)
+    return Linearisation(J.detach(), sigma.detach(), x_star, sga.game.p)
 
 
 def _unit_rate(player):
@@ -211,7 +173,7 @@ class MomentODE(nn.Module):
     Φ is kept transposed so that both products are X Jᵀ D_u, one matrix product for the whole batch
     (R is symmetric: RAᵀ = (AR)ᵀ). The schedule is read through its ``along`` where it has one."""
 
-    def __init__(self, lin: Linearised, schedule: Callable, starts: torch.Tensor, lengths: torch.Tensor):
+    def __init__(self, lin: Linearisation, schedule: Callable, starts: torch.Tensor, lengths: torch.Tensor):
         super().__init__()
         self.lin, self.schedule, self.starts, self.lengths = lin, schedule, starts, lengths
         along = getattr(schedule, "along", None)
@@ -220,7 +182,7 @@ class MomentODE(nn.Module):
     def forward(self, sigma, state: torch.Tensor) -> torch.Tensor:
         rates = self.lin.coordinate_rates(self.rates_at(sigma))  # the diagonal of D_u [n, d]
         scaled = self.lengths[:, None] * rates  # ℓ D_u
-        transition_t, spread = ((state @ self.lin.J.T) * scaled[:, None, None, :]).unbind(1)  # ℓΦᵀAᵀ, ℓRAᵀ
+        transition_t, spread = ((state @ self.lin.A.T) * scaled[:, None, None, :]).unbind(1)  # ℓΦᵀAᵀ, ℓRAᵀ
         injected = (scaled[:, :, None] * rates[:, None, :]) * self.lin.sigma  # ℓ D_u Σ D_u
         return torch.stack([transition_t, spread + spread.transpose(1, 2) + injected], dim=1)
 
@@ -231,15 +193,15 @@ class MomentODE(nn.Module):
         return start.expand(len(self.starts), 2, d, d)
 
 
-def moments(lin: Linearised, schedule: Callable, m0, P0, times, method: str = "rk4",
+def moments(lin: Linearisation, schedule: Callable, m0, P0, times, method: str = "rk4",
             step_size: Optional[float] = None, **solver) -> tuple:
     """(m [T, d], P [T, d, d]) at ``times`` [T] from (m0, P0) at times[0]: ṁ = Am, Ṗ = AP + PAᵀ +
     D_uΣD_u (THEORY §6), by composing the pieces' maps from ``MomentODE``. ``step_size``: the largest
     solver step in s (default ``default_step``, about 1e-3 relative accuracy); ``method`` and ``solver``
     (rtol, atol, options) go to torchdiffeq.odeint, whose time is a piece's σ ∈ [0, 1]."""
     m0, P0 = torch.as_tensor(m0, dtype=torch.float64), torch.as_tensor(P0, dtype=torch.float64)
-    _check_shape("m0", m0, (lin.d,))
-    _check_shape("P0", P0, (lin.d, lin.d))
+    check_shape("m0", m0, (lin.d,))
+    check_shape("P0", P0, (lin.d, lin.d))
     times = _check_times(times)
     step = default_step(lin, schedule) if step_size is None else check_positive("step_size", step_size)
     breaks = torch.as_tensor(getattr(schedule, "breaks", ()), dtype=torch.float64)
@@ -254,14 +216,14 @@ def moments(lin: Linearised, schedule: Callable, m0, P0, times, method: str = "r
     return _compose(maps, m0, P0, ends)
 
 
-def default_step(lin: Linearised, schedule) -> float:
+def default_step(lin: Linearisation, schedule) -> float:
     """ACCURACY/λ with λ = 2 max|eig(D_{u_max} J)|, the fastest rate of the covariance equation (the
     Lyapunov operator's eigenvalues are λ_i + λ_j); infinite when J = 0."""
     u_max = getattr(schedule, "u_max", None)
     if u_max is None:
         raise ValueError("the schedule has no u_max: pass step_size")
     rates = lin.coordinate_rates(torch.as_tensor(u_max, dtype=torch.float64))
-    fastest = 2 * float(torch.linalg.eigvals(rates[:, None] * lin.J).abs().max())
+    fastest = 2 * float(torch.linalg.eigvals(rates[:, None] * lin.A).abs().max())
     return ACCURACY / fastest if fastest > 0 else math.inf
 
 
@@ -314,14 +276,9 @@ def _check_times(times) -> torch.Tensor:
     return times
 
 
-def _check_shape(name: str, value: torch.Tensor, shape: tuple):
-    """A ValueError naming ``name`` unless ``value`` has ``shape``."""
-    if tuple(value.shape) != shape:
-        raise ValueError(f"{name} must have shape {list(shape)}, got {list(value.shape)}")
-
 
 # -- the optimal schedule -----------------------------------------------------------------------------
-def terminal_loss(lin: Linearised, schedule: Callable, m0, P0, steps: float,
+def terminal_loss(lin: Linearisation, schedule: Callable, m0, P0, steps: float,
                   step_size: Optional[float] = None) -> torch.Tensor:
     """log(|m_N|² + tr P_N) at s = ``steps`` from (m0, P0) at s = 0: the objective of cSGD (Li, Tai & E
     2017, §5) for the squared distance to x* (THEORY §6)."""
@@ -329,7 +286,7 @@ def terminal_loss(lin: Linearised, schedule: Callable, m0, P0, steps: float,
     return torch.log(expected_sq_distance(m[-1], P[-1]))
 
 
-def optimise(lin: Linearised, m0, P0, steps: int, u_max, knots: int = 16, iterations: int = 200,
+def optimise(lin: Linearisation, m0, P0, steps: int, u_max, knots: int = 16, iterations: int = 200,
              lr: float = 0.05, init=None, progress: bool = False, step_size: Optional[float] = None,
              tied: bool = False) -> tuple:
     """(schedule, losses): a ``PiecewiseSchedule`` minimising ``terminal_loss`` by Adam on its knot logits,

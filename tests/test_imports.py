@@ -48,3 +48,12 @@ def test_no_import_cycles():
         if node not in state:
             visit(node, [node])
     assert not cycles, "import cycles: " + "; ".join(" → ".join(c) for c in cycles)
+
+
+def test_the_shared_formulas_are_the_bottom_layer():
+    """games.maths imports nothing of the project beyond itself and games.linalg."""
+    paths = [p for package in PACKAGES for p in (ROOT / package).rglob("*.py")]
+    modules = {module_name(p) for p in paths}
+    for path in (ROOT / "games" / "maths").glob("*.py"):
+        above = {m for m in imports(path, modules) if not m.startswith("games.maths") and m != "games.linalg"}
+        assert not above, f"{module_name(path)} imports {sorted(above)}"

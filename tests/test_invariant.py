@@ -7,7 +7,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from analysis.invariant import chain_covariance, linear_chain, relative_error, sde_covariance
+from analysis.invariant import chain_covariance, relative_error, sde_covariance
+from games.linearisation import linear_chain
 from games import SGA, BilinearGame, Player
 from gandyn.cli import main
 from sde.sme import SME

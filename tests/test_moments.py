@@ -5,24 +5,24 @@ import math
 import pytest
 import torch
 
-from analysis.linearisation import field_jacobian
 from games import SGA, BilinearGame, GaussianGame, Player
 from games.linalg import psd_power
+from games.linearisation import Linearisation, field_jacobian
 from games.random import Streams
 from sde.linear import LinearSDE
-from sde.moments import (ConstantSchedule, Linearised, PiecewiseSchedule, expected_sq_distance,
+from sde.moments import (ConstantSchedule, PiecewiseSchedule, expected_sq_distance,
                          known_optimum_1d, linearise, moments, optimise)
 
 GAUSSIAN = GaussianGame(mean=.5, std=.5, ridge=1.0, mu0=0.0, sigma0=1.0)
 
 
-def stable_system(d=3, p=1, seed=0) -> Linearised:
+def stable_system(d=3, p=1, seed=0) -> Linearisation:
     """A random linearised game with a stable J (shifted spectrum) and a positive definite Σ."""
     g = torch.Generator().manual_seed(seed)
     J = torch.randn(d, d, generator=g)
     J = J - (torch.linalg.eigvals(J).real.max() + 0.5) * torch.eye(d)
     S = torch.randn(d, d, generator=g)
-    return Linearised(J, S @ S.T + 0.1 * torch.eye(d), torch.randn(d, generator=g), p)
+    return Linearisation(J, S @ S.T + 0.1 * torch.eye(d), torch.randn(d, generator=g), p)
 
 
 def schedule_with(raw, steps, u_max) -> PiecewiseSchedule:
@@ -59,7 +59,7 @@ def test_constant_schedule_matches_the_closed_form(system):
     P0 = 0.1 * root @ root.T
     schedule = ConstantSchedule(rates)
     D = diagonal(rates, lin)
-    sde = LinearSDE(D[:, None] * lin.J, torch.zeros(lin.d), D[:, None] * psd_power(lin.sigma, 0.5)[0])
+    sde = LinearSDE(D[:, None] * lin.A, torch.zeros(lin.d), D[:, None] * psd_power(lin.sigma, 0.5)[0])
     m, P = moments(lin, schedule, m0, P0, times, step_size=0.002 / D.max())
     for k, t in enumerate(times):
         flow = torch.linalg.matrix_exp(sde.A * t)
@@ -84,10 +84,10 @@ def monte_carlo_moments(lin, schedule, m0, P0, times, paths=20000, dt=0.02, seed
         x = m0 + torch.randn(paths, lin.d, generator=g) @ torch.linalg.cholesky(P0).T
         records = []
         for k in range(len(grid) - 1):
-            drift = (x @ lin.J.T) * rates[k]
+            drift = (x @ lin.A.T) * rates[k]
             noise = math.sqrt(dt) * (torch.randn(paths, lin.d, generator=g) @ root) * mid_rates[k]
             guess = x + dt * drift + noise
-            x = x + dt / 2 * (drift + (guess @ lin.J.T) * rates[k + 1]) + noise
+            x = x + dt / 2 * (drift + (guess @ lin.A.T) * rates[k + 1]) + noise
             if any(abs(grid[k + 1] - t) < dt / 2 for t in times):
                 centred = x - x.mean(0)
                 products = centred[:, :, None] * centred[:, None, :]
@@ -98,7 +98,7 @@ def monte_carlo_moments(lin, schedule, m0, P0, times, paths=20000, dt=0.02, seed
 def test_time_varying_schedule_matches_monte_carlo():
     """Mean and covariance under a schedule that rises and falls per player, against 20000 simulated paths
     within 4.5 standard errors; a constant schedule at the average rates is rejected by the same paths."""
-    lin = Linearised(torch.tensor([[-1.0, 1.5], [-1.0, -0.5]]), torch.tensor([[0.25, 0.15], [0.15, 0.25]]),
+    lin = Linearisation(torch.tensor([[-1.0, 1.5], [-1.0, -0.5]]), torch.tensor([[0.25, 0.15], [0.15, 0.25]]),
                      torch.zeros(2), p=1)
     schedule = schedule_with([[1.5, -1.0, 0.5, 2.0, -0.5], [-1.0, 1.0, 2.5, 0.0, -1.5]], steps=10, u_max=(0.6, 1.0))
     m0, P0, times = torch.tensor([1.0, -0.5]), torch.diag(torch.tensor([0.1, 0.2])), [2.5, 5.0, 10.0]
@@ -172,7 +172,7 @@ def test_schedule_initialised_from_rates():
 # -- the scalar problem ---------------------------------------------------------------------------
 def scalar_problem(a, sigma2):
     """ṁ = −2a u m + u²σ² is the second moment of dX = −a u X ds + u σ dW (one player, d = 1)."""
-    return Linearised([[-a]], [[sigma2]], [0.0], p=1)
+    return Linearisation([[-a]], [[sigma2]], [0.0], p=1)
 
 
 @pytest.mark.parametrize("m0, steps", [(1.0, 2000), (0.05, 500), (1.0, 15)],
@@ -212,7 +212,7 @@ def test_linearise_gaussian_game_simultaneous():
     assert covariance[:2].abs().max() == 0 and covariance[2:, 2:].abs().min() > 0.1
     for gen, disc in ((Player(), Player()), (Player(scale=3.0), Player(scale=0.5))):
         lin = linearise(SGA(GAUSSIAN, lr=0.01, batch_size=4, gen=gen, disc=disc))
-        assert torch.allclose(lin.J, field_jacobian(GAUSSIAN, x_star), atol=1e-12)
+        assert torch.allclose(lin.A, field_jacobian(GAUSSIAN, x_star), atol=1e-12)
         assert torch.allclose(lin.sigma, covariance, atol=1e-12)
         assert torch.equal(lin.x_star, x_star) and lin.p == 2
 
@@ -222,7 +222,7 @@ def test_linearise_gaussian_game_alternating():
     lin = linearise(SGA(GAUSSIAN, lr=0.01, batch_size=4, update="alt-d", n_d=2))
     x_star = GAUSSIAN.equilibrium()
     doubled = torch.tensor([1.0, 1.0, 2.0, 2.0])
-    assert torch.allclose(lin.J, doubled[:, None] * field_jacobian(GAUSSIAN, x_star), atol=1e-12)
+    assert torch.allclose(lin.A, doubled[:, None] * field_jacobian(GAUSSIAN, x_star), atol=1e-12)
     covariance = GAUSSIAN.gradient_covariance(x_star[None], 4)[0]
     assert torch.allclose(lin.sigma, torch.block_diag(covariance[:2, :2], 2 * covariance[2:, 2:]), atol=1e-12)
 
@@ -240,11 +240,11 @@ def test_linearise_separates_fresh_batches():
 
 
 # -- errors ----------------------------------------------------------------------------------------
-LIN = Linearised(torch.eye(2) * -1.0, torch.eye(2), torch.zeros(2), 1)
+LIN = Linearisation(torch.eye(2) * -1.0, torch.eye(2), torch.zeros(2), 1)
 BAD = {
-    "J not square": (lambda: Linearised(torch.zeros(2, 3), torch.eye(2), torch.zeros(2), 1), "J must be square"),
-    "sigma shape": (lambda: Linearised(-torch.eye(2), torch.eye(3), torch.zeros(2), 1), "sigma must have shape"),
-    "p out of range": (lambda: Linearised(-torch.eye(2), torch.eye(2), torch.zeros(2), 3), "p must be"),
+    "A not square": (lambda: Linearisation(torch.zeros(2, 3), torch.eye(2), torch.zeros(2), 1), "A must be square"),
+    "sigma shape": (lambda: Linearisation(-torch.eye(2), torch.eye(3), torch.zeros(2), 1), "sigma must have shape"),
+    "p out of range": (lambda: Linearisation(-torch.eye(2), torch.eye(2), torch.zeros(2), 3), "p must be"),
     "m0 shape": (lambda: moments(LIN, ConstantSchedule(0.1), torch.zeros(3), torch.eye(2), [0, 1]), "m0 must"),
     "P0 shape": (lambda: moments(LIN, ConstantSchedule(0.1), torch.zeros(2), torch.eye(3), [0, 1]), "P0 must"),
     "times": (lambda: moments(LIN, ConstantSchedule(0.1), torch.zeros(2), torch.eye(2), [0, 2, 1]), "times must"),

@@ -8,7 +8,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from analysis.linearisation import eigenvalues, max_eigen_difference, spectral_radius, update_map_jacobian
+from analysis.linearisation import eigenvalues, max_eigen_difference, spectral_radius
+from games.linearisation import update_map_jacobian
 from flows import modified_flow
 from games import SGA, BilinearGame, DiracGAN, GaussianGame, Player
 from games.errors import ConfigError

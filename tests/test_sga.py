@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from analysis.compare import weak_error
-from analysis.linearisation import (eigenvalues, field_jacobian, max_eigen_difference,
-                                    update_map_jacobian)
+from analysis.linearisation import eigenvalues, max_eigen_difference
+from games.linearisation import field_jacobian, update_map_jacobian
 from games import SGA, BilinearGame, Custom, DiracGAN, GaussianGame, Player, Trajectory, train
 from games.execution import using
 from games.random import Streams

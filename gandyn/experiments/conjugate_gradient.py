@@ -31,7 +31,7 @@ import torch
 
 from analysis.digits import generator_quality
 from analysis.plots import new_figure
-from analysis.tuning import (constant, distance_over_time, evaluate, log_grid, mean_estimate, rates_of,
+from analysis.tuning import (both, constant, distance_over_time, evaluate, log_grid, mean_estimate,
                              train_candidates)
 from games import make_game
 from games.errors import ConfigError
@@ -61,7 +61,7 @@ def with_optimizer(sga, name: str):
 
 def decaying(lr: float, steps: int) -> torch.Tensor:
     """rates [2, N] of the paper's η/√(n + 1) for both players."""
-    return rates_of(InverseTime(float(lr), 1.0, 0.5), steps).expand(2, -1).clone()
+    return both(InverseTime(float(lr), 1.0, 0.5), steps)
 
 
 def grid(name: str, rates: tuple) -> list:

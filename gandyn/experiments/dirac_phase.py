@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from analysis.linearisation import (eigenvalues, field_jacobian, max_eigen_difference, spectral_radius,
-                                    update_map_jacobian)
+from analysis.linearisation import eigenvalues, max_eigen_difference, spectral_radius
+from games.linearisation import field_jacobian, update_map_jacobian
 from analysis.plots import new_figure, phase_portrait
 from flows import gradient_flow
 from games import DiracGAN, SGA

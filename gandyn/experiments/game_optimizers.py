@@ -35,7 +35,8 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from analysis.linearisation import eigenvalues, max_eigen_difference, spectral_radius, update_map_jacobian
+from analysis.linearisation import eigenvalues, max_eigen_difference, spectral_radius
+from games.linearisation import update_map_jacobian
 from analysis.orders import fit_common_order, fit_order
 from analysis.plots import new_figure, rate_axes
 from flows import modified_flow

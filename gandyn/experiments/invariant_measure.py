@@ -28,7 +28,8 @@ import math
 import numpy as np
 import torch
 
-from analysis.invariant import chain_covariance, linear_chain, relative_error, sde_covariance
+from analysis.invariant import chain_covariance, relative_error, sde_covariance
+from games.linearisation import linear_chain
 from analysis.metrics import sliced_w2
 from analysis.orders import fit_common_order, fit_order
 from analysis.plots import new_figure, rate_axes
