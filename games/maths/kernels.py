@@ -48,7 +48,9 @@ def mmd2(kxx: torch.Tensor, kyy: torch.Tensor, kxy: torch.Tensor, unbiased: bool
     """MMD² = E k(X, X') + E k(Y, Y') − 2E k(X, Y) from the Gram matrices (Gretton et al. 2012, Lemma 6).
 
     Args:
-        kxx, kyy, kxy: k(x_i, x_j) [..., N, N], k(y_i, y_j) [..., M, M], k(x_i, y_j) [..., N, M].
+        kxx: k(x_i, x_j) [..., N, N].
+        kyy: k(y_i, y_j) [..., M, M].
+        kxy: k(x_i, y_j) [..., N, M].
         unbiased: the U-statistic (i ≠ j in the first two means; may be negative) rather than the
             V-statistic (the MMD² of the empirical measures).
 

@@ -18,9 +18,11 @@ def w2_gaussian(m1: torch.Tensor, S1: torch.Tensor, m2: torch.Tensor, S2: torch.
     """W₂(N(m₁, S₁), N(m₂, S₂)) = (|m₁ − m₂|² + tr(S₁ + S₂ − 2(S₂^½ S₁ S₂^½)^½))^½ (Dowson & Landau 1982).
 
     Args:
-        m1, m2: the means [..., n].
-        S1, S2: the covariances [..., n, n], symmetric (each square root is taken of the nearest PSD
+        m1: the first law's mean [..., n].
+        S1: its covariance [..., n, n], symmetric (each square root is taken of the nearest PSD
             matrix, ``games.linalg.psd_power``).
+        m2: the second law's mean [..., n].
+        S2: its covariance [..., n, n], symmetric.
 
     Returns:
         W₂ [...].
