@@ -26,20 +26,12 @@ from ..experiment import Experiment
 MAX_RECORDED_DIM = 1000  # above this (network games) states are not recorded: K·T·d floats add up
 
 
-def equilibrium(game):
-    """x* where the game knows it, else None."""
-    try:
-        return game.equilibrium()
-    except NotImplementedError:
-        return None
-
-
 def distance(game, traj, x_star):
-    """([T, K] distances to the target, their label): W₂ where the game defines it, else |x − x*|."""
+    """([T, K] distances to the target, their label): the game's own where it offers one, else |x − x*|."""
     if traj.p == 0:
         return None
-    if hasattr(game, "w2"):
-        return torch.stack([game.w2(x) for x in traj.states]), "W₂(generator, target)"
+    if game.offered("target_distance", traj.states[0]) is not None:
+        return torch.stack([game.target_distance(x) for x in traj.states]), game.target_distance_name
     if x_star is not None:
         return (traj.states - x_star.to(traj.states)).norm(dim=-1), "|x − x*|"
     return None
@@ -189,7 +181,7 @@ def has_sme(game, sga) -> bool:
 
 def run(config, report, quick: bool):
     game = config.game.build()
-    x_star = equilibrium(game)
+    x_star = game.offered("equilibrium")
     centers = (0.0, 0.0) if x_star is None else (x_star[: game.p], x_star[game.p :])
     sga = config.sga.build(game, centers=centers)
     report.log(f"overview: {config.run.paths} runs of {config.sga.steps} {config.sga.update} steps on "
