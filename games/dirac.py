@@ -45,6 +45,11 @@ class DiracGAN(Game):
     psi0: float = 1.0
 
     name = "dirac"
+    PRESETS = {
+        # instance noise and R1 (Mescheder et al. 2018) on the WGAN loss: the field and its noise covariance
+        # stay in closed form (linear in the instance noise), and R1 damps the rotation
+        "noisy-r1": dict(loss="wgan", gamma=1.0, noise=0.5),
+    }
     p = 1
     q = 1
 

@@ -39,6 +39,13 @@ class GaussianGame(Game):
     sigma0: float = 0.5
 
     name = "gaussian"
+    PRESETS = {
+        # target N(0.5, 0.5²) and a strong ridge (its linearisation relaxes in about two time units)
+        "damped": dict(mean=0.5, std=0.5, ridge=1.0, mu0=0.0, sigma0=1.0),  # a generator twice too wide
+        "damped-narrow": dict(mean=0.5, std=0.5, ridge=1.0, mu0=0.0, sigma0=0.3),  # and one too narrow
+        # the defaults' target and start swapped: target std 0.5 from σ₀ = 1 (also W₂ = √4.25 at t = 0)
+        "swapped": dict(std=0.5, sigma0=1.0),
+    }
 
     def __post_init__(self):
         check_int("game.n", self.n)

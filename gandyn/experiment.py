@@ -6,7 +6,22 @@ from typing import Callable, Dict, Optional
 
 import torch
 
+from games import GAMES
+
 from .config import Config
+
+
+def game_preset(game: str, preset: str) -> Dict[str, object]:
+    """The dotted overrides of catalog game ``game`` set to its preset ``preset`` (``Game.PRESETS``).
+
+    Args:
+        game: the game's catalog name ("gaussian").
+        preset: the name of one of its presets.
+
+    Returns:
+        {"game.name": game, "game.<option>": value, …}.
+    """
+    return {"game.name": game, **{f"game.{k}": v for k, v in GAMES[game].preset_options(preset).items()}}
 
 
 @dataclass(frozen=True)

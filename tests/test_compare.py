@@ -162,7 +162,7 @@ def test_discrete_training_against_its_sme_end_to_end():
     """SGA on the Gaussian game (η = 0.05, 40 steps) against SME-1 and SME-2 by Platen's scheme at dt = η,
     run independently and driven by the chain's own minibatches (sde.coupling). The coupled comparison's
     se is far smaller, which resolves SME-1's O(η) weak error; SME-2's (O(η²)) is several times smaller."""
-    game, eta, K, steps = GaussianGame(mean=0.5, std=0.5, ridge=1.0, sigma0=0.3), 0.05, 1000, 40
+    game, eta, K, steps = GaussianGame.preset("damped-narrow"), 0.05, 1000, 40
     x0 = game.init(1, Streams([0]))[0]
     paired = {}
     for order in ("1", "2"):

@@ -12,7 +12,7 @@ from games import SGA, BilinearGame, Player
 from gandyn.cli import main
 from sde.sme import SME
 
-GAME = BilinearGame(p=2, q=1, ridge=0.5, noise_offset=0.3, coupling=[[1.0], [0.4]], b=0.2, c=-0.1)
+GAME = BilinearGame.preset("rectangular")
 X_STAR = GAME.equilibrium()
 
 

@@ -180,7 +180,7 @@ def test_sme2s_covariance_is_positive_semidefinite_and_projections_counted():
 
 @pytest.mark.parametrize("order", ["1", "2", "2s"])
 @pytest.mark.parametrize("update,shared", [("sim", False), ("alt-d", False), ("sim", True)])
-@pytest.mark.parametrize("game", [GaussianGame(n=2, ridge=0.3), DiracGAN(loss="wgan", gamma=1.0, noise=0.5)],
+@pytest.mark.parametrize("game", [GaussianGame(n=2, ridge=0.3), DiracGAN.preset("noisy-r1")],
                          ids=["gaussian", "dirac"])
 def test_noise_product_is_the_diffusion_times_w(game, order, update, shared):
     """g_prod(t, y, v) = g(t, y) v to rounding, for a game with a closed-form product (Gaussian) and one

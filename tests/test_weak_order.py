@@ -8,7 +8,7 @@ from games import GaussianGame
 from games.random import Streams
 from gandyn.experiments import weak_order
 
-GAME = GaussianGame(mean=0.5, std=0.5, ridge=1.0, mu0=0.0, sigma0=0.3)
+GAME = GaussianGame.preset("damped-narrow")
 
 
 @pytest.mark.parametrize("game", [GAME, weak_order.DIRAC], ids=["gaussian", "dirac-instance-noise-r1"])

@@ -33,7 +33,7 @@ from analysis.digits import generator_quality
 from analysis.plots import new_figure
 from analysis.tuning import (constant, distance_over_time, evaluate, log_grid, mean_estimate, rates_of,
                              train_candidates)
-from games import make_game
+from games import GaussianGame
 from games.errors import ConfigError
 from games.optim import CG_BETAS, make_optimizer
 from games.random import Streams
@@ -43,7 +43,6 @@ from ..experiment import Experiment
 
 OPTIMIZERS = {**{f"cg_{beta.lower()}": ("cg", {"beta": beta}) for beta in CG_BETAS},
               "sgd": ("sgd", {}), "momentum": ("heavy_ball", {"momentum": 0.9}), "adam": ("adam", {})}
-GAUSSIAN = {"mean": 0.5, "std": 0.5, "ridge": 1.0, "mu0": 0.0, "sigma0": 1.0}  # the lr-schedule game
 GAUSSIAN_RATES = (1e-3, 0.1, 6)  # the sweep's log grid: low, high, count (Adam's: a tenth)
 DIGITS_RATES = (0.01, 0.1, 3)
 GAUSSIAN_SIZES = {True: {"steps": 500, "runs": 64}, False: {"steps": 2000, "runs": 256}}  # by --quick
@@ -82,7 +81,7 @@ def run(config, report, quick: bool):
 
 
 def gaussian_part(config, report, size: dict) -> dict:
-    game = make_game("gaussian", **GAUSSIAN)
+    game = GaussianGame.preset("damped")  # the lr-schedule game
     base, steps, runs, x_star = config.sga.build(game), size["steps"], size["runs"], game.equilibrium()
     options = dict(runs=runs, device=config.run.device, dtype=config.run.torch_dtype)
     curves, finals = {}, {}

@@ -29,7 +29,7 @@ from analysis.fdr import balance, expected_loss, fdr_ratio, generator_terms, squ
 from analysis.plots import fdr_panel, new_figure
 from games.base import PLAYERS
 
-from ..experiment import Experiment
+from ..experiment import Experiment, game_preset
 
 UPDATES = {"sim": "sim", "alt": "alt-d"}
 TOLERANCE = 0.05  # the stationarity test's band around 1
@@ -128,7 +128,6 @@ EXPERIMENT = Experiment(
     title="Fluctuation–dissipation relations of training, per player",
     rank=5,
     run=run,
-    defaults={"game.name": "gaussian", "game.mean": 0.5, "game.std": 0.5, "game.ridge": 1.0, "game.mu0": 0.0,
-              "game.sigma0": 1.0, "sga.lr": 0.1, "sga.batch_size": 4, "sga.steps": 2000, "run.paths": 4000},
+    defaults={**game_preset("gaussian", "damped"), "sga.lr": 0.1, "sga.batch_size": 4, "sga.steps": 2000, "run.paths": 4000},
     quick={"sga.steps": 1000, "run.paths": 2000},
 )

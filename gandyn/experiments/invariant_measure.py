@@ -46,8 +46,7 @@ BOOTSTRAP = 200
 
 def linear_games() -> dict:
     """{name: (game, x*)}: additive noise, and a nonlinear game taken at its equilibrium."""
-    bilinear = BilinearGame(p=2, q=1, ridge=0.5, noise_offset=0.3, coupling=[[1.0], [0.4]], b=0.2, c=-0.1)
-    gaussian = GaussianGame(mean=0.5, std=0.5, ridge=1.0)
+    bilinear, gaussian = BilinearGame.preset("rectangular"), GaussianGame.preset("damped")
     return {"bilinear": (bilinear, bilinear.equilibrium()), "gaussian": (gaussian, gaussian.equilibrium())}
 
 

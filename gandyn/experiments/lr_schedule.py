@@ -28,7 +28,7 @@ from analysis.tuning import (constant, distance_over_time, evaluate, evaluate_ad
                              moment_schedule, step_decay)
 from games.fdr_scheduler import FDRScheduler
 
-from ..experiment import Experiment
+from ..experiment import Experiment, game_preset
 
 GRID = (5e-4, 0.05, 12)  # the constant rates: low, high, count (log-spaced)
 RECORD = 20  # iterations between records of the distance over time
@@ -107,7 +107,6 @@ EXPERIMENT = Experiment(
     title="Learning-rate schedules per player, validated on discrete training",
     rank=10,
     run=run,
-    defaults={"game.name": "gaussian", "game.mean": 0.5, "game.std": 0.5, "game.ridge": 1.0, "game.mu0": 0.0,
-              "game.sigma0": 1.0, "sga.batch_size": 4, "sga.steps": 2000, "run.paths": 4000},
+    defaults={**game_preset("gaussian", "damped"), "sga.batch_size": 4, "sga.steps": 2000, "run.paths": 4000},
     quick={"run.paths": 1000},
 )

@@ -51,7 +51,7 @@ from ..experiment import Experiment
 GAUSSIAN_RIDGES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 GAUSSIAN_SHOWN = (0.0, 0.5, 2.0)
 GAUSSIAN_HORIZON = 40.0
-SWAPPED = dict(std=0.5, sigma0=1.0)  # the instance whose λ = 0 floor |σ − s| is 0.5
+SWAPPED = GaussianGame.preset_options("swapped")  # the instance whose λ = 0 floor |σ − s| is 0.5
 MODE_STD = TARGETS["ring"]
 BANDWIDTH, CENTRES_PER_MODE, BLOB = 0.7, 4, 0.1
 RADIUS, MMD_BANDWIDTH = 0.25, 0.5

@@ -19,7 +19,7 @@ from analysis.svag import svag_errors, svag_runs
 from games.random import Streams
 from sde import SME, integrate
 
-from ..experiment import Experiment
+from ..experiment import Experiment, game_preset
 from .weak_order import HORIZON, SOLVER, UPDATES, test_functions
 
 
@@ -58,7 +58,6 @@ EXPERIMENT = Experiment(
     title="SVAG's curves converge to SME-1 at a fixed rate",
     rank=6,
     run=run,
-    defaults={"game.name": "gaussian", "game.mean": 0.5, "game.std": 0.5, "game.ridge": 1.0, "game.mu0": 0.0,
-              "game.sigma0": 0.3, "sga.lr": 0.2, "sga.batch_size": 16, "run.paths": 20_000},
+    defaults={**game_preset("gaussian", "damped-narrow"), "sga.lr": 0.2, "sga.batch_size": 16, "run.paths": 20_000},
     quick={"run.paths": 5_000},
 )

@@ -27,14 +27,12 @@ from games import SGA, DiracGAN
 from games.random import Streams
 from sde import SME, bridge, coupled_chain, integrate
 
-from ..experiment import Experiment
+from ..experiment import Experiment, game_preset
 
 HORIZON = 2.0
 UPDATES = {"sim": "sim", "alt": "alt-d"}
 SOLVER = "platen2"
-# Dirac-GAN with instance noise and R1 (Mescheder et al. 2018): the WGAN loss keeps the field and its
-# noise covariance in closed form (linear in the instance noise); R1 damps the rotation.
-DIRAC = DiracGAN(loss="wgan", gamma=1.0, noise=0.5)
+DIRAC = DiracGAN.preset("noisy-r1")
 
 
 def test_functions(x: torch.Tensor) -> torch.Tensor:
@@ -160,8 +158,6 @@ EXPERIMENT = Experiment(
     title="Weak order of the stochastic modified equations",
     rank=3,
     run=run,
-    defaults={"game.name": "gaussian", "game.mean": 0.5, "game.std": 0.5, "game.ridge": 1.0, "game.mu0": 0.0,
-              "game.sigma0": 0.3,
-              "sga.lr": 0.2, "sga.batch_size": 64, "run.paths": 20_000},
+    defaults={**game_preset("gaussian", "damped-narrow"), "sga.lr": 0.2, "sga.batch_size": 64, "run.paths": 20_000},
     quick={"run.paths": 3_000},
 )
