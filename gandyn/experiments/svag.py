@@ -16,11 +16,12 @@ import dataclasses
 from analysis.orders import fit_order
 from analysis.plots import new_figure, rate_axes
 from analysis.svag import svag_errors, svag_runs
+from analysis.weak_order import SOLVER, test_functions
 from games.random import Streams
 from sde import SME, integrate
 
 from ..experiment import Experiment, game_preset
-from .weak_order import HORIZON, SOLVER, UPDATES, test_functions
+from .weak_order import HORIZON, UPDATES
 
 
 def run(config, report, quick: bool):

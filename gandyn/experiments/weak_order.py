@@ -15,108 +15,16 @@ report says why. Slopes are weighted least-squares fits of log error on log η, 
 """
 from __future__ import annotations
 
-import math
-
-import numpy as np
-import torch
-
-from analysis import compare
-from analysis.orders import fit_order
-from analysis.plots import new_figure, rate_axes
-from games import SGA, DiracGAN
+from analysis.plots import new_figure, rate_axes, weak_order_points
+from analysis.weak_order import slope_of, study
+from games import DiracGAN
 from games.random import Streams
-from sde import SME, bridge, coupled_chain, integrate
 
 from ..experiment import Experiment, game_preset
 
 HORIZON = 2.0
 UPDATES = {"sim": "sim", "alt": "alt-d"}
-SOLVER = "platen2"
 DIRAC = DiracGAN.preset("noisy-r1")
-
-
-def test_functions(x: torch.Tensor) -> torch.Tensor:
-    """φ(x) = (x, x², cos x) [K, 3d]: first and second moments and a bounded smooth function."""
-    return torch.cat([x, x**2, torch.cos(x)], dim=-1)
-
-
-def weak_error(chain: torch.Tensor, sde: torch.Tensor):
-    """(max_φ |E φ(chain) − E φ(sde)|, its standard error) from the paired differences of coupled paths."""
-    return compare.weak_error(chain, sde, test_functions, paired=True).largest()
-
-
-def solver_bias(coarse: torch.Tensor, fine: torch.Tensor) -> float:
-    """max_φ |E φ(X^{dt}) − E φ(X^{dt/2})| on shared Brownian paths, plus twice the standard error of
-    that paired difference: a bound on the solver's bias at dt."""
-    diff = compare.weak_error(coarse, fine, test_functions, paired=True)
-    return (diff.value.abs() + 2 * diff.se).max().item()
-
-
-def study(game, x0, update: str, orders, etas, K: int, batch: int, seed: int, log):
-    """{order: [per-η dicts with error, se, bias, kept, why]} for one update rule."""
-    rows = {order: [] for order in orders}
-    for eta in etas:
-        smes = {order: SME(SGA(game, lr=eta, update=update, batch_size=batch), order=order) for order in orders}
-        steps = round(HORIZON / eta)
-        widest = max(smes.values(), key=lambda sme: sme.m)  # SME-2s: the factor's columns and d more
-        chain, coupled = coupled_chain(widest, steps, x0, Streams.from_seed(seed, K), Streams.from_seed(seed + 1, K),
-                                       record_every=10**9)
-        chain, refined = chain.states[-1], refine(coupled, eta, Streams.from_seed(seed + 2, K))
-        for order, sme in smes.items():  # each order takes its first m columns
-            rows[order].append(coupled_point(chain, sme, x0, HORIZON, refined, eta, f"{update} η={eta:g} SME-{order}",
-                                             log))
-    return rows
-
-
-def refine(coupled: torch.Tensor, step: float, bridges: Streams) -> dict:
-    """{dt: increments} at dt = step/2 and step/4, the chain's increments split by Brownian bridges."""
-    half = bridge(coupled, step, bridges)
-    return {step / 2: half, step / 4: bridge(half, step / 2, bridges)}
-
-
-def coupled_point(chain: torch.Tensor, sde, start, horizon: float, refined: dict, eta: float, label: str, log) -> dict:
-    """One point of a weak-order study: the chain's end states [K, d] against ``sde`` from ``start`` driven by
-    the ``refined`` increments (its first m columns) at the finer steps, compared on the chain's d
-    coordinates: error, standard error, the solver's bias (the two steps' difference) and whether it
-    counts."""
-    ends = [integrate(sde, start, horizon, dt, solver=SOLVER, increments=inc[..., : sde.m],
-                      record_every=10**9).states[-1][:, : chain.shape[-1]] for dt, inc in refined.items()]
-    error, se = weak_error(chain, ends[0])
-    bias = solver_bias(*ends)
-    why = _why_dropped(error, se, bias)
-    log(f"  {label}: error {error:.2e} ± {1.96 * se:.1e}, solver bias ≤ {bias:.1e}"
-        f"{'' if why is None else f' (dropped: {why})'}")
-    return {"eta": eta, "error": error, "se": se, "bias": bias, "kept": why is None, "why": why}
-
-
-def _why_dropped(error: float, se: float, bias: float):
-    if not math.isfinite(error):
-        return "non-finite"
-    if 1.96 * se > error / 2:
-        return "Monte Carlo half-width above half the error"
-    if bias > error / 3:
-        return "solver bias above a third of the error"
-    return None
-
-
-def slope_of(points):
-    """(slope, low, high) from the kept points, or NaNs with fewer than three."""
-    kept = [p for p in points if p["kept"]]
-    if len(kept) < 3:
-        return math.nan, math.nan, math.nan
-    fit = fit_order([p["eta"] for p in kept], [p["error"] for p in kept], [p["se"] for p in kept])
-    return fit.slope, fit.low, fit.high
-
-
-def draw(ax, points, label, color):
-    etas = np.array([p["eta"] for p in points])
-    err = np.array([p["error"] for p in points])
-    half = 1.96 * np.array([p["se"] for p in points])
-    kept = np.array([p["kept"] for p in points])
-    ax.errorbar(etas[kept], err[kept], yerr=np.minimum(half[kept], 0.99 * err[kept]), fmt="o-", color=color,
-                label=label, ms=4, capsize=2)
-    ax.plot(etas[~kept], err[~kept], "o", mfc="none", color=color, ms=5)
-    ax.plot(etas, [p["bias"] for p in points], "x:", color=color, ms=4, lw=0.8)
 
 
 def run(config, report, quick: bool):
@@ -131,12 +39,12 @@ def run(config, report, quick: bool):
     for i, game in enumerate(games):
         x0 = game.init(1, Streams([0], dtype=config.run.torch_dtype))[0]
         for j, (label, update) in enumerate(UPDATES.items()):
-            rows = study(game, x0, update, orders, etas, K, batch, seed, report.log)
+            rows = study(game, x0, update, orders, etas, K, batch, seed, report.log, HORIZON)
             ax = axes[i, j]
             for order, points in rows.items():
                 slope, low, high = slope_of(points)
                 report.interval(f"slope_sme{order}_{label}_{game.name}", slope, low, high)
-                draw(ax, points, f"SME-{order}: slope {slope:.2f} [{low:.2f}, {high:.2f}]", colors[order])
+                weak_order_points(ax, points, f"SME-{order}: slope {slope:.2f} [{low:.2f}, {high:.2f}]", colors[order])
                 table += [f"| {game.name} | {label} | SME-{order} | {p['eta']:g} | {p['error']:.3e} | "
                           f"{1.96 * p['se']:.1e} | {p['bias']:.1e} | {'yes' if p['kept'] else p['why']} |"
                           for p in points]
