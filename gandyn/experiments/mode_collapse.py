@@ -36,15 +36,10 @@ Key spelling: numbers in key names write the decimal point as "p" (λ = 0.5 → 
 from __future__ import annotations
 
 import matplotlib.ticker
-import torch
 
-from analysis.metrics import mmd2, mode_coverage
+from analysis.collapse import best_ridge, gaussian_w2, mixture_flow
 from analysis.plots import new_figure
-from flows import gradient_flow
-from flows.dual import DualFlowGame, dual_flow
-from games import GaussianGame, MixtureGAN
-from games.mixture import TARGETS
-from games.random import Streams
+from games import GaussianGame
 
 from ..experiment import Experiment
 
@@ -52,9 +47,6 @@ GAUSSIAN_RIDGES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 GAUSSIAN_SHOWN = (0.0, 0.5, 2.0)
 GAUSSIAN_HORIZON = 40.0
 SWAPPED = GaussianGame.preset_options("swapped")  # the instance whose λ = 0 floor |σ − s| is 0.5
-MODE_STD = TARGETS["ring"]
-BANDWIDTH, CENTRES_PER_MODE, BLOB = 0.7, 4, 0.1
-RADIUS, MMD_BANDWIDTH = 0.25, 0.5
 SIZES = {  # full and --quick: particles N (targets M = 2N), horizon, grids of α and λ, records
     False: dict(particles=200, horizon=100.0, alphas=(0.5, 2.0, 8.0), ridges=(0.0, 0.1, 0.3, 1.0), records=51),
     True: dict(particles=60, horizon=50.0, alphas=(0.5, 8.0), ridges=(0.0, 0.1, 0.3, 1.0), records=26),
@@ -64,66 +56,6 @@ SIZES = {  # full and --quick: particles N (targets M = 2N), horizon, grids of �
 def tag(value: float) -> str:
     """A number as it appears in key names: 0.5 → "0p5", 8.0 → "8"."""
     return f"{value:g}".replace(".", "p")
-
-
-# -- the Gaussian instance -------------------------------------------------------------------------
-def gaussian_w2(ridge: float, alpha: float = 1.0, t_end: float = GAUSSIAN_HORIZON, n_records: int = 201,
-                **game_options):
-    """(times [T], W₂ [T], σ [T]) of the Gaussian game's gradient flow with ridge λ and c_ω = α."""
-    game = GaussianGame(ridge=ridge, **game_options)
-    x0 = game.init(1, Streams.from_seed(0, 1))
-    flow = gradient_flow(game, x0, t_end, c_omega=alpha, n_records=n_records, rtol=1e-8, atol=1e-10)
-    states = flow.states[:, 0]
-    return flow.times, game.w2(states), states[:, 1].abs()
-
-
-def best_ridge(finals: dict) -> float:
-    """The λ with the smallest final W₂ in {λ: W₂}."""
-    return min(finals, key=finals.get)
-
-
-# -- the mixtures ------------------------------------------------------------------------------------
-def mixture_modes(name: str, dtype=torch.float64, device="cpu") -> torch.Tensor:
-    """The mode centres [C, 2]: "mix2" (±1, 0), "ring8" the ring of games.mixture."""
-    if name == "mix2":
-        return torch.tensor([[-1.0, 0.0], [1.0, 0.0]], dtype=dtype, device=device)
-    return MixtureGAN("ring").modes(device, dtype)
-
-
-def mixture_samples(modes: torch.Tensor, M: int, seed: int) -> torch.Tensor:
-    """M target samples [M, 2], sample j from mode j mod C with std 0.02 (the modes equally weighted)."""
-    noise = torch.randn(M, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    return modes[torch.arange(M, device=modes.device) % len(modes)] + MODE_STD * noise.to(modes)
-
-
-def mixture_game(name: str, ridge: float, particles: int, seed: int = 0, dtype=torch.float64, device="cpu"):
-    """(DualFlowGame, modes [C, 2], targets [M, 2]): WGAN, RBF critic centred on 4 targets a mode,
-    N particles in a blob on mode 0, M = 2N targets."""
-    modes = mixture_modes(name, dtype, device)
-    target = mixture_samples(modes, 2 * particles, seed)
-    blob = torch.randn(particles, 2, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
-    game = DualFlowGame(target, positions=modes[0] + BLOB * blob.to(modes), critic="rbf", loss="wgan",
-                        ridge=ridge, bandwidth=BANDWIDTH, centres=target[: CENTRES_PER_MODE * len(modes)])
-    return game, modes, target
-
-
-def coverage(game: DualFlowGame, states: torch.Tensor, modes: torch.Tensor, target: torch.Tensor) -> dict:
-    """Modes covered, high-quality fraction and MMD² [T] of the particles in states [T, d]."""
-    points = game.particles(states.to(target))
-    cov = mode_coverage(points, modes, RADIUS)
-    mmd = mmd2(points, target, bandwidth=MMD_BANDWIDTH, unbiased=False)
-    return {"covered": cov.covered.cpu(), "quality": cov.high_quality.cpu(), "mmd2": mmd.cpu(),
-            "particles": points[-1].cpu()}
-
-
-def mixture_flow(name: str, alpha: float, ridge: float, particles: int, t_end: float, n_records: int = 26,
-                 seed: int = 0, dtype=torch.float64, device="cpu") -> dict:
-    """One S2 flow from the blob: its trajectory, times and ``coverage`` series."""
-    game, modes, target = mixture_game(name, ridge, particles, seed, dtype, device)
-    x0 = game.init(1, Streams.from_seed(seed, 1, device=device, dtype=dtype))
-    flow = dual_flow(game, x0, t_end, alpha=alpha, n_records=n_records, rtol=1e-4, atol=1e-6)
-    return {"trajectory": flow, "times": flow.times, "modes": modes, "target": target.cpu(),
-            **coverage(game, flow.states[:, 0], modes, target)}
 
 
 # -- the entry -------------------------------------------------------------------------------------
@@ -142,8 +74,8 @@ def gaussian_part(report):
     """The Gaussian sweep over λ: keys and the W₂ figure; returns ({λ: (W₂, |σ|)} at the horizon for
     the defaults, {λ: W₂} for the swapped instance)."""
     report.log(f"mode-collapse: Gaussian game, λ ∈ {GAUSSIAN_RIDGES}, t ≤ {GAUSSIAN_HORIZON:g}")
-    curves = {ridge: gaussian_w2(ridge) for ridge in GAUSSIAN_RIDGES}
-    swapped_curves = {ridge: gaussian_w2(ridge, **SWAPPED) for ridge in GAUSSIAN_SHOWN}
+    curves = {ridge: gaussian_w2(ridge, t_end=GAUSSIAN_HORIZON) for ridge in GAUSSIAN_RIDGES}
+    swapped_curves = {ridge: gaussian_w2(ridge, t_end=GAUSSIAN_HORIZON, **SWAPPED) for ridge in GAUSSIAN_SHOWN}
     ends = {ridge: (float(w2[-1]), float(sigma[-1])) for ridge, (_, w2, sigma) in curves.items()}
     swapped = {ridge: float(w2[-1]) for ridge, (_, w2, _) in swapped_curves.items()}
     finals = {ridge: w2 for ridge, (w2, _) in ends.items()}
