@@ -31,13 +31,12 @@ import torch
 
 from analysis.digits import generator_quality
 from analysis.plots import new_figure
-from analysis.tuning import (constant, distance_over_time, evaluate, log_grid, mean_estimate, rates_of,
-                             train_candidates)
+from analysis.tuning import (constant, distance_over_time, evaluate, inverse_sqrt, log_grid, mean_estimate,
+                             train_candidates, with_optimizer)
 from games import GaussianGame
 from games.errors import ConfigError
-from games.optim import CG_BETAS, make_optimizer
+from games.optim import CG_BETAS
 from games.random import Streams
-from games.schedules import InverseTime
 
 from ..experiment import Experiment
 
@@ -50,17 +49,10 @@ PROBE = 600  # latents per run for the fdd (about the held-out reference's 597 i
 RECORDS = 20  # records over a run
 
 
-def with_optimizer(sga, name: str):
-    """``sga`` with both players on optimiser ``name`` of ``OPTIMIZERS``."""
+def trainer(base, name: str, update: str):
+    """``base`` with both players on optimiser ``name`` of ``OPTIMIZERS`` and the update rule ``update``."""
     kind, options = OPTIMIZERS[name]
-    optimizer = make_optimizer(kind, field="sga.optimizer", **options)
-    return dataclasses.replace(sga, gen=dataclasses.replace(sga.gen, optimizer=optimizer),
-                               disc=dataclasses.replace(sga.disc, optimizer=optimizer))
-
-
-def decaying(lr: float, steps: int) -> torch.Tensor:
-    """rates [2, N] of the paper's η/√(n + 1) for both players."""
-    return rates_of(InverseTime(float(lr), 1.0, 0.5), steps).expand(2, -1).clone()
+    return dataclasses.replace(with_optimizer(base, kind, **options), update=update)
 
 
 def grid(name: str, rates: tuple) -> list:
@@ -86,11 +78,11 @@ def gaussian_part(config, report, size: dict) -> dict:
     options = dict(runs=runs, device=config.run.device, dtype=config.run.torch_dtype)
     curves, finals = {}, {}
     for name in OPTIMIZERS:
-        sga = dataclasses.replace(with_optimizer(base, name), update="sim")
+        sga = trainer(base, name, "sim")
         sweep, _ = evaluate(sga, {lr: constant(lr, steps) for lr in grid(name, GAUSSIAN_RATES)}, seed=config.run.seed,
                             **options)
         best = min(sweep, key=lambda lr: float(sweep[lr].mean()))
-        candidates = {"constant": constant(best, steps), "decay": decaying(best, steps)}
+        candidates = {"constant": constant(best, steps), "decay": inverse_sqrt(best, steps)}
         traj = train_candidates(sga, candidates, seed=config.run.seed + 1, record_every=max(1, steps // RECORDS),
                                 **options)
         for block, schedule in enumerate(candidates):
@@ -119,13 +111,13 @@ def digits_part(config, report) -> dict:
     report.key("fdd_untrained", float(untrained.mean()))
     curves, results = {}, {}
     for name in OPTIMIZERS:
-        sga = dataclasses.replace(with_optimizer(base, name), update="alt-d")
+        sga = trainer(base, name, "alt-d")
         rates = grid(name, DIGITS_RATES)
         sweep = train_candidates(sga, {lr: constant(lr, steps) for lr in rates}, seed=config.run.seed, **options)
         final = torch.stack([generator_quality(game, sweep.states[-1, i * runs:(i + 1) * runs], probe[:runs])[0]
                              for i in range(len(rates))])  # [rates, runs]
         best = rates[int(final.nan_to_num(math.inf).mean(1).argmin())]
-        candidates = {"constant": constant(best, steps), "decay": decaying(best, steps)}
+        candidates = {"constant": constant(best, steps), "decay": inverse_sqrt(best, steps)}
         traj = train_candidates(sga, candidates, seed=config.run.seed + 1, record_every=max(1, steps // RECORDS),
                                 **options)
         values = [generator_quality(game, states, probe) for states in traj.states]  # per record: [2·runs] each

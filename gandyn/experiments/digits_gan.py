@@ -20,42 +20,27 @@ from __future__ import annotations
 
 import torch
 
-from analysis.digits import generator_quality
+from analysis.observables import DIGITS_OBSERVABLES, digits_observables, probe_batch
 from analysis.plots import new_figure
 from games.digits import DigitsGAN
 
 from ..experiment import Experiment
-from .mixture_gan import checked_game, label, probe_batch, sde_ensembles, summarise
+from .mixture_gan import checked_game, label, sde_ensembles, summarise
 
 SIZES = {  # by --quick: SME-1's reference batch, Euler–Maruyama steps per training step, SVAG's l
     True: {"reference": 256, "substeps": 1, "ls": [2]},
     False: {"reference": 512, "substeps": 1, "ls": [2, 4]},
 }
-OBSERVABLES = {"loss_g": "L_G", "loss_d": "L_D", "grad_norm_g": "|∇_θ L_G|", "grad_norm_d": "|∇_ω L_D|",
-               "fdd": "fdd to the held-out digits", "coverage": "classes covered (of 10)"}
 PROBE = 600  # latents and training images per run (about the held-out reference's 597)
-
-
-def observables(game: DigitsGAN, probe):
-    """φ(x) [K, 6] for states x [K, d]: the ``OBSERVABLES``, run k on its own probe (real, z)."""
-    z = probe[1]
-
-    def phi(x: torch.Tensor) -> torch.Tensor:
-        x = x.to(z)
-        fields, losses = game.player_fields(*game.split(x), probe)
-        fdd, covered = generator_quality(game, x.detach(), z)
-        values = [losses["theta"], losses["omega"], fields["theta"].norm(dim=-1), fields["omega"].norm(dim=-1)]
-        return torch.stack([v.detach().double() for v in values] + [fdd, covered.double()], dim=-1)
-
-    return phi
 
 
 def run(config, report, quick: bool):
     game = checked_game(config, DigitsGAN, "digits-gan")
     ensembles = sde_ensembles(config, report, game, SIZES[quick], "digits-gan")
-    probe = probe_batch(game, config.run, PROBE)
-    summarise(report, ensembles, config.sga.steps * config.sga.lr, observables(game, probe), OBSERVABLES,
-              "digits_gan")
+    rc = config.run
+    probe = probe_batch(game, rc.paths, rc.seed + 99, PROBE, rc.device, rc.torch_dtype)
+    summarise(report, ensembles, config.sga.steps * config.sga.lr, digits_observables(game, probe),
+              DIGITS_OBSERVABLES, "digits_gan")
     samples_figure(report, game, ensembles, probe[1][:1, :16])
     report.text(__doc__.split("\n", 1)[1].strip())
 
