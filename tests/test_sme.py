@@ -200,3 +200,10 @@ def test_refusals_name_the_field():
         SME(SGA(game, gen=Player("adam")))
     with pytest.raises(ConfigError, match="sde.order"):
         SME(SGA(game), order="3")
+
+
+def test_smes_are_available_where_the_game_has_closed_forms():
+    from games import MixtureGAN
+
+    assert SME.available(SGA(GaussianGame(), lr=0.1))
+    assert not SME.available(SGA(MixtureGAN(hidden=(4,)), lr=0.1))

@@ -31,7 +31,8 @@ from analysis.digits import generator_quality
 from analysis.orders import fit_order_bootstrap
 from analysis.plots import new_figure, rate_axes
 from analysis.tuning import mean_estimate
-from flows.kernel_critic import critic_labels, critic_values, ga_ntk_generator, relu_ntk, trained_network_critic
+from flows.kernel_critic import (critic_labels, critic_values, descent_critic_values, ga_ntk_generator, relu_ntk,
+                                 trained_network_critic)
 from games import Player, make_game
 from games.errors import ConfigError
 from games.random import Streams
@@ -72,8 +73,7 @@ def ntk_limit(report, game, size: dict, seed: int):
     y = critic_labels(POINTS, POINTS, dtype=P.dtype)
     kernel = relu_ntk(P, P)
     closed = critic_values(kernel, y, CRITIC_TIME)
-    h = CRITIC_TIME / DESCENT_STEPS
-    model = y - torch.linalg.matrix_power(torch.eye(len(P), dtype=P.dtype) - h * kernel, DESCENT_STEPS) @ y
+    model = descent_critic_values(kernel, y, CRITIC_TIME, DESCENT_STEPS)
     report.key("discretization_error", float((model - closed).norm() / math.sqrt(len(P))))
     gaps = {w: np.array([float((trained_network_critic(P, y, w, CRITIC_TIME, DESCENT_STEPS, seed=seed + s) - closed)
                                .norm() / math.sqrt(len(P))) for s in range(size["seeds"])])

@@ -36,12 +36,11 @@ import numpy as np
 import torch
 
 from analysis.linearisation import eigenvalues, max_eigen_difference, spectral_radius, update_map_jacobian
+from analysis.modified import global_errors
 from analysis.orders import fit_common_order
 from analysis.plots import new_figure, rate_axes, weak_order_points
 from analysis.weak_order import common_slope, scaling_points, slope_of, study
-from flows import modified_flow
 from games import SGA, BilinearGame, DiracGAN, Player
-from games.expansion import Expansion
 from games.optim import Adam, HeavyBall
 from games.oracle import Mean
 from games.random import Streams
@@ -125,15 +124,8 @@ def flow_study(config, quick: bool) -> dict:
         for label, (game, starts) in FLOW_GAMES.items():
             x0 = torch.tensor(starts, dtype=config.run.torch_dtype)
             etas = rates(config, name, quick)
-            errors = {"flow": [], "modified": []}
-            for eta in etas:
-                sga = SGA(game, lr=eta, update=rule)
-                steps = round(FLOW_HORIZON / eta)
-                chain = Expansion(sga).mean_chain(steps, x0=x0, record_every=1).states
-                for key, order in (("flow", "1"), ("modified", "2")):
-                    flow = modified_flow(sga, x0, steps * eta, order=order, n_records=steps + 1, rtol=1e-9, atol=1e-11)
-                    errors[key].append(float((chain - flow.states).norm(dim=-1).max()))
-            out[name, label] = {"etas": etas, **errors}
+            rows = [global_errors(SGA(game, lr=eta, update=rule), x0, FLOW_HORIZON) for eta in etas]
+            out[name, label] = {"etas": etas, **{key: [r[key] for r in rows] for key in ("flow", "modified")}}
     return out
 
 

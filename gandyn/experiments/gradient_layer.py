@@ -28,7 +28,7 @@ import time
 import numpy as np
 import torch
 
-from analysis.compare import mean_interval
+from analysis.compare import first_below, mean_interval
 from analysis.metrics import mmd2, mode_coverage
 from analysis.plots import band, new_figure
 from flows.gradient_layer import GradientLayer
@@ -59,13 +59,6 @@ def curve(points, targets: torch.Tensor) -> np.ndarray:
     """MMD² [T, K] of each record's generated points [K, N, 2] against targets [K, M, 2]."""
     return np.stack([mmd2(x.to(targets), targets, bandwidth=BANDWIDTH).cpu().double().numpy()
                      for x in points])
-
-
-def first_crossing(steps: np.ndarray, wall: np.ndarray, values: np.ndarray):
-    """(critic updates, wall seconds) at the first record where the mean MMD² over runs is at most
-    ``THRESHOLD``; NaNs if it never is."""
-    below = np.flatnonzero(np.nanmean(values, axis=1) <= THRESHOLD)
-    return (float(steps[below[0]]), float(wall[below[0]])) if len(below) else (math.nan, math.nan)
 
 
 def best(report, method: str, steps: np.ndarray, wall: np.ndarray, values: np.ndarray):
@@ -200,7 +193,7 @@ def compare(config, report):
 
 def timing_keys(report, curves: dict, times: dict, push_time: float) -> dict:
     """Training and sampling times, and when each mean curve first reached ``THRESHOLD``."""
-    crossings = {method: first_crossing(*c) for method, c in curves.items()}
+    crossings = {method: first_below(*c, THRESHOLD) for method, c in curves.items()}
     for method, (updates, seconds) in crossings.items():
         report.key(f"wall_time_{method}_s", round(times[method], 3))
         report.key(f"critic_updates_to_threshold_{method}", updates)

@@ -23,16 +23,13 @@ same figures between two halves of the chain's runs, /√2).
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
-import torch
 
-from analysis.invariant import chain_covariance, linear_chain, relative_error, sde_covariance
-from analysis.metrics import sliced_w2
+from analysis.invariant import (chain_covariance, closed_form_errors, law_distances, relative_error, sde_covariance,
+                                settling_steps)
 from analysis.orders import fit_common_order, fit_order
 from analysis.plots import new_figure, rate_axes
-from analysis.stationary import pooled, settled_from
+from analysis.stationary import stationary_window
 from games import SGA, BilinearGame, GaussianGame
 from sde import integrate
 from sde.sme import SME
@@ -50,17 +47,6 @@ def linear_games() -> dict:
     return {"bilinear": (bilinear, bilinear.equilibrium()), "gaussian": (gaussian, gaussian.equilibrium())}
 
 
-def closed_form_errors(game, x_star, update: str, etas, batch: int) -> dict:
-    """{order: [relative error of the SME's stationary covariance against the chain's, per η]}."""
-    errors = {order: [] for order in ORDERS}
-    for eta in etas:
-        trainer = SGA(game, lr=eta, update=update, batch_size=batch)
-        exact = chain_covariance(trainer, x_star)
-        for order in ORDERS:
-            errors[order].append(relative_error(sde_covariance(SME(trainer, order=order), x_star), exact))
-    return errors
-
-
 def closed_forms(report, etas, batch: int) -> None:
     """Part (a): the figure, per-game slopes, and the common slopes of the simultaneous rule."""
     games = linear_games()
@@ -69,7 +55,7 @@ def closed_forms(report, etas, batch: int) -> None:
     for j, (name, (game, x_star)) in enumerate(games.items()):
         ax = axes[0, j]
         for label, update in UPDATES.items():
-            errors = closed_form_errors(game, x_star, update, etas, batch)
+            errors = closed_form_errors(game, x_star, update, etas, batch, ORDERS)
             for k, order in enumerate(ORDERS):
                 slope = fit_order(etas, errors[order]).slope
                 report.key(f"slope_invariant_sme{order}_{label}_{name}", slope)
@@ -87,13 +73,6 @@ def closed_forms(report, etas, batch: int) -> None:
     for order in ORDERS:
         fit = fit_common_order(simultaneous[order])
         report.interval(f"slope_invariant_sme{order}", fit.slope, fit.low, fit.high)
-
-
-def settling_steps(trainer: SGA, x_star: torch.Tensor) -> int:
-    """Iterations after which the covariance from a point start is within 10⁻⁴ of stationary: ρ(M)^{2k}."""
-    M, _ = linear_chain(trainer, x_star)
-    radius = float(torch.linalg.eigvals(M).abs().max())
-    return math.ceil(math.log(1e-4) / (2 * math.log(radius)))
 
 
 def simulated_chain(report, eta: float, K: int, batch: int, seed: int) -> None:
@@ -131,40 +110,18 @@ SIMULATED_HORIZON = 15.0  # about seven relaxation times of the Gaussian game's 
 MARGINALS = {1: "σ", 3: "b"}  # the coordinates whose stationary marginals are drawn
 
 
-def stationary_samples(traj, label: str, log) -> torch.Tensor:
-    """The pooled stationary window of ``traj`` (its second half if no start is detected)."""
-    start = settled_from(traj)
-    if start is None:
-        start = len(traj.times) // 2
-        log(f"  {label}: no stationary start detected; the second half is pooled")
-    return pooled(traj, start)
-
-
 def stationary_laws(eta: float, K: int, batch: int, seed: int, log) -> dict:
     """{"chain" or order: pooled stationary samples [N, d]} on the Gaussian game at rate η."""
     game, x_star = linear_games()["gaussian"]
     trainer = SGA(game, lr=eta, batch_size=batch)
     every = max(1, round(0.5 / eta))
     chain = trainer.run(round(SIMULATED_HORIZON / eta), K=K, x0=x_star, seed=seed, record_every=every)
-    laws = {"chain": stationary_samples(chain, f"chain at η = {eta:g}", log)}
+    laws = {"chain": stationary_window(chain, lambda line: log(f"  chain at η = {eta:g}: {line}"))}
     for order in ORDERS:
         sde = integrate(SME(trainer, order=order), x_star, SIMULATED_HORIZON, eta / 2, solver="platen2", K=K,
                         seed=seed + 1, record_every=2 * every)
-        laws[order] = stationary_samples(sde, f"SME-{order} at η = {eta:g}", log)
+        laws[order] = stationary_window(sde, lambda line: log(f"  SME-{order} at η = {eta:g}: {line}"))
     return laws
-
-
-def law_distances(laws: dict) -> dict:
-    """{name: (relative covariance error, sliced W₂)} of each SME against the chain, and the Monte Carlo
-    scale ("mc") from two halves of the chain's samples."""
-    covariance = lambda x: np.cov(x.numpy().T)  # noqa: E731
-    chain = laws["chain"]
-    halves = chain[0::2], chain[1::2]  # alternate records of the pooled window: runs × times interleaved
-    out = {"mc": (relative_error(covariance(halves[0]), covariance(halves[1])) / math.sqrt(2),
-                  sliced_w2(*halves).item() / math.sqrt(2))}
-    for order in ORDERS:
-        out[order] = (relative_error(covariance(laws[order]), covariance(chain)), sliced_w2(laws[order], chain).item())
-    return out
 
 
 def simulated_game(report, etas, K: int, batch: int, seed: int) -> None:
@@ -173,7 +130,7 @@ def simulated_game(report, etas, K: int, batch: int, seed: int) -> None:
     distances = {}
     for i, eta in enumerate(etas):
         laws = stationary_laws(eta, K, batch, seed + 10 * i, report.log)
-        distances[eta] = law_distances(laws)
+        distances[eta] = law_distances(laws, ORDERS)
         for name, (cov_err, sw2) in distances[eta].items():
             label = "mc" if name == "mc" else f"sme{name}"
             report.key(f"stationary_cov_err_{label}_{eta:g}", cov_err)

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import torch
 
+from analysis.modified import global_errors
 from analysis.orders import fit_common_order, fit_order
 from analysis.plots import new_figure, rate_axes
-from flows import modified_flow
 from games import SGA, BilinearGame, DiracGAN, GaussianGame, Player
-from games.expansion import Expansion
 
 from ..experiment import Experiment
 
 UPDATES = {"sim": dict(update="sim"), "alt": dict(update="alt-d")}
-FLOWS = {"flow": "1", "modified": "2"}
 SCALES = dict(gen=Player(scale=1.0), disc=Player(scale=0.5))  # c_θ ≠ c_ω
 
 
@@ -39,18 +37,6 @@ def systems(dtype):
     }
 
 
-def global_errors(game, x0, horizon: float, update: dict, eta: float) -> dict:
-    """{flow name: sup_k |x_k − X(kη)|} for one η (the largest over the initial conditions)."""
-    sga = SGA(game, lr=eta, **update, **SCALES)
-    steps = round(horizon / eta)
-    chain = Expansion(sga).mean_chain(steps, x0=x0, record_every=1).states
-    errors = {}
-    for name, order in FLOWS.items():
-        flow = modified_flow(sga, x0, steps * eta, order=order, n_records=steps + 1, rtol=1e-9, atol=1e-11)
-        errors[name] = float((chain - flow.states).norm(dim=-1).max())
-    return errors
-
-
 def run(config, report, quick: bool):
     dtype = config.run.torch_dtype
     halvings = 4 if quick else 6
@@ -61,7 +47,7 @@ def run(config, report, quick: bool):
     for j, (system, (game, x0, horizon, relative)) in enumerate(cases.items()):
         ax, etas = axes[0, j], [relative * config.sga.lr / 2**i for i in range(halvings)]
         for label, update in UPDATES.items():
-            rows = [global_errors(game, x0, horizon, update, eta) for eta in etas]
+            rows = [global_errors(SGA(game, lr=eta, **update, **SCALES), x0, horizon) for eta in etas]
             for name, style in (("flow", "o-"), ("modified", "s--")):
                 errors = [r[name] for r in rows]
                 pooled.setdefault((name, label), []).append((etas, errors))

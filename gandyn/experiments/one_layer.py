@@ -18,10 +18,10 @@ runs learned and their training sets' own second moments (the optimisation's sha
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from analysis.compare import mean_interval
 from analysis.metrics import tv_gaussian
+from analysis.onelayer import frobenius, learned_covariance
 from analysis.orders import fit_common_order, fit_order_bootstrap
 from analysis.plots import new_figure, rate_axes
 from games.errors import ConfigError
@@ -35,18 +35,6 @@ SIZES = {  # by --quick: the dimensions d = n = k and the training-set sizes
     False: {"dims": [2, 4, 8], "samples": [64, 256, 1024, 4096, 16384]},
 }
 INIT_SCALE = 0.5
-
-
-def learned_covariance(game: OneLayerGAN, traj) -> torch.Tensor:
-    """AAᵀ [K, d, d] averaged over the second half of the records."""
-    A = traj.states[:, :, : game.p].reshape(len(traj.times), traj.K, game.n, game.k)
-    second_half = A[len(traj.times) // 2 :]
-    return (second_half @ second_half.transpose(-1, -2)).mean(0)
-
-
-def frobenius(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """‖a − b‖_F over the last two dimensions."""
-    return (a - b).flatten(-2).norm(dim=-1)
 
 
 def run(config, report, quick: bool):
@@ -63,7 +51,7 @@ def run(config, report, quick: bool):
             traj = config.sga.build(game).run(config.sga.steps, K=rc.paths, seed=seed, record_every=rc.record_every,
                                               dtype=rc.torch_dtype, progress=not report.quiet)
             learned = learned_covariance(game, traj).double()
-            target = (game.target @ game.target.T).double()
+            target = game.target_law().cov
             errors[d, n] = frobenius(learned, target).numpy()
             floors[d, n] = frobenius(learned, game.empirical_target(Streams.from_seed(seed, rc.paths))).numpy()
             if n == size["samples"][-1]:

@@ -16,10 +16,9 @@ import torch
 
 from analysis.fdr import fdr_ratio
 from analysis.plots import band, fdr_panel, new_figure
-from analysis.stationary import pooled, settled_from
+from analysis.stationary import pooled, stationary_start
 from games.base import PLAYERS
-from games.errors import ConfigError
-from games.random import Streams
+from sde import SME
 
 from ..experiment import Experiment
 
@@ -79,20 +78,10 @@ def spread_figure(game, traj, report, x_star):
     report.figure(fig, "final_spread", "Generator parameters of all runs at the end")
 
 
-def stationary_start(traj):
-    """The record from which the ensemble is stationary; None when undetected or not testable (no
-    recorded states, too few runs or records)."""
-    try:
-        return settled_from(traj) if traj.p else None
-    except ValueError:
-        return None
-
-
 def stationary_figure(game, sga, traj, start: int, report):
     """Each parameter's marginal over the ensemble and the stationary window, against the Gaussian
     laws of the linearisation at x*: the chain's (discrete Lyapunov) and SME-1's (continuous)."""
     from analysis.invariant import chain_covariance, sde_covariance
-    from sde import SME
 
     x_star, samples = game.equilibrium(dtype=traj.states.dtype), pooled(traj, start).numpy()
     laws = {"chain, linearised": chain_covariance(sga, x_star), "SME-1, linearised": sde_covariance(SME(sga), x_star)}
@@ -120,7 +109,7 @@ def sde_figure(game, sga, traj, config, report):
     """Discrete training against SME-1 and SME-2 (Platen, dt = η) over the first SDE_STEPS
     iterations: mean ± std of each parameter; keys sme{1,2}_mean_gap = max |E x_k − E X_t|."""
     from flows import modified_flow
-    from sde import SME, integrate
+    from sde import integrate
 
     steps = min(config.sga.steps, SDE_STEPS)
     rows = int((traj.times <= steps * config.sga.lr + 1e-9).sum())
@@ -168,17 +157,6 @@ def schedule_figure(sga, config, report):
                   "the linearised SME-1; `gandyn tune` validates such a schedule on training")
 
 
-def has_sme(game, sga) -> bool:
-    """Whether the SMEs of this game and rule can be built (closed-form coefficients, SGD)."""
-    from sde import SME
-
-    try:
-        SME(sga, order="2").drift(game.init(1, Streams([0])))
-        return True
-    except (NotImplementedError, ConfigError):
-        return False
-
-
 def run(config, report, quick: bool):
     game = config.game.build()
     x_star = game.offered("equilibrium")
@@ -196,7 +174,7 @@ def run(config, report, quick: bool):
     convergence_figure(traj, dist, report)
     if game.p == 2 and x_star is not None and traj.p:
         spread_figure(game, traj, report, x_star)
-    if has_sme(game, sga):
+    if SME.available(sga):
         sde_figure(game, sga, traj, config, report)
     if dist is not None:
         report.key("distance", dist[1])
@@ -204,12 +182,12 @@ def run(config, report, quick: bool):
         report.key("distance_final_mean", dist[0][-1].nanmean().item())
     start = stationary_start(traj)
     report.key("stationary_from", None if start is None else traj.times[start].item())
-    if start is not None and x_star is not None and has_sme(game, sga):
+    if start is not None and x_star is not None and SME.available(sga):
         stationary_figure(game, sga, traj, start, report)
     for who in PLAYERS:
         estimate = fdr_ratio(traj, who, start)
         report.interval(f"fdr_ratio_{who}", estimate.value, *estimate.interval())
-    if x_star is not None and has_sme(game, sga) and config.sga.schedule == "constant":
+    if x_star is not None and SME.available(sga) and config.sga.schedule == "constant":
         schedule_figure(sga, config, report)
     report.key("diverged_runs", len(traj.metadata["diverged"]))
     report.key("paths", traj.K)
