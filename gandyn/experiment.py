@@ -42,8 +42,8 @@ class Experiment:
         return Config().with_overrides({**self.defaults, **(self.quick if quick else {}), **overrides})
 
     def execute(self, config: Config, report, quick: bool) -> None:
-        """``run`` with ``threads`` CPU threads on the CPU: entries made of small tensors set 1, as two
-        threads waiting at OpenMP barriers on a busy two-core machine made them up to ten times slower."""
+        """``run`` with ``threads`` CPU threads on the CPU: entries made of small tensors set 1, so that their
+        threads do not wait at OpenMP barriers on a busy machine."""
         before = torch.get_num_threads()
         if self.threads and torch.device(config.run.device).type == "cpu":
             torch.set_num_threads(self.threads)
