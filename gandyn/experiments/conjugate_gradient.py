@@ -1,25 +1,9 @@
-"""conjugate-gradient: Naganuma & Iiduka's conjugate-gradient GAN training against SGD, momentum and Adam.
+"""conjugate-gradient: conjugate-gradient GAN training (Naganuma & Iiduka 2023) against SGD, momentum and Adam.
 
-Naganuma & Iiduka (AISTATS 2023) train both players by conjugate gradient (``games.optim.ConjugateGradient``:
-d_n = −g_n + β_n d_{n−1} with β from FR, PRP, HS, DY or the hybrids HS_DY and FR_PRP, capped at ½ as in
-their code). They claim that it converges to a local Nash equilibrium with a constant rate as well as with
-decaying ones, that it beats SGD and momentum SGD on the best FID, and Adam on the mean FID. Every
-optimiser here drives both players, simultaneously on the Gaussian game and alternately (D first) on the
-digits GAN, each at its own best constant rate from an ensemble sweep (a log grid, every rate on the same
-seeds, one ensemble: ``analysis.tuning``) and under the paper's decaying rate η/√(n + 1) from that rate.
-The winners are then run again on fresh seeds, which give every figure below.
-
-- Gaussian game (the ``lr-schedule`` game): the distance to the equilibrium |x − x*| over iterations;
-  ``distance_final_<optimizer>`` at the budget (constant rate) and ``distance_final_decay_<optimizer>``.
-- Digits GAN (``games.DigitsGAN``, the configured game: ``game.hidden``, ``game.latent``, ``sga.steps`` and
-  ``run.paths`` runs per rate): the Fréchet digits distance (``analysis.digits.fdd``, the FID analogue)
-  over iterations; ``fdd_best_<optimizer>`` the best run's final fdd, ``fdd_mean_<optimizer>`` the mean over
-  runs with its 95% interval, ``coverage_<optimizer>`` the classes covered, at the best constant rate.
-
-``claim_*`` keys say whether the measurements support each claim: ``claim_constant_rate_converges`` (every
-CG variant ends closer to x* than it started, at a constant rate; ``cg_converging`` lists those that do), ``claim_best_fdd_vs_sgd`` and
-``claim_best_fdd_vs_momentum`` (the best CG variant's best fdd is below theirs),
-``claim_mean_fdd_vs_adam`` (the best CG variant's mean fdd is below Adam's by more than its interval).
+Each optimiser, at its best constant rate of a sweep and under η/√(n + 1), on the Gaussian game (distance to
+x*) and the digits GAN (Fréchet digits distance). Keys: ``distance_final[_decay]_<optimizer>``,
+``fdd_best_<optimizer>``, ``fdd_mean_<optimizer>``, ``coverage_<optimizer>``, ``best_lr_{gaussian,digits}_<optimizer>``,
+and ``claim_*`` for each of the paper's claims.
 """
 from __future__ import annotations
 
@@ -69,7 +53,6 @@ def run(config, report, quick: bool):
     distances = gaussian_part(config, report, size)
     quality = digits_part(config, report)
     claims(report, distances, quality)
-    report.text(__doc__.split("\n", 1)[1].strip())
 
 
 def gaussian_part(config, report, size: dict) -> dict:

@@ -1,20 +1,7 @@
-"""digits-gan: alternating SGD on the digits GAN against SME-1 and against SVAG, on real data.
+"""digits-gan: alternating SGD on the digits GAN against SME-1 (estimated noise) and SVAG, on real images.
 
-The question of ``mixture-gan``, asked of a GAN on real images: K runs of alternating SGD (D first) train
-the digits GAN (``games.DigitsGAN``: tanh MLPs on scikit-learn's 8×8 digits, NS-GAN loss; the size is
-``game.hidden`` and ``game.latent``) from K initial networks, and two continuous-time descriptions start
-from the same networks (``mixture_gan.sde_ensembles``):
-
-- SME-1, dX = b₁(X) dt + √η σ(X) dW by Euler–Maruyama, with b₁ and σ estimated at every step on a fresh
-  reference batch (``sde.ReferenceBatchGame(fresh=True)``): σ is the low-rank factor of ``NOISE_SAMPLES``
-  centred per-sample gradients (torch.func), never a dense d×d covariance, its memory linear in the samples;
-- SVAG with l = 2 and 4 (Li, Malladi & Arora 2021), which tends to SME-1 as l grows without estimating
-  anything.
-
-Observables of a state, each run on its own fixed probe (``PROBE`` latents and training images): the losses
-L_G and L_D, the gradient norms, the Fréchet digits distance of the generated images to the held-out digits
-(``analysis.digits.fdd``, an FID analogue) and the number of classes they cover. ``weak_error_sme1_<observable>``
-and ``weak_error_svag<l>_<observable>`` are E φ(X_T) − E φ(x_N) at the horizon with 95% intervals.
+Keys: ``final_<observable>_discrete`` and ``weak_error_{sme1,svag<l>}_<observable>`` (with 95% intervals) for the
+observables of ``analysis.observables.DIGITS_OBSERVABLES``.
 """
 from __future__ import annotations
 
@@ -42,7 +29,6 @@ def run(config, report, quick: bool):
     summarise(report, ensembles, config.sga.steps * config.sga.lr, digits_observables(game, probe),
               DIGITS_OBSERVABLES, "digits_gan")
     samples_figure(report, game, ensembles, probe[1][:1, :16])
-    report.text(__doc__.split("\n", 1)[1].strip())
 
 
 def samples_figure(report, game: DigitsGAN, ensembles: dict, z: torch.Tensor):

@@ -1,9 +1,7 @@
-"""dirac-phase: Mescheder et al. (2018)'s Dirac-GAN phase portraits, and their eigenvalues checked.
+"""dirac-phase: Dirac-GAN phase portraits (Mescheder et al. 2018) and their eigenvalues checked.
 
-For each loss and update rule: the vector field with the trajectory from θ₀ = ψ₀ = 1 (h = 0.2, 500
-steps), and the continuous flow. Where THEORY §3 gives a closed form, the eigenvalues of the
-one-step map's Jacobian at the equilibrium, taken by autograd through the update code, are compared
-with it (and those of DV for the flow).
+For each loss and update rule, the spectral radius of the one-step map's Jacobian at the equilibrium by
+autograd (``rho_<update>_<loss>``) and, where a closed form exists, from it (``rho_closed_<update>_<loss>``).
 """
 from __future__ import annotations
 

@@ -1,18 +1,7 @@
 """dual-flow-limit: discrete training at rate τ against its dual metric flow, versus τ (THEORY §5).
 
-Two systems, both trained by simultaneous gradient steps with the critic at rate ατ, and compared
-with the flow ẋ = (V_θ, αV_ω) they discretise:
-
-- the closed-form Gaussian instance (the Gaussian game on its expected field: affine generator,
-  quadratic critic, ridge λ), where the distance between the two generator laws N(μ, σ²) is the
-  exact W₂;
-- S2 particles (``flows.dual``: N particles moved by −∇ℓ_G(D_ω), WGAN loss) against a critic linear
-  in random Fourier features with a ridge, on a two-mode target; the distance is
-  (1/N Σ_i |X_i^τ − X_i(t)|²)^½, the W₂ bound of the coupling that pairs each particle with itself.
-
-The error is the supremum of that distance over the recorded times t = kτ ≤ T; THEORY §5 expects
-it to fall like τ. ``slope_dual_limit`` fits one slope to both systems (an intercept each), with a
-95% Student-t interval; ``slope_dual_limit_gaussian`` and ``slope_dual_limit_particles`` fit each.
+The Gaussian game and S2 particles; the error is the supremum of the distance over t ≤ T. Keys:
+``slope_dual_limit`` (both systems) and ``slope_dual_limit_{gaussian,particles}``, with 95% intervals.
 """
 from __future__ import annotations
 
@@ -79,7 +68,7 @@ def run(config, report, quick: bool):
     axes[0, 0].legend(fontsize=7)
     report.figure(fig, "dual_flow_limit", "Discrete training at rate τ against its dual flow: the supremum of "
                   "the distance over t ≤ T (left) and the distance over time (middle, right)")
-    report.text(__doc__.split("\n", 1)[1].strip() + f"\n\nα = {ALPHA}, T = {HORIZON}.\n\n| system | τ | sup error |\n"
+    report.text(f"α = {ALPHA}, T = {HORIZON}.\n\n| system | τ | sup error |\n"
                 "|---|---|---|\n" + "\n".join(table))
 
 

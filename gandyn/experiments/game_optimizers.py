@@ -1,30 +1,7 @@
 """game-optimizers: update rules beyond GDA against their SMEs, their modified flows and their spectra.
 
-Six rules, each an object whose continuous limits the library reads off its own update code
-(``games.rules``, ``games.expansion``, ``sde.sme``): extragradient (ρ = η), Hamiltonian gradient descent
-(unbiased: two minibatches), consensus optimisation (γ = 0.5), symplectic gradient adjustment (λ = 1),
-optimistic GDA (read on its underlying one-step method) and lookahead over simultaneous GDA (k = 5,
-α = 0.5). Four studies:
-
-- **SMEs.** On the stochastic bilinear game (L = θω + offsets, ridge λ, additive noise) and on Dirac-GAN
-  with instance noise and R1 (WGAN loss), K runs of each rule's chain and K paths of its SME-1 and SME-2
-  start together and are compared at T = 2 by their weak error (test functions x, x², cos x), each SDE
-  path driven by its chain run's own minibatches, as in ``weak-order`` (Platen's scheme at dt = η/2, its
-  bias bounded against dt = η/4; a point counts where the Monte Carlo half-width is under half the error
-  and the bias under a third). Expected slopes 1 (SME-1) and 2 (SME-2); ``slope_sme1_<rule>`` fits one
-  slope to both games (an intercept each), with per-game keys beside it.
-- **Modified flows.** Full-batch training by each rule on the noise-free bilinear game and on Dirac-GAN
-  with R1 (GAN loss), against its gradient flow ẋ = b₁ and its modified flow ẋ = b₁ + η(m₂ − ½Db₁·b₁): the
-  global error sup_{kη ≤ T} |x_k − X(kη)| falls as η and η² (``slope_flow_<rule>``, ``slope_modified_<rule>``).
-- **Spectra.** The spectral radius of each rule's one-step map at the equilibrium of the bilinear game
-  L = θω, taken by autograd through the update code (over the augmented state (x, d_{k−1}) for optimistic
-  GDA), against its closed form (``BilinearGame.one_step_eigenvalues``) over a grid of η and the rule's
-  parameter (ρ/η, γ, λ, α; the ridge λ of the game for the two rules without one):
-  ``eigen_max_abs_error`` is the largest eigenvalue difference over every point.
-- **Optimisers with state.** Heavy ball (1 − β = γh) and Adam (Malladi et al. 2022's SDE) on the bilinear
-  game: the SVAG-style chain with parameter ℓ (``sde.momentum``: the effective rate over ℓ, ℓ or ℓ² times
-  the noise) against the SDE at a fixed horizon, each SDE path driven by its chain run's minibatches; weak
-  error against the rate h/ℓ or η/ℓ (``slope_sde_heavy_ball``, ``slope_sde_adam``; expected ≥ 1).
+Keys per rule: ``slope_sme{1,2}_<rule>[_<game>]``, ``slope_{flow,modified}_<rule>``; ``eigen_max_abs_error`` of the
+spectra against their closed forms; ``slope_sde_{heavy_ball,adam}`` of the optimisers with state.
 """
 from __future__ import annotations
 
@@ -231,7 +208,6 @@ def run(config, report, quick: bool):
         show(part(), report)
         report.log(f"  ({time.perf_counter() - start:.0f} s)")
     report.key("paths", config.run.paths)
-    report.text(__doc__.split("\n", 1)[1].strip())
 
 
 EXPERIMENT = Experiment(

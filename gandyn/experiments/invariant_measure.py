@@ -1,25 +1,7 @@
 """invariant-measure: the stationary distributions of training and of its SMEs (THEORY §2, long run).
 
-(a) Closed forms. On the bilinear game with ridge and additive noise, and on the Gaussian game
-linearised at its equilibrium, the stationary covariance of each SME (continuous Lyapunov
-equation) against the chain's exact one (discrete Lyapunov equation, its matrices read off the
-update code): relative Frobenius error against η. THEORY §2 expects O(η) for SME-1 and SME-2 and
-O(η²) for the stationary-consistent SME-2s. THEORY derives that variant for simultaneous updates;
-for alternating ones the chain's one-step noise covariance has an O(η³) term Σ₃ (the first
-player's noise also passes through the second player's sub-step), which SME-2s includes
-(``SME.noise_propagation``): the dashed lines show it keeps O(η²) there too.
-
-(b) Simulation. K chains of the bilinear game (simultaneous updates) from the equilibrium, run until
-the covariance has settled (the linearisation's spectral radius to the power 2k below 10⁻⁴): the
-sample covariance of their end states against the discrete Lyapunov solution, with the Monte Carlo
-scale of that error (a bootstrap over runs), and SME-1's error at the same η for contrast.
-
-(c) The nonlinear Gaussian game, simulated. At each rate, K chains and K paths of each SME (Platen's
-weak order-2 scheme, dt = η/2) start from the equilibrium; each ensemble's stationary window is
-detected (``analysis.stationary``) and pooled over runs and records. The marginals of σ and of the
-critic's b are drawn side by side, and each SME's stationary law is compared with the chain's: the
-relative error of the covariance and the sliced W₂ distance, next to their Monte Carlo scale (the
-same figures between two halves of the chain's runs, /√2).
+Keys: ``slope_invariant_sme<order>[_<update>_<game>]`` of the closed forms, ``chain_vs_discrete_lyapunov_*`` of
+simulated chains, ``stationary_{cov_err,sw2}_<sme or mc>_<η>`` on the nonlinear Gaussian game.
 """
 from __future__ import annotations
 
@@ -167,7 +149,6 @@ def run(config, report, quick: bool):
     closed_forms(report, etas, batch)
     simulated_chain(report, config.sga.lr, K, batch, config.run.seed)
     simulated_game(report, [0.1, 0.05] if quick else [0.1, 0.05, 0.025], K // 10, batch, config.run.seed)
-    report.text(__doc__.split("\n", 1)[1].strip())
 
 
 EXPERIMENT = Experiment(

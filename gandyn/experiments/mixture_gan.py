@@ -1,25 +1,7 @@
-"""mixture-gan: alternating SGD on the 8-mode ring MLP GAN against SME-1 and against SVAG.
+"""mixture-gan: alternating SGD on the 8-mode ring MLP GAN against SME-1 (estimated noise) and SVAG.
 
-K runs of alternating SGD (D first) train the mixture GAN (``games.mixture``: tanh MLPs, NS-GAN loss)
-from K initial networks. Two continuous-time descriptions start from the same K networks:
-
-- SME-1 (THEORY §2), dX = b₁(X) dt + √η σ(X) dW, integrated by Euler–Maruyama at dt = η/2. The
-  network has no closed-form field or gradient covariance, so both are estimated at every step on
-  a fresh reference batch (``sde.ReferenceBatchGame(fresh=True)``): b₁ from N = ``REFERENCE``
-  samples, σ as the low-rank factor of ``NOISE_SAMPLES`` centred per-sample gradients (torch.func),
-  never a dense d×d covariance. With fresh batches E[σσᵀ] = Σ_B, so the noise increments are exact
-  in covariance, and the drift's estimation error adds only a relative B/N to it.
-- SVAG (Li, Malladi & Arora 2021; ``sga.svag``): training at rate η/l with l times the gradient noise
-  covariance, which tends to SME-1 as l → ∞ with weak error O(η/l). It needs no estimate at all: if
-  the curves for l = 1 (plain training) and larger l coincide, the SDE describes training.
-
-Observables of a state (each run's own fixed probe: ``PROBE`` latents and target samples, the same
-for every ensemble): the losses L_G and L_D and the gradient norms |∇_θ L_G|, |∇_ω L_D| on the probe,
-the number of modes reached (a mode gets at least 1/32 of the samples within half the spacing of
-the modes, the disc that is that mode's own; Srivastava et al. 2017 use 3σ, which no run reaches
-in the quick version's time) and the sliced W₂ of the generated samples to the target samples. The weak error of each
-at the horizon, E φ(X_T) − E φ(x_N), comes with its 95% interval (independent ensembles; the
-shared initial networks make that interval conservative).
+Keys: ``final_<observable>_discrete`` and ``weak_error_{sme1,svag<l>}_<observable>`` (with 95% intervals) for the
+observables of ``analysis.observables.MIXTURE_OBSERVABLES``.
 """
 from __future__ import annotations
 
@@ -63,7 +45,6 @@ def run(config, report, quick: bool):
     summarise(report, ensembles, config.sga.steps * config.sga.lr, mixture_observables(game, probe),
               MIXTURE_OBSERVABLES, "mixture_gan")
     samples_figure(report, game, ensembles, probe[1][:1])
-    report.text(__doc__.split("\n", 1)[1].strip())
 
 
 def sde_ensembles(config, report, game, size: dict, entry: str) -> dict:

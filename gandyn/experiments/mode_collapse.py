@@ -1,37 +1,8 @@
-"""mode-collapse: when training at vanishing learning rate keeps all the modes, and when it loses them.
+"""mode-collapse: coverage of S2 particle flows and the Gaussian game against critic damping.
 
-Two parts, one story: the critic needs damping (a ridge λ on its weights) and speed (a time-scale
-ratio α); without either the generator law collapses or keeps oscillating.
-
-Gaussian instance (THEORY §3, closed form). GaussianGame with n = 1 and its defaults: target N(2, 1),
-generator N(μ, σ²) from μ = 0, σ = 0.5 (W₂ = √4.25 = 2.06 at t = 0), quadratic critic a x + b x²
-with ridge λ. Its gradient flow (``flows.gradient_flow``, c_ω = α = 1, dopri5 at rtol 1e-8) is
-integrated to t = 40 for λ on a grid, and the closed-form W₂ of N(μ, σ²) to the target is recorded.
-The first figure shows W₂(t) for λ = 0, 0.5, 2 (log scale) and the final W₂ against λ; the keys
-``w2_final_gaussian_ridge<λ>`` give it for every λ of the grid and ``best_ridge_gaussian`` the λ with
-the smallest one. The "swapped" instance (target std 0.5, σ₀ = 1: W₂ = 2.06 at t = 0 too) is run for
-λ = 0, 0.5, 2 as well, because THEORY's lead quotes a λ = 0 floor of 0.5, which is that instance's.
-
-Mixtures (THEORY §5, S2 particles). N particles in R², started as one blob N(mode₀, 0.1² I) on the
-first mode, flow by dX_i/dt = ∇D(X_i) against a WGAN critic linear in RBF features,
-D(x) = Σ_j a_j exp(−|x − c_j|²/(2h²)), h = 0.7, ȧ = α(E_Y φ − E_X φ − λa) (``flows.dual``,
-``dual_flow``, dopri5 at rtol 1e-4: the final diagnostics agree with rtol 1e-6 on the settings
-checked, collapsed ones included). The centres c_j are 4 target samples per mode. Targets, M = 2N
-samples split equally between the modes, each mode N(c, 0.02² I) (``games.mixture.TARGETS``'s ring
-width): "mix2", two modes at (±1, 0); "ring8", ``MixtureGAN("ring")``'s eight modes on the circle of
-radius 2. Diagnostics (``analysis.metrics``): modes covered (a mode is covered when at least
-1/(4C) of the particles are within r = 0.25 of it and nearer it than any other; 3σ = 0.06 is finer
-than a critic of bandwidth 0.7 places particles), the high-quality fraction (particles within r of
-their nearest mode), and the MMD² between the particles' and the target samples' empirical measures
-(the V-statistic, ≥ 0) with an RBF kernel of fixed bandwidth 0.5, so that settings compare. The
-coverage figures show the number of modes covered and the high-quality fraction against time, one
-panel per (mixture, α), one line per λ; the snapshot figure shows the final particles over the
-target for the settings with the most and the fewest modes covered (chosen from the measurements,
-not by hand).
-
-Key spelling: numbers in key names write the decimal point as "p" (λ = 0.5 → ``ridge0p5``,
-α = 8 → ``alpha8``), e.g. ``modes_covered_final_ring8_alpha8_ridge0p3``,
-``high_quality_final_mix2_alpha2_ridge0``, ``mmd2_final_ring8_alpha0p5_ridge1``.
+Keys: ``w2_final_gaussian[_swapped]_ridge<λ>``, ``best_ridge_gaussian``; per mixture, α and λ:
+``modes_covered_final_<mixture>_alpha<α>_ridge<λ>``, ``high_quality_final_…``, ``mmd2_final_…``. Numbers in key
+names write the decimal point as "p" (λ = 0.5 → ``ridge0p5``).
 """
 from __future__ import annotations
 
@@ -64,7 +35,6 @@ def run(config, report, quick: bool):
     sizes = SIZES[quick]
     ends, swapped = gaussian_part(report)
     runs = mixture_part(config, report, sizes)
-    report.text(__doc__.split("\n", 1)[1].strip())
     report.text(gaussian_findings(ends, swapped))
     report.text(mixture_findings(runs, sizes))
     report.text(gaussian_table(ends) + "\n\n" + mixture_table(runs, sizes))

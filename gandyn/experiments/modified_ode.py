@@ -1,14 +1,7 @@
 """modified-ode: gradient descent against its gradient flow and its modified equation, versus η.
 
-Full-batch gradient descent x_{k+1} = Φ̄_η(x_k) (the update code on the expected field, rate scales
-c_θ ≠ c_ω) is compared on a fixed horizon T with the flow of its leading drift b₁ (the rule's
-gradient flow) and with its modified equation ẋ = b₁ + η(m₂ − ½ Db₁·b₁) (``flows.modified``). The
-global error is sup_{kη ≤ T} |x_k − X(kη)|, the largest over a few initial conditions. THEORY §3
-expects O(η) for the gradient flow and O(η²) for the modified flow, for simultaneous and alternating
-updates alike. Three systems: Dirac-GAN with an R1 penalty, the Gaussian game, and Rosca et al.
-(2021)'s rotational linear system ẋ = −εx + y, ẏ = −x − εy (the bilinear game with A = −1 and
-ridge ε). Slopes are least-squares fits of log error on log η with 95% Student-t intervals; the
-headline keys ``slope_flow_sim`` … fit one slope to all three systems (an intercept each).
+Keys: ``slope_{flow,modified}_{sim,alt}`` over the three systems and ``slope_{flow,modified}_{sim,alt}_<system>``,
+with 95% intervals.
 """
 from __future__ import annotations
 
@@ -66,7 +59,7 @@ def run(config, report, quick: bool):
         report.interval(f"slope_{name}_{label}", common.slope, common.low, common.high)
     report.figure(fig, "modified_ode", "Global error of gradient descent against its gradient flow (circles) "
                   "and its modified equation (squares), simultaneous and alternating updates, c_ω = c_θ/2")
-    report.text(__doc__.split("\n", 1)[1].strip() + "\n\n| system | update | flow | η | error |\n|---|---|---|---|---|\n"
+    report.text("| system | update | flow | η | error |\n|---|---|---|---|---|\n"
                 + "\n".join(table))
 
 

@@ -1,11 +1,8 @@
-"""The default experiment: discrete stochastic training of the Gaussian game, K runs at once, against
-its continuous descriptions.
+"""overview: discrete stochastic training of the configured game (the Gaussian game by default), K runs at once,
+against its continuous descriptions.
 
-Shows the ensemble's parameters over time, the W₂ distance of the generator to the target, the
-per-player fluctuation–dissipation ratio 2E[θ·d]/(η E|d|²) (→ 1 at stationarity, THEORY §4), the
-stationary spread of the generator; discrete training against SME-1, SME-2 (THEORY §2) and the
-rule's gradient flow over the transient; the stationary law against the linearisation's; and a
-learning-rate schedule recommended by the moment equations of the linearised SME-1 (THEORY §6).
+Keys: ``distance_{initial,final}_mean``, ``fdr_ratio_<player>``, ``stationary_from``, ``sme{1,2}_mean_gap``,
+``flow_mean_gap`` and ``schedule_gain_model``, each where the game offers what it needs.
 """
 from __future__ import annotations
 

@@ -1,13 +1,6 @@
 """svag: SVAG's curves converge to SME-1 at a fixed rate, an independent check of the SDE model.
 
-Training with SVAG's l (Li, Malladi & Arora 2021; ``sga.svag``) runs at rate η/l with l times the
-gradient noise covariance, and tends weakly to SME-1 at rate η as l → ∞, with weak error O(η/l). On
-the configured game (the Gaussian game of ``weak-order`` by default), K runs for each l ∈ {1, 2, 4, …}
-and K paths of SME-1 (Platen's weak order-2 scheme, dt = η/8) start from the same point; the weak
-error max_φ |E φ(x) − E φ(X)| at T = 2 over the test functions of ``weak-order`` (x, x², cos x), with
-95% Monte Carlo intervals (independent ensembles), falls like 1/l: ``slope_svag_{sim,alt}`` is the
-fitted exponent in 1/l. The point at l = 1 is plain training: how far it lies above the limit is how
-far SME-1 is from describing it at this η.
+Keys: ``slope_svag_{sim,alt}`` (the exponent in 1/l) and ``svag_error_<update>_l<l>``.
 """
 from __future__ import annotations
 
@@ -51,7 +44,6 @@ def run(config, report, quick: bool):
     ax.legend(fontsize=7)
     report.figure(fig, "svag", f"Weak error of SVAG training against SME-1 at η = {eta:g}, against l (95% Monte "
                   "Carlo intervals); l = 1 is plain training")
-    report.text(__doc__.split("\n", 1)[1].strip())
 
 
 EXPERIMENT = Experiment(

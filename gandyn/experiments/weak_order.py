@@ -1,17 +1,6 @@
 """weak-order: the weak error of the SMEs against discrete training, versus the learning rate η.
 
-On the configured game (the Gaussian game by default) and on Dirac-GAN with instance noise σ = 0.5
-and R1 γ = 1 (WGAN loss, whose noise is linear in the instance noise), for each η (halving), K runs
-of the chain and K paths of each SME start from the same point and are compared at the horizon T
-through test functions φ: first moments x_i, second moments x_i² and the bounded smooth cos(x_i). The weak error is max_φ |E φ(x_{T/η}) − E φ(X_T)| (THEORY §2: O(η)
-for SME-1, O(η²) for SME-2 and SME-2s). Each SDE path is driven by its chain run's own minibatches
-(``sde.coupling``: exact Brownian increments, so each side keeps its law), which makes the paired
-differences φ(x) − φ(X) small and their Monte Carlo error with them. The SDEs are integrated by
-Platen's weak order-2 scheme at dt = η/2; its own bias is bounded by the difference to dt = η/4 on
-the same (bridged) Brownian paths. A point counts only where the 95% Monte Carlo half-width is at
-most half the error and the solver bias at most a third of it; otherwise it is drawn hollow and the
-report says why. Slopes are weighted least-squares fits of log error on log η, with 95% intervals
-(Birge-scaled).
+Keys: ``slope_sme<order>_<update>_<game>`` with 95% intervals, from the points that count.
 """
 from __future__ import annotations
 
@@ -55,7 +44,7 @@ def run(config, report, quick: bool):
     report.figure(fig, "weak_order", "Weak error against η: points with 95% Monte Carlo intervals "
                   "(hollow: dropped), crosses: bound on the solver's bias at dt = η/2")
     report.key("paths", K)
-    report.text(__doc__.split("\n", 1)[1].strip() + "\n\nGames: "
+    report.text("Games: "
                 + "; ".join(str(game.describe()) for game in games) + f", batch {batch}.\n\n"
                 "| game | update | SDE | η | weak error | 95% MC | solver bias | kept |\n|---|---|---|---|---|---|---|---|\n"
                 + "\n".join(table))
