@@ -215,3 +215,12 @@ def test_presets_are_their_options_and_unknown_ones_are_named():
     assert GaussianGame.preset("damped", sigma0=0.3) == GaussianGame.preset("damped-narrow")
     with pytest.raises(ConfigError, match="game.preset"):
         GaussianGame.preset("nowhere")
+
+
+def test_dirac_wgan_gp_offers_no_closed_form_eigenvalues():
+    """|ψ| is not differentiable at ψ = 0: no eigenvalues are offered; the R1 GAN's are ±i f'(0) damped by γ/2."""
+    assert DiracGAN(loss="wgan-gp", gamma=1.0).offered("flow_eigenvalues") is None
+    assert DiracGAN(loss="wgan-gp", gamma=1.0).offered("gd_eigenvalues", 0.1, "sim") is None
+    values = DiracGAN(loss="wgan", gamma=1.0).flow_eigenvalues()  # f'(0) = 1: −½ ± i√¾
+    assert sorted(v.imag for v in values) == pytest.approx([-math.sqrt(0.75), math.sqrt(0.75)])
+    assert all(v.real == pytest.approx(-0.5) for v in values)

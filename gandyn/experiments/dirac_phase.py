@@ -26,16 +26,6 @@ LOSSES = {  # label: game options
 UPDATES = {"sim": ("sim", 1), "alt n_D=1": ("alt-d", 1), "alt n_D=5": ("alt-d", 5)}
 
 
-def closed_form(game: DiracGAN, h: float, update: str, n_d: int):
-    """THEORY §3's eigenvalues for this case, or None where none is stated."""
-    if game.loss == "wgan-gp":
-        return None  # |ψ| is not differentiable at the equilibrium ψ = 0
-    try:
-        return game.gd_eigenvalues(h, update, n_d)
-    except NotImplementedError:
-        return None
-
-
 def run(config, report, quick: bool):
     h, steps = config.sga.lr, config.sga.steps
     dtype = config.run.torch_dtype
@@ -48,13 +38,13 @@ def run(config, report, quick: bool):
         flow = gradient_flow(game, x0, h * steps, n_records=steps + 1, rtol=1e-7, atol=1e-9)
         report.trajectory(flow, _key(label, "flow"))
         jac = eigenvalues(field_jacobian(game, x_star))
-        cases = [("flow", jac, None if game.loss == "wgan-gp" else game.flow_eigenvalues(), flow.states[:, 0])]
+        cases = [("flow", jac, game.offered("flow_eigenvalues"), flow.states[:, 0])]
         for name, (update, n_d) in UPDATES.items():
             sga = SGA(game, lr=h, update=update, n_d=n_d)
             traj = sga.run(steps, K=1, x0=x0, seed=config.run.seed, dtype=dtype)
             report.trajectory(traj, _key(label, name))
             auto = eigenvalues(update_map_jacobian(sga, x_star))
-            cases.append((name, auto, closed_form(game, h, update, n_d), traj.states[:, 0]))
+            cases.append((name, auto, game.offered("gd_eigenvalues", h, update, n_d), traj.states[:, 0]))
         for j, (name, auto, exact, path) in enumerate(cases):
             ax = axes[i, j]
             phase_portrait(ax, game.expected_field, (-2, 2), (-2, 2), [path.numpy()])
