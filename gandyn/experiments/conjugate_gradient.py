@@ -17,7 +17,7 @@ from analysis.digits import generator_quality
 from analysis.plots import new_figure
 from analysis.tuning import (constant, distance_over_time, evaluate, inverse_sqrt, log_grid, mean_estimate,
                              train_candidates, with_optimizer)
-from games import GaussianGame
+from games import DigitsGAN, GaussianGame
 from games.errors import ConfigError
 from games.optim import CG_BETAS
 from games.random import Streams
@@ -85,7 +85,7 @@ def gaussian_part(config, report, size: dict) -> dict:
 
 def digits_part(config, report) -> dict:
     game = config.game.build()
-    if game.name != "digits":
+    if not isinstance(game, DigitsGAN):
         raise ConfigError("game.name", f"conjugate-gradient trains the digits GAN, got {game.name!r}")
     base, steps, runs = config.sga.build(game), config.sga.steps, config.run.paths
     options = dict(runs=runs, device=config.run.device, dtype=torch.float32)
