@@ -151,3 +151,23 @@ def law_distances(laws: dict, orders=("1", "2", "2s")) -> dict:
     for order in orders:
         out[order] = (relative_error(covariance(laws[order]), covariance(chain)), sliced_w2(laws[order], chain).item())
     return out
+
+
+def sample_covariance(samples: torch.Tensor, reference: np.ndarray, resamples: int = 200, seed: int = 0) -> tuple:
+    """(the sample covariance of samples [K, d], the Monte Carlo scale of its error relative to ``reference``): the
+    mean Frobenius distance of bootstrap resamples' covariances to it, over ‖reference‖_F.
+
+    Args:
+        samples: independent states [K, d].
+        reference: the covariance the error is relative to [d, d].
+        resamples: bootstrap resamples over the K states.
+        seed: their generator's seed.
+
+    Returns:
+        (covariance [d, d], scale).
+    """
+    values, K = samples.numpy(), samples.shape[0]
+    sample = np.cov(values.T)
+    generator = np.random.default_rng(seed)
+    resampled = [np.cov(values[generator.integers(0, K, K)].T) for _ in range(resamples)]
+    return sample, float(np.mean([np.linalg.norm(r - sample) for r in resampled]) / np.linalg.norm(reference))

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.invariant import (chain_covariance, closed_form_errors, law_distances, relative_error, sde_covariance,
-                                settling_steps)
+from analysis.invariant import (chain_covariance, closed_form_errors, law_distances, relative_error,
+                                sample_covariance, sde_covariance, settling_steps)
 from analysis.orders import fit_common_order, fit_order
 from analysis.plots import new_figure, rate_axes
 from analysis.stationary import stationary_window
@@ -64,10 +64,7 @@ def simulated_chain(report, eta: float, K: int, batch: int, seed: int) -> None:
     steps = settling_steps(trainer, x_star)
     end = trainer.run(steps, K=K, seed=seed, x0=x_star, record_every=steps).states[-1].double()
     exact = chain_covariance(trainer, x_star)
-    sample = np.cov(end.numpy().T)
-    generator = np.random.default_rng(seed)
-    resampled = [np.cov(end.numpy()[generator.integers(0, K, K)].T) for _ in range(BOOTSTRAP)]
-    scale = float(np.mean([np.linalg.norm(r - sample) for r in resampled]) / np.linalg.norm(exact))
+    sample, scale = sample_covariance(end, exact, BOOTSTRAP, seed)
     sme1_covariance = sde_covariance(SME(trainer, order="1"), x_star)
     sme1 = relative_error(sme1_covariance, exact)
     report.key("chain_vs_discrete_lyapunov_rel_err", relative_error(sample, exact))
