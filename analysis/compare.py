@@ -176,3 +176,20 @@ def compare(a: Trajectory, b: Trajectory, phi: Optional[TestFunction] = None, pa
 
 
 __all__ = ["Comparison", "Estimate", "align", "compare", "mean_interval", "moments", "strong_error", "weak_error"]
+
+
+def first_below(steps: np.ndarray, wall: np.ndarray, values: np.ndarray, level: float):
+    """(steps, wall seconds) at the first record where the mean over runs of values [T, K] is at most ``level``;
+    NaNs if it never is.
+
+    Args:
+        steps: the records' step counts [T].
+        wall: their wall times [T].
+        values: the runs' values [T, K] (NaNs left out of the means).
+        level: the level.
+
+    Returns:
+        (steps, seconds).
+    """
+    below = np.flatnonzero(np.nanmean(values, axis=1) <= level)
+    return (float(steps[below[0]]), float(wall[below[0]])) if len(below) else (math.nan, math.nan)

@@ -97,3 +97,22 @@ def side_by_side(a: Trajectory, b: Trajectory, labels=("discrete", "SDE"), coord
     axes[0, 0].legend(fontsize=8)
     axes[1, 0].set_ylabel(f"{labels[0]} − {labels[1]} (95% MC)")
     return fig
+
+
+def weak_order_points(ax, points, label, color):
+    """A weak-order study's points (``analysis.weak_order``): kept ones with 95% bars, dropped ones hollow,
+    the solver's bias as crosses.
+
+    Args:
+        ax: the axes.
+        points: the study's points.
+        label, color: the line's.
+    """
+    etas = np.array([p["eta"] for p in points])
+    err = np.array([p["error"] for p in points])
+    half = 1.96 * np.array([p["se"] for p in points])
+    kept = np.array([p["kept"] for p in points])
+    ax.errorbar(etas[kept], err[kept], yerr=np.minimum(half[kept], 0.99 * err[kept]), fmt="o-", color=color,
+                label=label, ms=4, capsize=2)
+    ax.plot(etas[~kept], err[~kept], "o", mfc="none", color=color, ms=5)
+    ax.plot(etas, [p["bias"] for p in points], "x:", color=color, ms=4, lw=0.8)

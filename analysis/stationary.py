@@ -42,3 +42,30 @@ def pooled(traj, start: int) -> torch.Tensor:
     window = traj.states[start:]
     keep = window.isfinite().all(-1).all(0)
     return window[:, keep].reshape(-1, window.shape[-1])
+
+
+def stationary_window(traj, log=None) -> torch.Tensor:
+    """The pooled stationary window of ``traj`` (``settled_from``; its second half if no start is detected).
+
+    Args:
+        traj: the ensemble.
+        log: a callable told when the second half is used instead.
+
+    Returns:
+        [N, d] samples.
+    """
+    start = settled_from(traj)
+    if start is None:
+        start = len(traj.times) // 2
+        if log is not None:
+            log("no stationary start detected; the second half is pooled")
+    return pooled(traj, start)
+
+
+def stationary_start(traj):
+    """The record from which the ensemble is stationary (``settled_from``); None when undetected or not testable
+    (no recorded states, too few runs or records)."""
+    try:
+        return settled_from(traj) if traj.p else None
+    except ValueError:
+        return None

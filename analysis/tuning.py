@@ -18,6 +18,7 @@ import torch
 from analysis.compare import Estimate
 from analysis.fdr import ratio
 from games.random import Streams
+from games.optim import make_optimizer
 from games.schedules import Constant, InverseTime, Schedule, Step, Table
 from games.sga import SGA
 
@@ -172,3 +173,24 @@ def moment_prediction(sga: SGA, steps: int, lr: float) -> float:
     lin, m0, P0 = moment_problem(sga)
     with torch.no_grad():
         return math.exp(terminal_loss(lin, ConstantSchedule([lr, lr]), m0, P0, steps).item())
+
+
+def with_optimizer(sga: SGA, kind: str, **options) -> SGA:
+    """``sga`` with both players on the optimiser ``kind`` (``games.optim.make_optimizer``) with ``options``.
+
+    Args:
+        sga: the training.
+        kind: the optimiser's name ("sgd", "heavy_ball", "adam", "cg").
+        options: its options.
+
+    Returns:
+        The new training (``sga`` is left alone).
+    """
+    optimizer = make_optimizer(kind, field="sga.optimizer", **options)
+    return dataclasses.replace(sga, gen=dataclasses.replace(sga.gen, optimizer=optimizer),
+                               disc=dataclasses.replace(sga.disc, optimizer=optimizer))
+
+
+def inverse_sqrt(lr: float, steps: int) -> torch.Tensor:
+    """rates [2, N] of η/√(n + 1) for both players (Naganuma & Iiduka 2023's decaying rate)."""
+    return both(InverseTime(float(lr), 1.0, 0.5), steps)

@@ -181,6 +181,23 @@ def critic_values(G: torch.Tensor, y: torch.Tensor, eta_t: float) -> torch.Tenso
     return y - symmetric_expm_multiply(-eta_t * G, y.expand(*G.shape[:-1]))
 
 
+def descent_critic_values(G: torch.Tensor, y: torch.Tensor, eta_t: float, steps: int) -> torch.Tensor:
+    """The critic of ``steps`` gradient-descent steps of size ηt/steps on the kernel model from D₀ = 0:
+    D = y − (I − (ηt/steps)G)^steps y, [L, L] × [L] → [L] (→ ``critic_values`` as steps grow).
+
+    Args:
+        G: the kernel [L, L].
+        y: the labels [L].
+        eta_t: the training time ηt.
+        steps: the descent steps.
+
+    Returns:
+        [L].
+    """
+    h = eta_t / steps
+    return y - torch.linalg.matrix_power(torch.eye(len(G), dtype=G.dtype) - h * G, steps) @ y
+
+
 def critic_rate(G: torch.Tensor, y: torch.Tensor, D: torch.Tensor, eta: float) -> torch.Tensor:
     """Kernel gradient flow of the squared loss, Ḋ = ηG(y − D), → [K, L]."""
     return eta * (G @ (y - D).unsqueeze(-1)).squeeze(-1)

@@ -6,16 +6,22 @@ by the training and SDE layers, not here.
 """
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 from typing import Any, Tuple
 
 import torch
 
+from .errors import ConfigError
 from .random import Streams
 
 Batch = Any  # a tensor or a tuple of tensors, each with leading dimensions [K, B]
 PLAYERS = ("theta", "omega")  # the generator θ and the discriminator ω
+
+
+class NotAvailable(NotImplementedError):
+    """What a game does not offer: a known equilibrium, a closed-form target law, a distance to it."""
 
 
 def _requires_grad(obj) -> bool:
@@ -36,6 +42,28 @@ class Game:
     name = "game"
     p: int
     q: int
+    PRESETS: dict = {}  # {preset name: constructor options}: the set-ups that entries, notebooks and tests share
+
+    @classmethod
+    def preset(cls, name: str, **changes) -> "Game":
+        """The game of preset ``name`` (``PRESETS``), with ``changes`` to its options.
+
+        Args:
+            name: a key of ``PRESETS``.
+            changes: constructor options that replace the preset's.
+
+        Returns:
+            The game.
+        """
+        return cls(**{**cls.preset_options(name), **changes})
+
+    @classmethod
+    def preset_options(cls, name: str) -> dict:
+        """The constructor options of preset ``name``; ConfigError names an unknown one."""
+        if name not in cls.PRESETS:
+            raise ConfigError("game.preset", f"unknown preset {name!r} of {cls.name}; expected one of "
+                                             f"{', '.join(cls.PRESETS) or 'none'}")
+        return copy.deepcopy(cls.PRESETS[name])
 
     @property
     def d(self) -> int:
@@ -86,18 +114,44 @@ class Game:
         SME-2 of a rule with memory needs. False unless a game knows better."""
         return False
 
+    # -- what a game offers, where it knows it (``NotAvailable`` otherwise) ---------------------------
     def equilibrium(self, device="cpu", dtype=torch.float64) -> torch.Tensor:
         """The equilibrium x* [d], where the game has a known one."""
-        raise NotImplementedError(f"{self.name} has no known equilibrium")
+        raise NotAvailable(f"{self.name} has no known equilibrium")
+
+    def target_law(self, device="cpu", dtype=torch.float64):
+        """The law the generator learns, where the game knows it in closed form."""
+        raise NotAvailable(f"{self.name} has no closed-form target law")
+
+    def target_distance(self, x: torch.Tensor) -> torch.Tensor:
+        """The distance [K] from the generator law at x [K, d] to the target (named by ``target_distance_name``)."""
+        raise NotAvailable(f"{self.name} has no closed-form distance to its target")
+
+    target_distance_name = "distance to the target"
+
+    def offered(self, what: str, *args, **kwargs):
+        """``what``(*args, **kwargs) of this game (say "equilibrium"), or None where the game does not offer it.
+
+        Args:
+            what: the name of one of the game's declarations.
+            args, kwargs: its arguments.
+
+        Returns:
+            Its value, or None.
+        """
+        try:
+            return getattr(self, what)(*args, **kwargs)
+        except NotImplementedError:
+            return None
 
     # -- closed forms, where a game has them ---------------------------------------------------
     def expected_losses(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """The exact expected losses (E L̂_G(x), E L̂_D(x)), each [K]."""
-        raise NotImplementedError(f"{self.name} has no closed-form expected losses")
+        raise NotAvailable(f"{self.name} has no closed-form expected losses")
 
     def expected_field(self, x: torch.Tensor) -> torch.Tensor:
         """The exact expected field E V̂(x) [K, d]."""
-        raise NotImplementedError(f"{self.name} has no closed-form field")
+        raise NotAvailable(f"{self.name} has no closed-form field")
 
     def expected_field_jvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """DV(x)·v [K, d]: the derivative of ``expected_field`` along v (forward-mode autograd)."""
@@ -105,7 +159,7 @@ class Game:
 
     def gradient_noise_factor(self, x: torch.Tensor, B: int) -> torch.Tensor:
         """A factor F [K, d, m] of the minibatch field's covariance: F Fᵀ = Σ_B(x) = Cov[V̂(x)]."""
-        raise NotImplementedError(f"{self.name} has no closed-form gradient covariance")
+        raise NotAvailable(f"{self.name} has no closed-form gradient covariance")
 
     def gradient_noise_product(self, x: torch.Tensor, B: int, w: torch.Tensor) -> torch.Tensor:
         """F w [*, K, d] for w [*, K, m], F = ``gradient_noise_factor``: the minibatch field's noise driven

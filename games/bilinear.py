@@ -31,6 +31,10 @@ class BilinearGame(Game):
     x0: float = 1.0
 
     name = "bilinear"
+    PRESETS = {
+        # two generator coordinates against one critic, with offsets, a ridge and additive noise
+        "rectangular": dict(p=2, q=1, ridge=0.5, noise_offset=0.3, coupling=[[1.0], [0.4]], b=0.2, c=-0.1),
+    }
 
     def __post_init__(self):
         check_int("game.p", self.p)

@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from .base import Game, gaussian_quadratic_increments
+from .base import Game, NotAvailable, gaussian_quadratic_increments
 from .errors import check_choice, check_positive
 from .maths.losses import f, f_prime, f_second, generator_loss, gradient_penalty, is_linear
 
@@ -35,6 +35,11 @@ class DiracGAN(Game):
     psi0: float = 1.0
 
     name = "dirac"
+    PRESETS = {
+        # instance noise and R1 (Mescheder et al. 2018) on the WGAN loss: the field and its noise covariance
+        # stay in closed form (linear in the instance noise), and R1 damps the rotation
+        "noisy-r1": dict(loss="wgan", gamma=1.0, noise=0.5),
+    }
     p = 1
     q = 1
 
@@ -145,6 +150,8 @@ class DiracGAN(Game):
 
     def flow_eigenvalues(self) -> list:
         """Eigenvalues of DV at the equilibrium: ±i f'(0), or −γ/2 ± √(γ²/4 − f'(0)²) with R1/R2."""
+        if self.loss == "wgan-gp":
+            raise NotAvailable("WGAN-GP: |ψ| is not differentiable at the equilibrium ψ = 0")
         a = self.fprime0
         root = cmath.sqrt(self.gamma**2 / 4 - a**2)
         return [-self.gamma / 2 + root, -self.gamma / 2 - root]
@@ -158,7 +165,7 @@ class DiracGAN(Game):
         if update == "sim":
             return [1 + h * lam for lam in self.flow_eigenvalues()]
         if self.gamma != 0:
-            raise NotImplementedError("the alternating closed form is stated without penalty")
+            raise NotAvailable("the alternating closed form is stated without penalty")
         a = math.sqrt(n_d) * h * self.fprime0
         c = 1 - a**2 / 2
         root = cmath.sqrt(c**2 - 1)

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
 from .base import Game, gaussian_quadratic_increments
 from .errors import check_finite, check_int, check_positive
 from .maths.wasserstein import w2_gaussian
+
+
+class GaussianLaw(NamedTuple):
+    """N(mean, cov): mean [n], cov [n, n]."""
+
+    mean: torch.Tensor
+    cov: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,13 @@ class GaussianGame(Game):
     sigma0: float = 0.5
 
     name = "gaussian"
+    PRESETS = {
+        # target N(0.5, 0.5²) and a strong ridge (its linearisation relaxes in about two time units)
+        "damped": dict(mean=0.5, std=0.5, ridge=1.0, mu0=0.0, sigma0=1.0),  # a generator twice too wide
+        "damped-narrow": dict(mean=0.5, std=0.5, ridge=1.0, mu0=0.0, sigma0=0.3),  # and one too narrow
+        # the defaults' target and start swapped: target std 0.5 from σ₀ = 1 (also W₂ = √4.25 at t = 0)
+        "swapped": dict(std=0.5, sigma0=1.0),
+    }
 
     def __post_init__(self):
         check_int("game.n", self.n)
@@ -75,6 +90,16 @@ class GaussianGame(Game):
     def coordinate_names(self) -> tuple:
         """In one dimension: the generator's mean μ and scale σ, the critic's linear a and quadratic b."""
         return ("μ", "σ", "a", "b") if self.n == 1 else super().coordinate_names
+
+    def target_law(self, device="cpu", dtype=torch.float64) -> GaussianLaw:
+        """N(m, S): m = mean·1, S = std²·I."""
+        return GaussianLaw(*self.target(torch.empty(0, device=device, dtype=dtype)))
+
+    def target_distance(self, x: torch.Tensor) -> torch.Tensor:
+        """The exact W₂ of the generator law to the target (``w2``)."""
+        return self.w2(x)
+
+    target_distance_name = "W₂(generator, target)"
 
     def equilibrium(self, device="cpu", dtype=torch.float64):
         like = torch.empty(0, device=device, dtype=dtype)

@@ -10,6 +10,7 @@ SME-2 drifts and update-map Jacobians use DV; "relu" is the common choice in the
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -18,6 +19,13 @@ from .networks import NetworkGAN
 from .random import Streams
 
 TARGETS = {"ring": 0.02, "grid": 0.05}  # mode standard deviations σ
+
+
+class MixtureLaw(NamedTuple):
+    """An equal-weight mixture of N(mode, std²·I) over the rows of ``modes`` [M, n]."""
+
+    modes: torch.Tensor
+    std: float
 
 
 class MixtureGAN(NetworkGAN):
@@ -39,6 +47,10 @@ class MixtureGAN(NetworkGAN):
             return 2.0 * torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1)
         axis = torch.arange(-4.0, 5.0, 2.0, device=device, dtype=dtype)
         return torch.cartesian_prod(axis, axis)
+
+    def target_law(self, device="cpu", dtype=torch.float64) -> MixtureLaw:
+        """The modes, equally weighted, each N(mode, σ²I)."""
+        return MixtureLaw(self.modes(device, dtype), self.sigma)
 
     def real_samples(self, B: int, generator: Streams) -> torch.Tensor:
         """A mode drawn uniformly, plus σ·N(0, I), [K, B, 2]."""

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from .base import Game, gaussian_quadratic_factor
 from .errors import ConfigError, check_choice, check_int, check_positive
+from .gaussian import GaussianLaw
 from .random import Streams
 
 TRAINING_SET_SALT = 0x5EED_DA7A  # a run's training set comes from its seed xor this
@@ -123,6 +124,12 @@ class OneLayerGAN(Game):
         """(A*, 0); A is identified only up to A → AR with R orthogonal (the target law is AAᵀ)."""
         A = self.target.to(device=device, dtype=dtype).reshape(-1)
         return torch.cat([A, torch.zeros(self.q, device=device, dtype=dtype)])
+
+    def target_law(self, device="cpu", dtype=torch.float64) -> GaussianLaw:
+        """Linear φ: N(0, A*A*ᵀ)."""
+        self._linear_only("the target law")
+        A = self.target.to(device=device, dtype=dtype)
+        return GaussianLaw(torch.zeros(self.n, device=device, dtype=dtype), A @ A.T)
 
     def expected_field(self, x: torch.Tensor) -> torch.Tensor:
         """Linear φ: −∇_A L = (V + Vᵀ)A, ∇_V L = A*A*ᵀ − AAᵀ − V."""

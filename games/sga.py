@@ -136,14 +136,23 @@ class SGA:
         return self.game.join(params["theta"], params["omega"]), state, obs
 
     def step_players(self, params: dict, state: dict, k: int, streams: Streams, observe: bool = True,
-                     oracle: Optional[Oracle] = None):
-        """``step`` on the players' parameters {"theta": [K, p], "omega": [K, q]}; the observables
-        are computed only if ``observe``."""
+                     oracle: Optional[Oracle] = None, adapt: bool = True):
+        """``step`` on the players' parameters {"theta": [K, p], "omega": [K, q]}.
+
+        Args:
+            observe: whether to compute the step's observables.
+            adapt: whether the step is taken, so that adaptive schedules are told of its moves (not for
+                a step computed only for its observables, whose moves are never applied).
+
+        Returns:
+            (params', state', observables or None).
+        """
         oracle = oracle or self.oracle(streams)
         oracle.begin()
         state = {**state, "count": dict(state["count"]), "schedules": dict(state["schedules"])}
         obs = {} if observe else None
-        params, state["rule"] = self.rule.step(params, state["rule"], _Training(self, state, k, oracle, obs))
+        params, state["rule"] = self.rule.step(params, state["rule"], _Training(self, state, k, oracle, obs,
+                                                                                adapt=adapt))
         return params, state, obs
 
     # -- running an ensemble --------------------------------------------------------------------
@@ -217,9 +226,9 @@ class _Training:
     """
 
     def __init__(self, sga: SGA, state: dict, k: int, oracle: Oracle, obs: Optional[dict], prefix: str = "",
-                 quiet: bool = False):
+                 quiet: bool = False, adapt: bool = True):
         self.sga, self.state, self.k, self.oracle, self.obs = sga, state, k, oracle, obs
-        self.prefix, self.quiet = prefix, quiet
+        self.prefix, self.quiet, self.adapt = prefix, quiet, adapt
 
     def gradients(self, y, players=PLAYERS, batch="g"):
         grads, losses = self.oracle.gradients(y, players, self.prefix + batch)
@@ -271,7 +280,8 @@ class _Training:
         raise ConfigError("sga.update", "training keeps a rule's past in its state, not an underlying one-step method")
 
     def inner(self, index):
-        return _Training(self.sga, self.state, self.k, self.oracle, self.obs, f"{self.prefix}{index}/", quiet=True)
+        return _Training(self.sga, self.state, self.k, self.oracle, self.obs, f"{self.prefix}{index}/", quiet=True,
+                         adapt=self.adapt)
 
     def _rate(self, who: str, params: torch.Tensor):
         """``SGA.rate`` as a float or a [K, 1] column on params' device, checked against the number of runs."""
@@ -287,9 +297,10 @@ class _Training:
         return dict(zip(PLAYERS, self.sga.game.project(y["theta"], y["omega"])))
 
     def _observe(self, who, params, d, rate) -> None:
-        """Records the move params → params − rate·d (unless ``quiet``) and reports it to an adaptive schedule."""
+        """Records the move params → params − rate·d (unless ``quiet``) and reports it to an adaptive schedule
+        (if the move is applied: ``adapt``)."""
         player, obs = self.sga.players[who], self.obs
-        adaptive = isinstance(player.schedule, Adaptive)
+        adaptive = self.adapt and isinstance(player.schedule, Adaptive)
         if self.quiet or (obs is None and not adaptive):
             return
         with torch.no_grad():
@@ -342,7 +353,9 @@ class _TrainingLoop(Stepper):
         return obs
 
     def observe(self, n: int) -> dict:
-        return self.sga.step_players(self.params, self.train_state, n, self.streams, oracle=self.oracle)[2]
+        """The observables of the step from x_n, which is not taken: no schedule hears of it."""
+        return self.sga.step_players(self.params, self.train_state, n, self.streams, oracle=self.oracle,
+                                     adapt=False)[2]
 
     def poison(self, runs: torch.Tensor) -> None:
         self.params = {w: v.masked_fill(runs[:, None], math.nan) for w, v in self.params.items()}

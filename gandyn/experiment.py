@@ -6,7 +6,22 @@ from typing import Callable, Dict, Optional
 
 import torch
 
+from games import GAMES
+
 from .config import Config
+
+
+def game_preset(game: str, preset: str) -> Dict[str, object]:
+    """The dotted overrides of catalog game ``game`` set to its preset ``preset`` (``Game.PRESETS``).
+
+    Args:
+        game: the game's catalog name ("gaussian").
+        preset: the name of one of its presets.
+
+    Returns:
+        {"game.name": game, "game.<option>": value, …}.
+    """
+    return {"game.name": game, **{f"game.{k}": v for k, v in GAMES[game].preset_options(preset).items()}}
 
 
 @dataclass(frozen=True)
@@ -27,8 +42,8 @@ class Experiment:
         return Config().with_overrides({**self.defaults, **(self.quick if quick else {}), **overrides})
 
     def execute(self, config: Config, report, quick: bool) -> None:
-        """``run`` with ``threads`` CPU threads on the CPU: entries made of small tensors set 1, as two
-        threads waiting at OpenMP barriers on a busy two-core machine made them up to ten times slower."""
+        """``run`` with ``threads`` CPU threads on the CPU: entries made of small tensors set 1, so that their
+        threads do not wait at OpenMP barriers on a busy machine."""
         before = torch.get_num_threads()
         if self.threads and torch.device(config.run.device).type == "cpu":
             torch.set_num_threads(self.threads)

@@ -17,6 +17,7 @@ makes the noise increment F ΔW exact in covariance. For Euler–Maruyama on SME
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Optional
 
@@ -25,6 +26,8 @@ import torch
 from games.base import Game
 from games.errors import ConfigError, check_int
 from games.random import Streams
+
+from .sme import SME
 
 
 class ReferenceBatchGame(Game):
@@ -94,3 +97,19 @@ class ReferenceBatchGame(Game):
         """F [K, d, M] with F Fᵀ the unbiased estimate of Σ_B(x) from M per-sample fields."""
         g = self.reference_fields(x)
         return (g - g.mean(dim=1, keepdim=True)).transpose(1, 2) / math.sqrt(B * (self.noise_samples - 1))
+
+
+def estimated_sme1(sga, reference: int, seed: int, noise_samples: int = 32):
+    """SME-1 of ``sga`` with its field and noise factor estimated on fresh reference batches (``ReferenceBatchGame``).
+
+    Args:
+        sga: the training.
+        reference: the reference batch's size N.
+        seed: the seed of its batches.
+        noise_samples: the per-sample gradients behind the low-rank noise factor.
+
+    Returns:
+        The SME.
+    """
+    estimated = ReferenceBatchGame(sga.game, samples=reference, noise_samples=noise_samples, seed=seed, fresh=True)
+    return SME(dataclasses.replace(sga, game=estimated), order="1")

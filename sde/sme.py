@@ -53,6 +53,15 @@ class SME(Expansion):
     noise_type = "general"
     sde_type = "ito"
 
+    @classmethod
+    def available(cls, sga: SGA) -> bool:
+        """Whether the SMEs of ``sga`` can be built: closed-form coefficients of its game, a rule they cover."""
+        try:
+            cls(sga, order="2").drift(sga.game.init(1, Streams([0])))
+            return True
+        except (NotImplementedError, ConfigError):
+            return False
+
     def __init__(self, sga: SGA, order: str = "1", eta: Optional[float] = None):
         self.order = check_choice("sde.order", str(order), ORDERS)
         if getattr(sga.game, "clip", None) is not None:

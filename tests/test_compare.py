@@ -162,7 +162,7 @@ def test_discrete_training_against_its_sme_end_to_end():
     """SGA on the Gaussian game (η = 0.05, 40 steps) against SME-1 and SME-2 by Platen's scheme at dt = η,
     run independently and driven by the chain's own minibatches (sde.coupling). The coupled comparison's
     se is far smaller, which resolves SME-1's O(η) weak error; SME-2's (O(η²)) is several times smaller."""
-    game, eta, K, steps = GaussianGame(mean=0.5, std=0.5, ridge=1.0, sigma0=0.3), 0.05, 1000, 40
+    game, eta, K, steps = GaussianGame.preset("damped-narrow"), 0.05, 1000, 40
     x0 = game.init(1, Streams([0]))[0]
     paired = {}
     for order in ("1", "2"):
@@ -197,3 +197,12 @@ def test_mean_interval_is_scipys_student_t_interval():
     expected = scipy.stats.t.interval(0.9, 6, loc=values.mean(), scale=scipy.stats.sem(values))
     assert mean == pytest.approx(values.mean()) and (low, high) == pytest.approx(expected, rel=1e-12)
     assert all(map(np.isnan, mean_interval([1.5])[1:]))
+
+
+def test_first_below_finds_the_first_record_of_the_mean_at_the_level():
+    from analysis.compare import first_below
+
+    steps, wall = np.array([0, 10, 20, 30]), np.array([0.0, 1.0, 2.0, 3.0])
+    values = np.array([[3.0, 1.0], [1.5, 0.7], [0.5, 1.5], [0.2, np.nan]])  # means 2, 1.1, 1, 0.2
+    assert first_below(steps, wall, values, 1.0) == (20.0, 2.0)
+    assert all(math.isnan(v) for v in first_below(steps, wall, values, 0.1))

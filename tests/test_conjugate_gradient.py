@@ -8,19 +8,21 @@ import torch
 from games import GaussianGame, SGA
 from games.optim import ConjugateGradient, HeavyBall
 from gandyn.cli import main
-from gandyn.experiments.conjugate_gradient import OPTIMIZERS, decaying, with_optimizer
+from analysis.tuning import inverse_sqrt, with_optimizer
+from gandyn.experiments.conjugate_gradient import OPTIMIZERS
 
 
 def test_every_optimizer_drives_both_players():
     sga = SGA(GaussianGame(), lr=0.01)
-    cg = with_optimizer(sga, "cg_hs_dy")
+    cg = with_optimizer(sga, "cg", beta="HS_DY")
     assert cg.gen.optimizer == cg.disc.optimizer == ConjugateGradient(beta="HS_DY")
-    assert with_optimizer(sga, "momentum").gen.optimizer == HeavyBall(0.9)
-    assert len(OPTIMIZERS) == 9 and sga.gen.optimizer == "sgd"  # the original is left alone
+    assert with_optimizer(sga, "heavy_ball", momentum=0.9).gen.optimizer == HeavyBall(0.9)
+    assert sga.gen.optimizer == "sgd"  # the original is left alone
+    assert len(OPTIMIZERS) == 9 and OPTIMIZERS["momentum"] == ("heavy_ball", {"momentum": 0.9})  # the entry's set
 
 
 def test_the_papers_decaying_rate():
-    rates = decaying(0.2, 5)
+    rates = inverse_sqrt(0.2, 5)
     expected = torch.tensor([0.2 / math.sqrt(n + 1) for n in range(5)], dtype=torch.float64)
     assert rates.shape == (2, 5) and torch.allclose(rates, expected.expand(2, -1))
 

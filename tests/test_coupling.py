@@ -51,7 +51,7 @@ def test_the_ks_check_rejects_the_plain_quadratic_statistic():
 
 
 @pytest.mark.parametrize("game", [GAME, BilinearGame(p=2, q=2, noise_coupling=0.4, noise_offset=0.3),
-                                  DiracGAN(loss="wgan", gamma=1.0, noise=0.5)],
+                                  DiracGAN.preset("noisy-r1")],
                          ids=["gaussian", "bilinear", "dirac-wgan-instance-noise"])
 def test_increments_drive_the_factor_to_the_chain_noise(game):
     """F w = √B(V̂ − E V̂) up to a residual variance O(1/B) (zero for noise linear in the samples)."""

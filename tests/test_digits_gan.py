@@ -10,7 +10,8 @@ from games import DigitsGAN
 from games.digits import digits
 from games.random import Streams
 from gandyn.cli import main
-from gandyn.experiments.digits_gan import OBSERVABLES, observables
+from analysis.observables import DIGITS_OBSERVABLES as OBSERVABLES
+from analysis.observables import digits_observables as observables
 
 
 def test_observables_on_known_states():
@@ -64,7 +65,7 @@ def test_sme_noise_factor_is_low_rank():
 def test_sme_of_a_large_network_never_forms_a_d_by_d_matrix():
     """Reading the rule's loadings probes each minibatch twice instead of d times: for this 51,905-parameter
     network the old read allocated a (2d)² identity (21 GB) and evaluated the rule on 2d rows."""
-    from gandyn.experiments.mixture_gan import sme1
+    from sde.estimated import estimated_sme1 as sme1
     from games import SGA
     from sde import integrate
 

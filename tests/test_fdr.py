@@ -11,7 +11,7 @@ from games.base import PLAYERS
 from games.sga import Player
 from sde.sme import SME
 
-GAME = GaussianGame(mean=0.5, std=0.5, ridge=1.0, mu0=0.0, sigma0=1.0)
+GAME = GaussianGame.preset("damped")
 
 
 def trainer(update: str, lr: float = 0.1) -> SGA:
@@ -111,7 +111,7 @@ def test_sde_relation_balances_under_the_exact_invariant_measure_and_not_under_a
     """Bilinear game with ridge: SME-1 is an OU process whose invariant law N(x*, P) solves the
     continuous Lyapunov equation; at samples of it the relation for |ω − c|² balances within Monte
     Carlo error, and at samples of N(x*, 1.5 P) it does not."""
-    game = BilinearGame(p=2, q=1, ridge=0.5, noise_offset=0.3, coupling=[[1.0], [0.4]], b=0.2, c=-0.1)
+    game = BilinearGame.preset("rectangular")
     x_star = game.equilibrium()
     sme = SME(SGA(game, lr=0.1, batch_size=2), order="1")
     P = torch.as_tensor(sde_covariance(sme, x_star))

@@ -97,3 +97,20 @@ def test_bad_schedules_are_named():
         FDRScheduler(0.1, test="sasa+")
     with pytest.raises(ConfigError, match="sga.svag"):
         SGA(GAME, svag=2, gen=Player(schedule=FDRScheduler(0.1)))
+
+
+def test_the_final_observation_is_not_reported_to_an_adaptive_schedule():
+    """The last record's observables come from a step that is never applied: the schedule hears only of the
+    ``steps`` updates each player made, so it can record no cut of an update that never happened."""
+    heard = []
+
+    class Listening(FDRScheduler):
+        def observe(self, state, dot, sq):
+            heard.append(state["updates"])
+            return super().observe(state, dot, sq)
+
+    sga = SGA(GAME, lr=LR, gen=Player(schedule=Listening(LR)), disc=Player(schedule=Listening(LR)))
+    steps = 7
+    traj = sga.run(steps, K=2, seed=0, record_every=steps)
+    assert len(traj.times) == 2  # the start and the end, whose row holds the final observation
+    assert len(heard) == 2 * steps  # one report per player and update, none for the final observation

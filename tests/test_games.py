@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from games import BilinearGame, DiracGAN, GaussianGame
+from games import BilinearGame, DiracGAN, GaussianGame, MixtureGAN
+from games.errors import ConfigError
 from games.base import Game, gaussian_quadratic_factor
 from games.random import Streams
 
@@ -122,7 +123,7 @@ def covariance_zscores(fields: torch.Tensor, exact: torch.Tensor) -> torch.Tenso
 
 @pytest.mark.parametrize("game", [GaussianGame(), GaussianGame(n=2, ridge=0.2),
                                   BilinearGame(p=2, q=2, noise_coupling=0.3, ridge=0.1),
-                                  DiracGAN(loss="wgan", gamma=1.0, noise=0.5)],
+                                  DiracGAN.preset("noisy-r1")],
                          ids=["gaussian-n1", "gaussian-n2", "bilinear", "dirac-wgan-instance-noise"])
 def test_exact_covariance_matches_sampled_minibatch_fields(game):
     N, B = 40000, 3
@@ -190,3 +191,36 @@ def test_games_name_their_coordinates():
     two = GaussianGame(n=2)
     assert two.coordinate_names == tuple(f"x{i}" for i in range(two.d))
     assert len(BilinearGame().coordinate_names) == BilinearGame().d
+
+
+def test_games_declare_what_they_offer_and_name_what_they_do_not():
+    """The Gaussian game's target law and distance, against their definitions; a game without one says so."""
+    game = GaussianGame.preset("damped")
+    law = game.target_law()
+    torch.testing.assert_close(law.mean, torch.tensor([0.5], dtype=torch.float64))
+    torch.testing.assert_close(law.cov, torch.tensor([[0.25]], dtype=torch.float64))
+    x = torch.tensor([[0.0, 1.0, 0.3, 0.2]], dtype=torch.float64)  # N(0, 1) against N(0.5, 0.25): W₂² = 0.25 + 0.25
+    torch.testing.assert_close(game.target_distance(x), torch.tensor([math.sqrt(0.5)], dtype=torch.float64))
+    mixture = MixtureGAN("ring").target_law()
+    assert mixture.modes.shape == (8, 2) and mixture.std == 0.02
+    custom = BilinearGame()
+    with pytest.raises(NotImplementedError, match="target law"):
+        custom.target_law()
+    assert custom.offered("target_law") is None and custom.offered("equilibrium") is not None
+    assert MixtureGAN().offered("equilibrium") is None
+
+
+def test_presets_are_their_options_and_unknown_ones_are_named():
+    assert GaussianGame.preset("damped") == GaussianGame(mean=0.5, std=0.5, ridge=1.0, mu0=0.0, sigma0=1.0)
+    assert GaussianGame.preset("damped", sigma0=0.3) == GaussianGame.preset("damped-narrow")
+    with pytest.raises(ConfigError, match="game.preset"):
+        GaussianGame.preset("nowhere")
+
+
+def test_dirac_wgan_gp_offers_no_closed_form_eigenvalues():
+    """|ψ| is not differentiable at ψ = 0: no eigenvalues are offered; the R1 GAN's are ±i f'(0) damped by γ/2."""
+    assert DiracGAN(loss="wgan-gp", gamma=1.0).offered("flow_eigenvalues") is None
+    assert DiracGAN(loss="wgan-gp", gamma=1.0).offered("gd_eigenvalues", 0.1, "sim") is None
+    values = DiracGAN(loss="wgan", gamma=1.0).flow_eigenvalues()  # f'(0) = 1: −½ ± i√¾
+    assert sorted(v.imag for v in values) == pytest.approx([-math.sqrt(0.75), math.sqrt(0.75)])
+    assert all(v.real == pytest.approx(-0.5) for v in values)

@@ -13,7 +13,7 @@ from games import SGA, BilinearGame, Player
 from gandyn.cli import main
 from sde.sme import SME
 
-GAME = BilinearGame(p=2, q=1, ridge=0.5, noise_offset=0.3, coupling=[[1.0], [0.4]], b=0.2, c=-0.1)
+GAME = BilinearGame.preset("rectangular")
 X_STAR = GAME.equilibrium()
 
 
@@ -114,3 +114,15 @@ def test_invariant_measure_entry(tmp_path):
     assert summary["stationary_cov_err_sme2s_0.05"] < summary["stationary_cov_err_sme1_0.05"] / 2
     for name in ("invariant_closed_form", "invariant_chain", "invariant_simulated"):
         assert (tmp_path / f"{name}.png").exists()
+
+
+def test_the_bootstrap_scale_of_a_sample_covariance_falls_as_one_over_root_k():
+    from analysis.invariant import sample_covariance
+
+    reference = np.array([[1.0, 0.3], [0.3, 0.5]])
+    root = np.linalg.cholesky(reference)
+    draws = torch.from_numpy(np.random.default_rng(0).standard_normal((16000, 2)) @ root.T)
+    small, scale_small = sample_covariance(draws[:1000], reference, resamples=200, seed=1)
+    large, scale_large = sample_covariance(draws, reference, resamples=200, seed=1)
+    np.testing.assert_allclose(large, reference, atol=0.05)
+    assert scale_small / scale_large == pytest.approx(4.0, rel=0.25)  # √(16000/1000)

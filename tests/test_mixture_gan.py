@@ -8,7 +8,8 @@ import torch
 from games import MixtureGAN
 from games.random import Streams
 from gandyn.cli import main
-from gandyn.experiments.mixture_gan import OBSERVABLES, observables
+from analysis.observables import MIXTURE_OBSERVABLES as OBSERVABLES
+from analysis.observables import mixture_observables as observables
 
 
 def test_observables_on_known_states():

@@ -1,7 +1,8 @@
 """mode-collapse at small size: critic damping decides between collapse and coverage (THEORY §5)."""
 import pytest
 
-from gandyn.experiments.mode_collapse import best_ridge, gaussian_w2, mixture_flow, tag
+from analysis.collapse import best_ridge, gaussian_w2, mixture_flow
+from gandyn.experiments.mode_collapse import tag
 
 
 @pytest.fixture(scope="module")

@@ -19,3 +19,22 @@ def test_one_layer_error_falls_like_inverse_root_samples(tmp_path):
         assert 0 < summary[f"tv_d{d}"] < 0.5
     assert summary["floor_d2"] < summary["floor_d8"]
     assert (tmp_path / "one_layer.png").exists()
+
+
+def test_learned_covariance_averages_the_second_half_against_the_target_law():
+    """A run whose A sits at A* over the second half has learned the target law N(0, A*A*ᵀ) exactly."""
+    import torch
+
+    from analysis.onelayer import frobenius, learned_covariance
+    from games import OneLayerGAN
+    from games.trajectory import Trajectory
+
+    game = OneLayerGAN(n=2, k=2)
+    star = game.equilibrium()
+    states = torch.stack([torch.zeros(game.d, dtype=torch.float64)] * 2 + [star] * 2)[:, None]  # [T = 4, K = 1, d]
+    traj = Trajectory(times=torch.arange(4.0), states=states, p=game.p)
+    learned = learned_covariance(game, traj)
+    target = game.target @ game.target.T
+    torch.testing.assert_close(learned[0], target)
+    torch.testing.assert_close(game.target_law().cov, target)
+    assert float(frobenius(learned, torch.zeros(2, 2, dtype=torch.float64))) == pytest.approx(float(target.norm()))

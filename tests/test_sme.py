@@ -180,7 +180,7 @@ def test_sme2s_covariance_is_positive_semidefinite_and_projections_counted():
 
 @pytest.mark.parametrize("order", ["1", "2", "2s"])
 @pytest.mark.parametrize("update,shared", [("sim", False), ("alt-d", False), ("sim", True)])
-@pytest.mark.parametrize("game", [GaussianGame(n=2, ridge=0.3), DiracGAN(loss="wgan", gamma=1.0, noise=0.5)],
+@pytest.mark.parametrize("game", [GaussianGame(n=2, ridge=0.3), DiracGAN.preset("noisy-r1")],
                          ids=["gaussian", "dirac"])
 def test_noise_product_is_the_diffusion_times_w(game, order, update, shared):
     """g_prod(t, y, v) = g(t, y) v to rounding, for a game with a closed-form product (Gaussian) and one
@@ -200,3 +200,10 @@ def test_refusals_name_the_field():
         SME(SGA(game, gen=Player("adam")))
     with pytest.raises(ConfigError, match="sde.order"):
         SME(SGA(game), order="3")
+
+
+def test_smes_are_available_where_the_game_has_closed_forms():
+    from games import MixtureGAN
+
+    assert SME.available(SGA(GaussianGame(), lr=0.1))
+    assert not SME.available(SGA(MixtureGAN(hidden=(4,)), lr=0.1))

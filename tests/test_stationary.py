@@ -42,3 +42,17 @@ def test_pooled_keeps_finite_runs_over_the_window():
     assert samples.shape == (30 * 9, 1) and samples.isfinite().all()
     with pytest.raises(ValueError, match="two runs"):
         settled_from(ar1(10, 1, 0.5, 0.0))
+
+
+def test_a_window_falls_back_to_the_second_half_and_an_untestable_ensemble_has_no_start():
+    """A drifting ensemble pools its second half (and says so); one run is too few to test."""
+    from analysis.stationary import stationary_start, stationary_window
+
+    traj = ar1(200, 500, 0.9, 0.0)
+    drifting = Trajectory(traj.times, traj.states + 0.02 * traj.times[:, None, None], 1)
+    said = []
+    window = stationary_window(drifting, said.append)
+    assert window.shape == (100 * 500, 1) and len(said) == 1
+    torch.testing.assert_close(window, pooled(drifting, 100))
+    assert stationary_start(ar1(200, 1, 0.9, 0.0)) is None
+    assert stationary_start(traj) == settled_from(traj)

@@ -8,8 +8,7 @@ from analysis.tuning import constant, evaluate, gain, inverse_time, log_grid, st
 from games import SGA, GaussianGame
 from gandyn.cli import main
 
-GAME = {"game.mean": 0.5, "game.std": 0.5, "game.ridge": 1.0, "game.mu0": 0.0, "game.sigma0": 1.0,
-        "sga.batch_size": 4}
+GAME = {**{f"game.{k}": v for k, v in GaussianGame.preset_options("damped").items()}, "sga.batch_size": 4}
 
 
 def test_schedule_families_are_what_they_say():
@@ -24,7 +23,7 @@ def test_schedule_families_are_what_they_say():
 def test_candidates_share_their_seeds():
     """Two copies of one schedule in one ensemble train identically (common random numbers), so their
     gain is exactly 1; a different schedule differs run by run."""
-    sga = SGA(GaussianGame(mean=0.5, std=0.5, ridge=1.0, sigma0=1.0), batch_size=4)
+    sga = SGA(GaussianGame.preset("damped"), batch_size=4)
     results, _ = evaluate(sga, {"a": constant(0.01, 50), "b": constant(0.01, 50), "c": constant(0.02, 50)}, runs=30)
     assert torch.equal(results["a"], results["b"]) and not torch.equal(results["a"], results["c"])
     estimate = gain(results["a"], results["b"])

@@ -4,14 +4,14 @@ import math
 import numpy as np
 import pytest
 
-from games import GaussianGame
+from games import DiracGAN, GaussianGame
 from games.random import Streams
-from gandyn.experiments import weak_order
+from analysis import weak_order
 
-GAME = GaussianGame(mean=0.5, std=0.5, ridge=1.0, mu0=0.0, sigma0=0.3)
+GAME = GaussianGame.preset("damped-narrow")
 
 
-@pytest.mark.parametrize("game", [GAME, weak_order.DIRAC], ids=["gaussian", "dirac-instance-noise-r1"])
+@pytest.mark.parametrize("game", [GAME, DiracGAN.preset("noisy-r1")], ids=["gaussian", "dirac-instance-noise-r1"])
 @pytest.mark.parametrize("update", ["sim", "alt-d"])
 def test_weak_errors_fall_as_eta_and_eta_squared(game, update):
     """SME-1's error halves and SME-2's quarters with η, every point resolved (coupled paths)."""
@@ -26,7 +26,7 @@ def test_weak_errors_fall_as_eta_and_eta_squared(game, update):
 
 
 def test_points_are_dropped_with_their_reason():
-    assert weak_order._why_dropped(1e-3, 1e-3, 0.0).startswith("Monte Carlo")
-    assert weak_order._why_dropped(1e-2, 1e-4, 5e-3).startswith("solver bias")
-    assert weak_order._why_dropped(math.nan, 0.0, 0.0) == "non-finite"
-    assert weak_order._why_dropped(1e-2, 1e-4, 1e-4) is None
+    assert weak_order.why_dropped(1e-3, 1e-3, 0.0).startswith("Monte Carlo")
+    assert weak_order.why_dropped(1e-2, 1e-4, 5e-3).startswith("solver bias")
+    assert weak_order.why_dropped(math.nan, 0.0, 0.0) == "non-finite"
+    assert weak_order.why_dropped(1e-2, 1e-4, 1e-4) is None

@@ -1,25 +1,9 @@
-"""conjugate-gradient: Naganuma & Iiduka's conjugate-gradient GAN training against SGD, momentum and Adam.
+"""conjugate-gradient: conjugate-gradient GAN training (Naganuma & Iiduka 2023) against SGD, momentum and Adam.
 
-Naganuma & Iiduka (AISTATS 2023) train both players by conjugate gradient (``games.optim.ConjugateGradient``:
-d_n = −g_n + β_n d_{n−1} with β from FR, PRP, HS, DY or the hybrids HS_DY and FR_PRP, capped at ½ as in
-their code). They claim that it converges to a local Nash equilibrium with a constant rate as well as with
-decaying ones, that it beats SGD and momentum SGD on the best FID, and Adam on the mean FID. Every
-optimiser here drives both players, simultaneously on the Gaussian game and alternately (D first) on the
-digits GAN, each at its own best constant rate from an ensemble sweep (a log grid, every rate on the same
-seeds, one ensemble: ``analysis.tuning``) and under the paper's decaying rate η/√(n + 1) from that rate.
-The winners are then run again on fresh seeds, which give every figure below.
-
-- Gaussian game (the ``lr-schedule`` game): the distance to the equilibrium |x − x*| over iterations;
-  ``distance_final_<optimizer>`` at the budget (constant rate) and ``distance_final_decay_<optimizer>``.
-- Digits GAN (``games.DigitsGAN``, the configured game: ``game.hidden``, ``game.latent``, ``sga.steps`` and
-  ``run.paths`` runs per rate): the Fréchet digits distance (``analysis.digits.fdd``, the FID analogue)
-  over iterations; ``fdd_best_<optimizer>`` the best run's final fdd, ``fdd_mean_<optimizer>`` the mean over
-  runs with its 95% interval, ``coverage_<optimizer>`` the classes covered, at the best constant rate.
-
-``claim_*`` keys say whether the measurements support each claim: ``claim_constant_rate_converges`` (every
-CG variant ends closer to x* than it started, at a constant rate; ``cg_converging`` lists those that do), ``claim_best_fdd_vs_sgd`` and
-``claim_best_fdd_vs_momentum`` (the best CG variant's best fdd is below theirs),
-``claim_mean_fdd_vs_adam`` (the best CG variant's mean fdd is below Adam's by more than its interval).
+Each optimiser, at its best constant rate of a sweep and under η/√(n + 1), on the Gaussian game (distance to
+x*) and the digits GAN (Fréchet digits distance). Keys: ``distance_final[_decay]_<optimizer>``,
+``fdd_best_<optimizer>``, ``fdd_mean_<optimizer>``, ``coverage_<optimizer>``, ``best_lr_{gaussian,digits}_<optimizer>``,
+and ``claim_*`` for each of the paper's claims.
 """
 from __future__ import annotations
 
@@ -31,19 +15,17 @@ import torch
 
 from analysis.digits import generator_quality
 from analysis.plots import new_figure
-from analysis.tuning import (both, constant, distance_over_time, evaluate, log_grid, mean_estimate,
-                             train_candidates)
-from games import make_game
+from analysis.tuning import (constant, distance_over_time, evaluate, inverse_sqrt, log_grid, mean_estimate,
+                             train_candidates, with_optimizer)
+from games import DigitsGAN, GaussianGame
 from games.errors import ConfigError
-from games.optim import CG_BETAS, make_optimizer
+from games.optim import CG_BETAS
 from games.random import Streams
-from games.schedules import InverseTime
 
 from ..experiment import Experiment
 
 OPTIMIZERS = {**{f"cg_{beta.lower()}": ("cg", {"beta": beta}) for beta in CG_BETAS},
               "sgd": ("sgd", {}), "momentum": ("heavy_ball", {"momentum": 0.9}), "adam": ("adam", {})}
-GAUSSIAN = {"mean": 0.5, "std": 0.5, "ridge": 1.0, "mu0": 0.0, "sigma0": 1.0}  # the lr-schedule game
 GAUSSIAN_RATES = (1e-3, 0.1, 6)  # the sweep's log grid: low, high, count (Adam's: a tenth)
 DIGITS_RATES = (0.01, 0.1, 3)
 GAUSSIAN_SIZES = {True: {"steps": 500, "runs": 64}, False: {"steps": 2000, "runs": 256}}  # by --quick
@@ -51,17 +33,10 @@ PROBE = 600  # latents per run for the fdd (about the held-out reference's 597 i
 RECORDS = 20  # records over a run
 
 
-def with_optimizer(sga, name: str):
-    """``sga`` with both players on optimiser ``name`` of ``OPTIMIZERS``."""
+def trainer(base, name: str, update: str):
+    """``base`` with both players on optimiser ``name`` of ``OPTIMIZERS`` and the update rule ``update``."""
     kind, options = OPTIMIZERS[name]
-    optimizer = make_optimizer(kind, field="sga.optimizer", **options)
-    return dataclasses.replace(sga, gen=dataclasses.replace(sga.gen, optimizer=optimizer),
-                               disc=dataclasses.replace(sga.disc, optimizer=optimizer))
-
-
-def decaying(lr: float, steps: int) -> torch.Tensor:
-    """rates [2, N] of the paper's η/√(n + 1) for both players."""
-    return both(InverseTime(float(lr), 1.0, 0.5), steps)
+    return dataclasses.replace(with_optimizer(base, kind, **options), update=update)
 
 
 def grid(name: str, rates: tuple) -> list:
@@ -78,20 +53,19 @@ def run(config, report, quick: bool):
     distances = gaussian_part(config, report, size)
     quality = digits_part(config, report)
     claims(report, distances, quality)
-    report.text(__doc__.split("\n", 1)[1].strip())
 
 
 def gaussian_part(config, report, size: dict) -> dict:
-    game = make_game("gaussian", **GAUSSIAN)
+    game = GaussianGame.preset("damped")  # the lr-schedule game
     base, steps, runs, x_star = config.sga.build(game), size["steps"], size["runs"], game.equilibrium()
     options = dict(runs=runs, device=config.run.device, dtype=config.run.torch_dtype)
     curves, finals = {}, {}
     for name in OPTIMIZERS:
-        sga = dataclasses.replace(with_optimizer(base, name), update="sim")
+        sga = trainer(base, name, "sim")
         sweep, _ = evaluate(sga, {lr: constant(lr, steps) for lr in grid(name, GAUSSIAN_RATES)}, seed=config.run.seed,
                             **options)
         best = min(sweep, key=lambda lr: float(sweep[lr].mean()))
-        candidates = {"constant": constant(best, steps), "decay": decaying(best, steps)}
+        candidates = {"constant": constant(best, steps), "decay": inverse_sqrt(best, steps)}
         traj = train_candidates(sga, candidates, seed=config.run.seed + 1, record_every=max(1, steps // RECORDS),
                                 **options)
         for block, schedule in enumerate(candidates):
@@ -111,7 +85,7 @@ def gaussian_part(config, report, size: dict) -> dict:
 
 def digits_part(config, report) -> dict:
     game = config.game.build()
-    if game.name != "digits":
+    if not isinstance(game, DigitsGAN):
         raise ConfigError("game.name", f"conjugate-gradient trains the digits GAN, got {game.name!r}")
     base, steps, runs = config.sga.build(game), config.sga.steps, config.run.paths
     options = dict(runs=runs, device=config.run.device, dtype=torch.float32)
@@ -120,13 +94,13 @@ def digits_part(config, report) -> dict:
     report.key("fdd_untrained", float(untrained.mean()))
     curves, results = {}, {}
     for name in OPTIMIZERS:
-        sga = dataclasses.replace(with_optimizer(base, name), update="alt-d")
+        sga = trainer(base, name, "alt-d")
         rates = grid(name, DIGITS_RATES)
         sweep = train_candidates(sga, {lr: constant(lr, steps) for lr in rates}, seed=config.run.seed, **options)
         final = torch.stack([generator_quality(game, sweep.states[-1, i * runs:(i + 1) * runs], probe[:runs])[0]
                              for i in range(len(rates))])  # [rates, runs]
         best = rates[int(final.nan_to_num(math.inf).mean(1).argmin())]
-        candidates = {"constant": constant(best, steps), "decay": decaying(best, steps)}
+        candidates = {"constant": constant(best, steps), "decay": inverse_sqrt(best, steps)}
         traj = train_candidates(sga, candidates, seed=config.run.seed + 1, record_every=max(1, steps // RECORDS),
                                 **options)
         values = [generator_quality(game, states, probe) for states in traj.states]  # per record: [2·runs] each

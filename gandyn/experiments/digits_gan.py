@@ -1,63 +1,34 @@
-"""digits-gan: alternating SGD on the digits GAN against SME-1 and against SVAG, on real data.
+"""digits-gan: alternating SGD on the digits GAN against SME-1 (estimated noise) and SVAG, on real images.
 
-The question of ``mixture-gan``, asked of a GAN on real images: K runs of alternating SGD (D first) train
-the digits GAN (``games.DigitsGAN``: tanh MLPs on scikit-learn's 8×8 digits, NS-GAN loss; the size is
-``game.hidden`` and ``game.latent``) from K initial networks, and two continuous-time descriptions start
-from the same networks (``mixture_gan.sde_ensembles``):
-
-- SME-1, dX = b₁(X) dt + √η σ(X) dW by Euler–Maruyama, with b₁ and σ estimated at every step on a fresh
-  reference batch (``sde.ReferenceBatchGame(fresh=True)``): σ is the low-rank factor of ``NOISE_SAMPLES``
-  centred per-sample gradients (torch.func), never a dense d×d covariance, its memory linear in the samples;
-- SVAG with l = 2 and 4 (Li, Malladi & Arora 2021), which tends to SME-1 as l grows without estimating
-  anything.
-
-Observables of a state, each run on its own fixed probe (``PROBE`` latents and training images): the losses
-L_G and L_D, the gradient norms, the Fréchet digits distance of the generated images to the held-out digits
-(``analysis.digits.fdd``, an FID analogue) and the number of classes they cover. ``weak_error_sme1_<observable>``
-and ``weak_error_svag<l>_<observable>`` are E φ(X_T) − E φ(x_N) at the horizon with 95% intervals.
+Keys: ``final_<observable>_discrete`` and ``weak_error_{sme1,svag<l>}_<observable>`` (with 95% intervals) for the
+observables of ``analysis.observables.DIGITS_OBSERVABLES``.
 """
 from __future__ import annotations
 
 import torch
 
-from analysis.digits import generator_quality
+from analysis.observables import DIGITS_OBSERVABLES, digits_observables, probe_batch
 from analysis.plots import new_figure
 from games.digits import DigitsGAN
 
 from ..experiment import Experiment
-from .mixture_gan import checked_game, label, probe_batch, sde_ensembles, summarise
+from .mixture_gan import checked_game, label, sde_ensembles, summarise
 
 SIZES = {  # by --quick: SME-1's reference batch, Euler–Maruyama steps per training step, SVAG's l
     True: {"reference": 256, "substeps": 1, "ls": [2]},
     False: {"reference": 512, "substeps": 1, "ls": [2, 4]},
 }
-OBSERVABLES = {"loss_g": "L_G", "loss_d": "L_D", "grad_norm_g": "|∇_θ L_G|", "grad_norm_d": "|∇_ω L_D|",
-               "fdd": "fdd to the held-out digits", "coverage": "classes covered (of 10)"}
 PROBE = 600  # latents and training images per run (about the held-out reference's 597)
-
-
-def observables(game: DigitsGAN, probe):
-    """φ(x) [K, 6] for states x [K, d]: the ``OBSERVABLES``, run k on its own probe (real, z)."""
-    z = probe[1]
-
-    def phi(x: torch.Tensor) -> torch.Tensor:
-        x = x.to(z)
-        fields, losses = game.player_fields(*game.split(x), probe)
-        fdd, covered = generator_quality(game, x.detach(), z)
-        values = [losses["theta"], losses["omega"], fields["theta"].norm(dim=-1), fields["omega"].norm(dim=-1)]
-        return torch.stack([v.detach().double() for v in values] + [fdd, covered.double()], dim=-1)
-
-    return phi
 
 
 def run(config, report, quick: bool):
     game = checked_game(config, DigitsGAN, "digits-gan")
     ensembles = sde_ensembles(config, report, game, SIZES[quick], "digits-gan")
-    probe = probe_batch(game, config.run, PROBE)
-    summarise(report, ensembles, config.sga.steps * config.sga.lr, observables(game, probe), OBSERVABLES,
-              "digits_gan")
+    rc = config.run
+    probe = probe_batch(game, rc.paths, rc.seed + 99, PROBE, rc.device, rc.torch_dtype)
+    summarise(report, ensembles, config.sga.steps * config.sga.lr, digits_observables(game, probe),
+              DIGITS_OBSERVABLES, "digits_gan")
     samples_figure(report, game, ensembles, probe[1][:1, :16])
-    report.text(__doc__.split("\n", 1)[1].strip())
 
 
 def samples_figure(report, game: DigitsGAN, ensembles: dict, z: torch.Tensor):

@@ -1,9 +1,7 @@
-"""dirac-phase: Mescheder et al. (2018)'s Dirac-GAN phase portraits, and their eigenvalues checked.
+"""dirac-phase: Dirac-GAN phase portraits (Mescheder et al. 2018) and their eigenvalues checked.
 
-For each loss and update rule: the vector field with the trajectory from θ₀ = ψ₀ = 1 (h = 0.2, 500
-steps), and the continuous flow. Where THEORY §3 gives a closed form, the eigenvalues of the
-one-step map's Jacobian at the equilibrium, taken by autograd through the update code, are compared
-with it (and those of DV for the flow).
+For each loss and update rule, the spectral radius of the one-step map's Jacobian at the equilibrium by
+autograd (``rho_<update>_<loss>``) and, where a closed form exists, from it (``rho_closed_<update>_<loss>``).
 """
 from __future__ import annotations
 
@@ -28,16 +26,6 @@ LOSSES = {  # label: game options
 UPDATES = {"sim": ("sim", 1), "alt n_D=1": ("alt-d", 1), "alt n_D=5": ("alt-d", 5)}
 
 
-def closed_form(game: DiracGAN, h: float, update: str, n_d: int):
-    """THEORY §3's eigenvalues for this case, or None where none is stated."""
-    if game.loss == "wgan-gp":
-        return None  # |ψ| is not differentiable at the equilibrium ψ = 0
-    try:
-        return game.gd_eigenvalues(h, update, n_d)
-    except NotImplementedError:
-        return None
-
-
 def run(config, report, quick: bool):
     h, steps = config.sga.lr, config.sga.steps
     dtype = config.run.torch_dtype
@@ -50,13 +38,13 @@ def run(config, report, quick: bool):
         flow = gradient_flow(game, x0, h * steps, n_records=steps + 1, rtol=1e-7, atol=1e-9)
         report.trajectory(flow, _key(label, "flow"))
         jac = eigenvalues(field_jacobian(game, x_star))
-        cases = [("flow", jac, None if game.loss == "wgan-gp" else game.flow_eigenvalues(), flow.states[:, 0])]
+        cases = [("flow", jac, game.offered("flow_eigenvalues"), flow.states[:, 0])]
         for name, (update, n_d) in UPDATES.items():
             sga = SGA(game, lr=h, update=update, n_d=n_d)
             traj = sga.run(steps, K=1, x0=x0, seed=config.run.seed, dtype=dtype)
             report.trajectory(traj, _key(label, name))
             auto = eigenvalues(update_map_jacobian(sga, x_star))
-            cases.append((name, auto, closed_form(game, h, update, n_d), traj.states[:, 0]))
+            cases.append((name, auto, game.offered("gd_eigenvalues", h, update, n_d), traj.states[:, 0]))
         for j, (name, auto, exact, path) in enumerate(cases):
             ax = axes[i, j]
             phase_portrait(ax, game.expected_field, (-2, 2), (-2, 2), [path.numpy()])

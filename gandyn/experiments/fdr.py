@@ -1,22 +1,7 @@
 """fdr: fluctuation–dissipation relations of training, per player (THEORY §4).
 
-Discrete side. K runs of SGD on the Gaussian game with ridge, from a point off its equilibrium, with
-simultaneous and alternating (D first) updates. For each player the ratio 2E[(θ − c₀)·d]/(η E|d|²),
-c₀ the equilibrium, is drawn over a moving window with its 95% band: far from 1 during the transient,
-exactly 1 in expectation once the chain is stationary. Its noise falls like 1/(window length): the
-window sums of both sides differ by the change of |θ − c₀|² over the window. The keys
-``fdr_ratio_theta`` and ``fdr_ratio_omega`` are the ratio over the second half of the simultaneous
-run (``_alt``: alternating), with 95% batch-means intervals; the dotted lines mark the first time the
-SASA+-style test says the relation holds (the interval of the ratio over the recent half of the run
-inside 1 ± 5%), in the keys ``stationary_from_{player}_{rule}``.
-
-SDE side. SME-1 of the simultaneous rule, integrated from the equilibrium into its stationary regime
-(Platen's weak order-2 scheme, dt = η/2), gives samples of its invariant measure μ, at which
-E_μ[𝓛φ] = 0 for the generator 𝓛φ = b·∇φ + (η/2) Tr(σσᵀ∇²φ). The bars split 𝓛φ into the
-generator's drift part b_θ·∇_θφ, the discriminator's b_ω·∇_ωφ and the noise part, for
-φ = |θ − c₀|², |ω − c₀|², L_G and L_D. For φ = L_G this is the generator–discriminator trade-off: the
-generator's dissipation −|∇_θL_G|² against what the discriminator's motion injects and the noise;
-``tradeoff_ratio`` is (injection + noise)/dissipation, 1 under μ.
+Keys: ``fdr_ratio_<player>[_alt]`` over the second half of the run, ``stationary_from_<player>_<rule>``, and
+``tradeoff_ratio`` of the terms of E_μ[𝓛φ] = 0 under SME-1's invariant measure for φ = L_G.
 """
 from __future__ import annotations
 
@@ -29,7 +14,7 @@ from analysis.fdr import balance, expected_loss, fdr_ratio, generator_terms, squ
 from analysis.plots import fdr_panel, new_figure
 from games.base import PLAYERS
 
-from ..experiment import Experiment
+from ..experiment import Experiment, game_preset
 
 UPDATES = {"sim": "sim", "alt": "alt-d"}
 TOLERANCE = 0.05  # the stationarity test's band around 1
@@ -120,7 +105,6 @@ def run(config, report, quick: bool):
     ratio_keys(report, runs)
     ratio_figure(report, runs, window=max(config.sga.steps // 40, 1))
     sde_relations(config, report, dataclasses.replace(sga, update="sim"), game, x_star)
-    report.text(__doc__.split("\n", 1)[1].strip())
 
 
 EXPERIMENT = Experiment(
@@ -128,7 +112,6 @@ EXPERIMENT = Experiment(
     title="Fluctuation–dissipation relations of training, per player",
     rank=5,
     run=run,
-    defaults={"game.name": "gaussian", "game.mean": 0.5, "game.std": 0.5, "game.ridge": 1.0, "game.mu0": 0.0,
-              "game.sigma0": 1.0, "sga.lr": 0.1, "sga.batch_size": 4, "sga.steps": 2000, "run.paths": 4000},
+    defaults={**game_preset("gaussian", "damped"), "sga.lr": 0.1, "sga.batch_size": 4, "sga.steps": 2000, "run.paths": 4000},
     quick={"sga.steps": 1000, "run.paths": 2000},
 )

@@ -1,23 +1,7 @@
-"""ga-ntk: a generator against the closed-form NTK critic, and the NTK limit that critic rests on.
+"""ga-ntk: a generator against the closed-form NTK critic (GA-NTK), and the NTK limit behind it.
 
-GA-NTK (Zhang, Su, Chou & Wu; THEORY §5, ``flows.kernel_critic``) replaces the discriminator by the
-closed form of a wide network trained by gradient flow on the squared loss from D₀ = 0: on the points
-P = [real; fake] with labels y = [1; 0], D_t = (I − e^{−ηtΘ})y, Θ the network's neural tangent kernel.
-The generator then has a single-level objective, |1 − D_t|².
-
-- **The NTK limit.** A one-hidden-layer ReLU network of width w in the NTK parameterisation, centred so
-  that it starts at 0 (``flows.kernel_critic.ReLUNetwork``), trained by gradient descent for time t on 32
-  digits and 32 samples of an untrained generator, matches the closed form with the infinite-width kernel
-  (``relu_ntk``, the arc-cosine kernels) up to an error that falls like w^{−½} (its kernel's fluctuation at
-  initialisation and its drift during training are both O(w^{−½})). ``slope_ntk_width`` is the log–log slope
-  of the RMS gap over the points against w, with its bootstrap 95% interval; ``discretization_error`` is the
-  gap between gradient descent's kernel model and the flow's, far below every width's.
-- **The generator.** The digits GAN's generator (``game.hidden``, ``game.latent``) learns 256 training
-  digits by Adam on the GA-NTK loss (``ga_ntk_generator``, relu-ntk critic, ηt = 1, 32 fakes a step), and
-  the same generator in a standard GAN (NS-GAN loss, alternating Adam, the same 256 digits) for as many
-  steps as fill about the same wall time (``GAN_STEPS_PER_STEP`` GAN steps per GA-NTK step, measured on
-  the CPU). ``fdd_final_ga_ntk`` and ``fdd_final_gan`` are the runs' mean fdd at their ends (95% intervals),
-  ``wall_time_ga_ntk_s`` and ``wall_time_gan_s`` the times they took.
+Keys: ``slope_ntk_width`` and ``ntk_gap_w<width>`` (a trained ReLU network against the closed form),
+``discretization_error``, ``fdd_final_{ga_ntk,gan}`` and ``wall_time_{ga_ntk,gan}_s``.
 """
 from __future__ import annotations
 
@@ -31,7 +15,8 @@ from analysis.digits import generator_quality
 from analysis.orders import fit_order_bootstrap
 from analysis.plots import new_figure, rate_axes
 from analysis.tuning import mean_estimate
-from flows.kernel_critic import critic_labels, critic_values, ga_ntk_generator, relu_ntk, trained_network_critic
+from flows.kernel_critic import (critic_labels, critic_values, descent_critic_values, ga_ntk_generator, relu_ntk,
+                                 trained_network_critic)
 from games import Player, make_game
 from games.errors import ConfigError
 from games.random import Streams
@@ -60,7 +45,6 @@ def run(config, report, quick: bool):
                f"against {GAN_STEPS_PER_STEP * size['steps']} GAN steps, {config.run.paths} runs")
     ntk_limit(report, game, size, config.run.seed)
     generators(config, report, game, size["steps"])
-    report.text(__doc__.split("\n", 1)[1].strip())
 
 
 def ntk_limit(report, game, size: dict, seed: int):
@@ -72,8 +56,7 @@ def ntk_limit(report, game, size: dict, seed: int):
     y = critic_labels(POINTS, POINTS, dtype=P.dtype)
     kernel = relu_ntk(P, P)
     closed = critic_values(kernel, y, CRITIC_TIME)
-    h = CRITIC_TIME / DESCENT_STEPS
-    model = y - torch.linalg.matrix_power(torch.eye(len(P), dtype=P.dtype) - h * kernel, DESCENT_STEPS) @ y
+    model = descent_critic_values(kernel, y, CRITIC_TIME, DESCENT_STEPS)
     report.key("discretization_error", float((model - closed).norm() / math.sqrt(len(P))))
     gaps = {w: np.array([float((trained_network_critic(P, y, w, CRITIC_TIME, DESCENT_STEPS, seed=seed + s) - closed)
                                .norm() / math.sqrt(len(P))) for s in range(size["seeds"])])

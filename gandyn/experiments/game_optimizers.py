@@ -1,30 +1,7 @@
 """game-optimizers: update rules beyond GDA against their SMEs, their modified flows and their spectra.
 
-Six rules, each an object whose continuous limits the library reads off its own update code
-(``games.rules``, ``games.expansion``, ``sde.sme``): extragradient (ρ = η), Hamiltonian gradient descent
-(unbiased: two minibatches), consensus optimisation (γ = 0.5), symplectic gradient adjustment (λ = 1),
-optimistic GDA (read on its underlying one-step method) and lookahead over simultaneous GDA (k = 5,
-α = 0.5). Four studies:
-
-- **SMEs.** On the stochastic bilinear game (L = θω + offsets, ridge λ, additive noise) and on Dirac-GAN
-  with instance noise and R1 (WGAN loss), K runs of each rule's chain and K paths of its SME-1 and SME-2
-  start together and are compared at T = 2 by their weak error (test functions x, x², cos x), each SDE
-  path driven by its chain run's own minibatches, as in ``weak-order`` (Platen's scheme at dt = η/2, its
-  bias bounded against dt = η/4; a point counts where the Monte Carlo half-width is under half the error
-  and the bias under a third). Expected slopes 1 (SME-1) and 2 (SME-2); ``slope_sme1_<rule>`` fits one
-  slope to both games (an intercept each), with per-game keys beside it.
-- **Modified flows.** Full-batch training by each rule on the noise-free bilinear game and on Dirac-GAN
-  with R1 (GAN loss), against its gradient flow ẋ = b₁ and its modified flow ẋ = b₁ + η(m₂ − ½Db₁·b₁): the
-  global error sup_{kη ≤ T} |x_k − X(kη)| falls as η and η² (``slope_flow_<rule>``, ``slope_modified_<rule>``).
-- **Spectra.** The spectral radius of each rule's one-step map at the equilibrium of the bilinear game
-  L = θω, taken by autograd through the update code (over the augmented state (x, d_{k−1}) for optimistic
-  GDA), against its closed form (``BilinearGame.one_step_eigenvalues``) over a grid of η and the rule's
-  parameter (ρ/η, γ, λ, α; the ridge λ of the game for the two rules without one):
-  ``eigen_max_abs_error`` is the largest eigenvalue difference over every point.
-- **Optimisers with state.** Heavy ball (1 − β = γh) and Adam (Malladi et al. 2022's SDE) on the bilinear
-  game: the SVAG-style chain with parameter ℓ (``sde.momentum``: the effective rate over ℓ, ℓ or ℓ² times
-  the noise) against the SDE at a fixed horizon, each SDE path driven by its chain run's minibatches; weak
-  error against the rate h/ℓ or η/ℓ (``slope_sde_heavy_ball``, ``slope_sde_adam``; expected ≥ 1).
+Keys per rule: ``slope_sme{1,2}_<rule>[_<game>]``, ``slope_{flow,modified}_<rule>``; ``eigen_max_abs_error`` of the
+spectra against their closed forms; ``slope_sde_{heavy_ball,adam}`` of the optimisers with state.
 """
 from __future__ import annotations
 
@@ -36,17 +13,16 @@ import numpy as np
 import torch
 
 from analysis.linearisation import eigenvalues, max_eigen_difference, spectral_radius
+from analysis.modified import global_errors
+from analysis.orders import fit_common_order
+from analysis.plots import new_figure, rate_axes, weak_order_points
+from analysis.weak_order import common_slope, scaling_points, slope_of, study
 from games.linearisation import update_map_jacobian
-from analysis.orders import fit_common_order, fit_order
-from analysis.plots import new_figure, rate_axes
-from flows import modified_flow
 from games import SGA, BilinearGame, DiracGAN, Player
-from games.expansion import Expansion
 from games.optim import Adam, HeavyBall
 from games.oracle import Mean
 from games.random import Streams
 from games.rules import Consensus, Extragradient, Hamiltonian, Lookahead, Optimistic, Simultaneous, Symplectic
-from sde import coupled_chain
 from sde.momentum import AdamSME, HeavyBallSME
 
 from ..experiment import Experiment
@@ -79,26 +55,15 @@ def rates(config, rule: str, quick: bool) -> list:
 
 # -- SMEs -----------------------------------------------------------------------------------------------
 def sme_study(config, quick: bool, report) -> dict:
-    """{(rule, game): weak-order rows {order: [points]}}, as ``weak_order.study`` gives them."""
+    """{(rule, game): weak-order rows {order: [points]}}, as ``analysis.weak_order.study`` gives them."""
     K, batch, seed = config.run.paths, config.sga.batch_size, config.run.seed
     rows = {}
     for name, rule in RULES.items():
         etas = rates(config, name, quick)
         for label, game in NOISY_GAMES.items():
             x0 = game.init(1, Streams([0], dtype=config.run.torch_dtype))[0]
-            rows[name, label] = weak_order.study(game, x0, rule, ("1", "2"), etas, K, batch, seed, report.log)
+            rows[name, label] = study(game, x0, rule, ("1", "2"), etas, K, batch, seed, report.log, weak_order.HORIZON)
     return rows
-
-
-def common_slope(groups):
-    """(slope, low, high) fitted to the kept points of several games at once (an intercept each); NaNs
-    where fewer than three points are kept in every game."""
-    kept = [[p for p in points if p["kept"]] for points in groups]
-    usable = [([p["eta"] for p in k], [p["error"] for p in k]) for k in kept if len(k) >= 3]
-    if not usable:
-        return math.nan, math.nan, math.nan
-    fit = fit_common_order(usable) if len(usable) > 1 else fit_order(*usable[0])
-    return fit.slope, fit.low, fit.high
 
 
 def report_smes(rows, report) -> None:
@@ -111,8 +76,8 @@ def report_smes(rows, report) -> None:
             slopes.append(f"SME-{order} {slope:.2f}")
             for j, label in enumerate(NOISY_GAMES):
                 points = rows[name, label][order]
-                report.interval(f"slope_sme{order}_{name}_{label}", *weak_order.slope_of(points))
-                weak_order.draw(ax, points, f"SME-{order}, {label}", f"C{2 * (order == '2') + j}")
+                report.interval(f"slope_sme{order}_{name}_{label}", *slope_of(points))
+                weak_order_points(ax, points, f"SME-{order}, {label}", f"C{2 * (order == '2') + j}")
         _finish(ax, name, slopes, [p["eta"] for p in rows[name, "bilinear"]["1"]])
     for ax in axes[:, 0]:
         ax.set_ylabel(f"weak error at T = {weak_order.HORIZON:g}")
@@ -137,15 +102,8 @@ def flow_study(config, quick: bool) -> dict:
         for label, (game, starts) in FLOW_GAMES.items():
             x0 = torch.tensor(starts, dtype=config.run.torch_dtype)
             etas = rates(config, name, quick)
-            errors = {"flow": [], "modified": []}
-            for eta in etas:
-                sga = SGA(game, lr=eta, update=rule)
-                steps = round(FLOW_HORIZON / eta)
-                chain = Expansion(sga).mean_chain(steps, x0=x0, record_every=1).states
-                for key, order in (("flow", "1"), ("modified", "2")):
-                    flow = modified_flow(sga, x0, steps * eta, order=order, n_records=steps + 1, rtol=1e-9, atol=1e-11)
-                    errors[key].append(float((chain - flow.states).norm(dim=-1).max()))
-            out[name, label] = {"etas": etas, **errors}
+            rows = [global_errors(SGA(game, lr=eta, update=rule), x0, FLOW_HORIZON) for eta in etas]
+            out[name, label] = {"etas": etas, **{key: [r[key] for r in rows] for key in ("flow", "modified")}}
     return out
 
 
@@ -209,22 +167,6 @@ def report_spectra(results, report) -> None:
 
 
 # -- optimisers with state ------------------------------------------------------------------------------
-def scaling_points(sde, x0, horizon: float, ls, K: int, seed: int, log) -> list:
-    """Weak error at ``horizon`` of the SVAG-style chain with each ℓ against its SDE, each SDE path driven by
-    its chain run's own minibatches (``sde.coupling``) and integrated by Platen's scheme at half the
-    chain's step (its bias bounded against a quarter), as ``weak_order.study`` does for the SMEs."""
-    points = []
-    for l in ls:
-        step = sde.iteration_time(l)
-        chain, dw = coupled_chain(sde, round(horizon / step), x0, Streams.from_seed(seed + l, K),
-                                  Streams.from_seed(seed + 100 + l, K), sga=sde.svag_trainer(l), step_time=step,
-                                  record_every=10**9)
-        refined = weak_order.refine(dw, step, Streams.from_seed(seed + 200 + l, K))
-        points.append(weak_order.coupled_point(chain.states[-1], sde, sde.initial(x0), horizon, refined, sde.rate(l),
-                                               f"{sde.name} ℓ={l}", log))
-    return points
-
-
 def scaling_study(config, quick: bool, report) -> dict:
     """{name: points}: heavy ball (h = 0.2, γ = 1, T = 2) and Adam (η = 0.2, β = (0.9, 0.99), ε = 10⁻³, T = 1)
     on the bilinear game, the chains with ℓ = 1, 2, 4(, 8) against their SDEs."""
@@ -246,9 +188,9 @@ def scaling_study(config, quick: bool, report) -> dict:
 def report_scaling(results, report) -> None:
     fig, axes = new_figure(1, 2, size=(3.8, 3.2))
     for ax, (name, points) in zip(axes[0], results.items()):
-        slope, low, high = weak_order.slope_of(points)
+        slope, low, high = slope_of(points)
         report.interval(f"slope_sde_{name}", slope, low, high)
-        weak_order.draw(ax, points, f"slope {slope:.2f} [{low:.2f}, {high:.2f}]", "C0")
+        weak_order_points(ax, points, f"slope {slope:.2f} [{low:.2f}, {high:.2f}]", "C0")
         rate_axes(ax, [p["eta"] for p in points][::-1], "h/ℓ" if name == "heavy_ball" else "η/ℓ")
         ax.set_title(f"{name.replace('_', ' ')}: chain against its SDE", fontsize=9)
         ax.legend(fontsize=7)
@@ -261,13 +203,12 @@ def report_scaling(results, report) -> None:
 def run(config, report, quick: bool):
     report.log(f"game-optimizers: {len(RULES)} rules, {config.run.paths} paths, η from {config.sga.lr:g}")
     start = time.perf_counter()
-    for study, show in ((lambda: sme_study(config, quick, report), report_smes),
+    for part, show in ((lambda: sme_study(config, quick, report), report_smes),
                         (lambda: flow_study(config, quick), report_flows), (lambda: spectrum_study(quick), report_spectra),
                         (lambda: scaling_study(config, quick, report), report_scaling)):
-        show(study(), report)
+        show(part(), report)
         report.log(f"  ({time.perf_counter() - start:.0f} s)")
     report.key("paths", config.run.paths)
-    report.text(__doc__.split("\n", 1)[1].strip())
 
 
 EXPERIMENT = Experiment(

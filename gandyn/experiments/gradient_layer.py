@@ -1,24 +1,8 @@
-"""gradient-layer: a generator grown from gradient layers against a parametric MLP generator.
+"""gradient-layer: a generator grown from gradient layers (Nitanda & Suzuki 2018) against a parametric MLP generator.
 
-Both learn the 8-mode ring (σ = 0.02) from the same initial generator G_θ₀ with the same critic: the
-same MLP, logistic loss, optimiser, rate (``sga.lr``·``sga.disc.scale``, constant) and batch size.
-- Gradient layer (Nitanda & Suzuki 2018; ``flows.gradient_layer``): layers stacked on the base
-  x_0 = G_θ₀(z); ``N_CRITIC`` critic updates on real samples against 512 particles x_l(z_i), then one
-  layer x ← x + η ∇_x D(x), η = ``ETA``; the layer follows the logit of the logistic critic, an
-  Euler step of the KL particle flow (THEORY §5).
-- Parametric: an MLP G_θ(z) trained by alternating SGA (NS-GAN, ``sga.n_d`` critic updates per
-  generator update; ``games.sga``).
-The common clock is the number of critic updates C: the parametric generator takes C/n_d
-iterations and the gradient-layer generator C/``N_CRITIC`` layers. Wall time is each method's
-training time; the parametric run's is spread evenly over its iterations (they all cost the same),
-the gradient layer's is read at each record.
-
-Distance: MMD² (unbiased U-statistic, RBF kernel, bandwidth ``BANDWIDTH``, about ten σ, so it sees
-how the mass sits on each mode) of 512 generated points (the particles; G_θ of 512 latents fixed per
-run) against 512 target samples fixed per run, at each record; at the end, of 2048 fresh latents
-(pushed through all the layers, for the gradient layer) against 2048 fresh target samples. A mode
-is covered if it gets at least 1/32 of the fresh samples within 3σ of its centre
-(``analysis.metrics.mode_coverage``).
+Both learn the 8-mode ring with the same critic. Keys per method (``gradient_layer``, ``parametric``):
+``mmd_final_<method>`` (with ``_lo``, ``_hi``), ``modes_covered_<method>``, ``high_quality_<method>``,
+``mmd_best_<method>``, ``critic_updates_to_threshold_<method>`` and the timings.
 """
 from __future__ import annotations
 
@@ -28,7 +12,7 @@ import time
 import numpy as np
 import torch
 
-from analysis.compare import mean_interval
+from analysis.compare import first_below, mean_interval
 from analysis.metrics import mmd2, mode_coverage
 from analysis.plots import band, new_figure
 from flows.gradient_layer import GradientLayer
@@ -59,13 +43,6 @@ def curve(points, targets: torch.Tensor) -> np.ndarray:
     """MMD² [T, K] of each record's generated points [K, N, 2] against targets [K, M, 2]."""
     return np.stack([mmd2(x.to(targets), targets, bandwidth=BANDWIDTH).cpu().double().numpy()
                      for x in points])
-
-
-def first_crossing(steps: np.ndarray, wall: np.ndarray, values: np.ndarray):
-    """(critic updates, wall seconds) at the first record where the mean MMD² over runs is at most
-    ``THRESHOLD``; NaNs if it never is."""
-    below = np.flatnonzero(np.nanmean(values, axis=1) <= THRESHOLD)
-    return (float(steps[below[0]]), float(wall[below[0]])) if len(below) else (math.nan, math.nan)
 
 
 def best(report, method: str, steps: np.ndarray, wall: np.ndarray, values: np.ndarray):
@@ -200,7 +177,7 @@ def compare(config, report):
 
 def timing_keys(report, curves: dict, times: dict, push_time: float) -> dict:
     """Training and sampling times, and when each mean curve first reached ``THRESHOLD``."""
-    crossings = {method: first_crossing(*c) for method, c in curves.items()}
+    crossings = {method: first_below(*c, THRESHOLD) for method, c in curves.items()}
     for method, (updates, seconds) in crossings.items():
         report.key(f"wall_time_{method}_s", round(times[method], 3))
         report.key(f"critic_updates_to_threshold_{method}", updates)
@@ -226,8 +203,7 @@ def text(rows: dict, times: dict, crossings: dict, bests: dict, push_time: float
         f"gradient layer moves the samples themselves along ∇_x D, so no network has to learn a map onto separated modes; "
         f"its price is paid at sampling time: {layers} critic gradients per fresh batch ({push_time:.1f} s "
         f"for {EVAL} latents), where G_θ takes one forward pass. MMD² is the unbiased estimate and can "
-        f"dip below 0 near a match.\n\n"
-        + __doc__.split("\n", 1)[1].strip()
+        f"dip below 0 near a match."
         + f"\n\n| generator | final MMD² (95% interval over runs) | modes covered (of {n_modes}) | "
           "fraction within 3σ |\n|---|---|---|---|\n" + table
     )

@@ -1,39 +1,17 @@
 """invariant-measure: the stationary distributions of training and of its SMEs (THEORY §2, long run).
 
-(a) Closed forms. On the bilinear game with ridge and additive noise, and on the Gaussian game
-linearised at its equilibrium, the stationary covariance of each SME (continuous Lyapunov
-equation) against the chain's exact one (discrete Lyapunov equation, its matrices read off the
-update code): relative Frobenius error against η. THEORY §2 expects O(η) for SME-1 and SME-2 and
-O(η²) for the stationary-consistent SME-2s. THEORY derives that variant for simultaneous updates;
-for alternating ones the chain's one-step noise covariance has an O(η³) term Σ₃ (the first
-player's noise also passes through the second player's sub-step), which SME-2s includes
-(``SME.noise_propagation``): the dashed lines show it keeps O(η²) there too.
-
-(b) Simulation. K chains of the bilinear game (simultaneous updates) from the equilibrium, run until
-the covariance has settled (the linearisation's spectral radius to the power 2k below 10⁻⁴): the
-sample covariance of their end states against the discrete Lyapunov solution, with the Monte Carlo
-scale of that error (a bootstrap over runs), and SME-1's error at the same η for contrast.
-
-(c) The nonlinear Gaussian game, simulated. At each rate, K chains and K paths of each SME (Platen's
-weak order-2 scheme, dt = η/2) start from the equilibrium; each ensemble's stationary window is
-detected (``analysis.stationary``) and pooled over runs and records. The marginals of σ and of the
-critic's b are drawn side by side, and each SME's stationary law is compared with the chain's: the
-relative error of the covariance and the sliced W₂ distance, next to their Monte Carlo scale (the
-same figures between two halves of the chain's runs, /√2).
+Keys: ``slope_invariant_sme<order>[_<update>_<game>]`` of the closed forms, ``chain_vs_discrete_lyapunov_*`` of
+simulated chains, ``stationary_{cov_err,sw2}_<sme or mc>_<η>`` on the nonlinear Gaussian game.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
-import torch
 
-from analysis.invariant import chain_covariance, relative_error, sde_covariance
-from games.linearisation import linear_chain
-from analysis.metrics import sliced_w2
+from analysis.invariant import (chain_covariance, closed_form_errors, law_distances, relative_error,
+                                sample_covariance, sde_covariance, settling_steps)
 from analysis.orders import fit_common_order, fit_order
 from analysis.plots import new_figure, rate_axes
-from analysis.stationary import pooled, settled_from
+from analysis.stationary import stationary_window
 from games import SGA, BilinearGame, GaussianGame
 from sde import integrate
 from sde.sme import SME
@@ -47,20 +25,8 @@ BOOTSTRAP = 200
 
 def linear_games() -> dict:
     """{name: (game, x*)}: additive noise, and a nonlinear game taken at its equilibrium."""
-    bilinear = BilinearGame(p=2, q=1, ridge=0.5, noise_offset=0.3, coupling=[[1.0], [0.4]], b=0.2, c=-0.1)
-    gaussian = GaussianGame(mean=0.5, std=0.5, ridge=1.0)
+    bilinear, gaussian = BilinearGame.preset("rectangular"), GaussianGame.preset("damped")
     return {"bilinear": (bilinear, bilinear.equilibrium()), "gaussian": (gaussian, gaussian.equilibrium())}
-
-
-def closed_form_errors(game, x_star, update: str, etas, batch: int) -> dict:
-    """{order: [relative error of the SME's stationary covariance against the chain's, per η]}."""
-    errors = {order: [] for order in ORDERS}
-    for eta in etas:
-        trainer = SGA(game, lr=eta, update=update, batch_size=batch)
-        exact = chain_covariance(trainer, x_star)
-        for order in ORDERS:
-            errors[order].append(relative_error(sde_covariance(SME(trainer, order=order), x_star), exact))
-    return errors
 
 
 def closed_forms(report, etas, batch: int) -> None:
@@ -71,7 +37,7 @@ def closed_forms(report, etas, batch: int) -> None:
     for j, (name, (game, x_star)) in enumerate(games.items()):
         ax = axes[0, j]
         for label, update in UPDATES.items():
-            errors = closed_form_errors(game, x_star, update, etas, batch)
+            errors = closed_form_errors(game, x_star, update, etas, batch, ORDERS)
             for k, order in enumerate(ORDERS):
                 slope = fit_order(etas, errors[order]).slope
                 report.key(f"slope_invariant_sme{order}_{label}_{name}", slope)
@@ -91,13 +57,6 @@ def closed_forms(report, etas, batch: int) -> None:
         report.interval(f"slope_invariant_sme{order}", fit.slope, fit.low, fit.high)
 
 
-def settling_steps(trainer: SGA, x_star: torch.Tensor) -> int:
-    """Iterations after which the covariance from a point start is within 10⁻⁴ of stationary: ρ(M)^{2k}."""
-    M, _ = linear_chain(trainer, x_star)
-    radius = float(torch.linalg.eigvals(M).abs().max())
-    return math.ceil(math.log(1e-4) / (2 * math.log(radius)))
-
-
 def simulated_chain(report, eta: float, K: int, batch: int, seed: int) -> None:
     """Part (b): K chains against the discrete Lyapunov solution, with the Monte Carlo scale."""
     game, x_star = linear_games()["bilinear"]
@@ -105,10 +64,7 @@ def simulated_chain(report, eta: float, K: int, batch: int, seed: int) -> None:
     steps = settling_steps(trainer, x_star)
     end = trainer.run(steps, K=K, seed=seed, x0=x_star, record_every=steps).states[-1].double()
     exact = chain_covariance(trainer, x_star)
-    sample = np.cov(end.numpy().T)
-    generator = np.random.default_rng(seed)
-    resampled = [np.cov(end.numpy()[generator.integers(0, K, K)].T) for _ in range(BOOTSTRAP)]
-    scale = float(np.mean([np.linalg.norm(r - sample) for r in resampled]) / np.linalg.norm(exact))
+    sample, scale = sample_covariance(end, exact, BOOTSTRAP, seed)
     sme1_covariance = sde_covariance(SME(trainer, order="1"), x_star)
     sme1 = relative_error(sme1_covariance, exact)
     report.key("chain_vs_discrete_lyapunov_rel_err", relative_error(sample, exact))
@@ -133,40 +89,18 @@ SIMULATED_HORIZON = 15.0  # about seven relaxation times of the Gaussian game's 
 MARGINALS = {1: "σ", 3: "b"}  # the coordinates whose stationary marginals are drawn
 
 
-def stationary_samples(traj, label: str, log) -> torch.Tensor:
-    """The pooled stationary window of ``traj`` (its second half if no start is detected)."""
-    start = settled_from(traj)
-    if start is None:
-        start = len(traj.times) // 2
-        log(f"  {label}: no stationary start detected; the second half is pooled")
-    return pooled(traj, start)
-
-
 def stationary_laws(eta: float, K: int, batch: int, seed: int, log) -> dict:
     """{"chain" or order: pooled stationary samples [N, d]} on the Gaussian game at rate η."""
     game, x_star = linear_games()["gaussian"]
     trainer = SGA(game, lr=eta, batch_size=batch)
     every = max(1, round(0.5 / eta))
     chain = trainer.run(round(SIMULATED_HORIZON / eta), K=K, x0=x_star, seed=seed, record_every=every)
-    laws = {"chain": stationary_samples(chain, f"chain at η = {eta:g}", log)}
+    laws = {"chain": stationary_window(chain, lambda line: log(f"  chain at η = {eta:g}: {line}"))}
     for order in ORDERS:
         sde = integrate(SME(trainer, order=order), x_star, SIMULATED_HORIZON, eta / 2, solver="platen2", K=K,
                         seed=seed + 1, record_every=2 * every)
-        laws[order] = stationary_samples(sde, f"SME-{order} at η = {eta:g}", log)
+        laws[order] = stationary_window(sde, lambda line: log(f"  SME-{order} at η = {eta:g}: {line}"))
     return laws
-
-
-def law_distances(laws: dict) -> dict:
-    """{name: (relative covariance error, sliced W₂)} of each SME against the chain, and the Monte Carlo
-    scale ("mc") from two halves of the chain's samples."""
-    covariance = lambda x: np.cov(x.numpy().T)  # noqa: E731
-    chain = laws["chain"]
-    halves = chain[0::2], chain[1::2]  # alternate records of the pooled window: runs × times interleaved
-    out = {"mc": (relative_error(covariance(halves[0]), covariance(halves[1])) / math.sqrt(2),
-                  sliced_w2(*halves).item() / math.sqrt(2))}
-    for order in ORDERS:
-        out[order] = (relative_error(covariance(laws[order]), covariance(chain)), sliced_w2(laws[order], chain).item())
-    return out
 
 
 def simulated_game(report, etas, K: int, batch: int, seed: int) -> None:
@@ -175,7 +109,7 @@ def simulated_game(report, etas, K: int, batch: int, seed: int) -> None:
     distances = {}
     for i, eta in enumerate(etas):
         laws = stationary_laws(eta, K, batch, seed + 10 * i, report.log)
-        distances[eta] = law_distances(laws)
+        distances[eta] = law_distances(laws, ORDERS)
         for name, (cov_err, sw2) in distances[eta].items():
             label = "mc" if name == "mc" else f"sme{name}"
             report.key(f"stationary_cov_err_{label}_{eta:g}", cov_err)
@@ -212,7 +146,6 @@ def run(config, report, quick: bool):
     closed_forms(report, etas, batch)
     simulated_chain(report, config.sga.lr, K, batch, config.run.seed)
     simulated_game(report, [0.1, 0.05] if quick else [0.1, 0.05, 0.025], K // 10, batch, config.run.seed)
-    report.text(__doc__.split("\n", 1)[1].strip())
 
 
 EXPERIMENT = Experiment(

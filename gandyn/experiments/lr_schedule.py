@@ -1,23 +1,8 @@
 """lr-schedule: learning-rate schedules for each player, judged on discrete training at a fixed budget.
 
-On the Gaussian game with ridge, K runs of simultaneous SGD per schedule train for N iterations from
-the same start; the figure of merit is E|x_N − x*|², the mean squared distance to the equilibrium at
-the budget. Every schedule runs on the same seeds (common random numbers), so the ratios are paired.
-
-- **best constant**: the best of a log grid of constant rates;
-- **step decay**: ÷10 at 50% and at 75% of the budget, from the best constant rate and from twice it,
-  the better of the two;
-- **FDR scheduler**: each player's rate is cut by 10 whenever that player passes SASA+'s
-  fluctuation–dissipation test (``games.fdr_scheduler``, per run), from twice the best constant rate;
-- **moment-optimised**: a piecewise-linear schedule minimising E|X_N − x*|² of the linearised SME-1,
-  through its moment equations (``sde.moments``; Li, Tai & E's cSGD), tied: both players' rates
-  follow one curve. Untied, one curve per player, the optimum of the linear model times the slow
-  rotation of its mean, which the nonlinear game does not follow: its gain is reported as
-  ``gain_untied_vs_best_constant``.
-
-``gain_vs_best_constant`` and ``gain_vs_step_decay`` are E|x_N − x*|² of the baseline over that of the
-moment-optimised schedule, with 95% delta-method intervals; ``gain_fdr_vs_best_constant`` is the FDR
-scheduler's. ``model_gain_vs_best_constant`` is what the moment equations predicted.
+Keys: ``msd_<schedule>`` (E|x_N − x*|²), ``gain_vs_best_constant``, ``gain_vs_step_decay``,
+``gain_fdr_vs_best_constant``, ``gain_untied_vs_best_constant`` (with 95% intervals) and
+``model_gain_vs_best_constant``.
 """
 from __future__ import annotations
 
@@ -28,7 +13,7 @@ from analysis.tuning import (constant, distance_over_time, evaluate, evaluate_ad
                              moment_schedule, step_decay)
 from games.fdr_scheduler import FDRScheduler
 
-from ..experiment import Experiment
+from ..experiment import Experiment, game_preset
 
 GRID = (5e-4, 0.05, 12)  # the constant rates: low, high, count (log-spaced)
 RECORD = 20  # iterations between records of the distance over time
@@ -57,7 +42,6 @@ def run(config, report, quick: bool):
              "step decay": (second_traj, list(decays).index(decay)), "FDR scheduler": (fdr_traj, 0),
              "moment-optimised": (first_traj, len(grid))}
     figure(report, paths, first, grid, results, K, game)
-    report.text(__doc__.split("\n", 1)[1].strip())
 
 
 def keys(report, results: dict, best: float, decay: str, predicted: float, model_constant: float, fdr_traj) -> None:
@@ -107,7 +91,6 @@ EXPERIMENT = Experiment(
     title="Learning-rate schedules per player, validated on discrete training",
     rank=10,
     run=run,
-    defaults={"game.name": "gaussian", "game.mean": 0.5, "game.std": 0.5, "game.ridge": 1.0, "game.mu0": 0.0,
-              "game.sigma0": 1.0, "sga.batch_size": 4, "sga.steps": 2000, "run.paths": 4000},
+    defaults={**game_preset("gaussian", "damped"), "sga.batch_size": 4, "sga.steps": 2000, "run.paths": 4000},
     quick={"run.paths": 1000},
 )

@@ -1,84 +1,30 @@
-"""mixture-gan: alternating SGD on the 8-mode ring MLP GAN against SME-1 and against SVAG.
+"""mixture-gan: alternating SGD on the 8-mode ring MLP GAN against SME-1 (estimated noise) and SVAG.
 
-K runs of alternating SGD (D first) train the mixture GAN (``games.mixture``: tanh MLPs, NS-GAN loss)
-from K initial networks. Two continuous-time descriptions start from the same K networks:
-
-- SME-1 (THEORY §2), dX = b₁(X) dt + √η σ(X) dW, integrated by Euler–Maruyama at dt = η/2. The
-  network has no closed-form field or gradient covariance, so both are estimated at every step on
-  a fresh reference batch (``sde.ReferenceBatchGame(fresh=True)``): b₁ from N = ``REFERENCE``
-  samples, σ as the low-rank factor of ``NOISE_SAMPLES`` centred per-sample gradients (torch.func),
-  never a dense d×d covariance. With fresh batches E[σσᵀ] = Σ_B, so the noise increments are exact
-  in covariance, and the drift's estimation error adds only a relative B/N to it.
-- SVAG (Li, Malladi & Arora 2021; ``sga.svag``): training at rate η/l with l times the gradient noise
-  covariance, which tends to SME-1 as l → ∞ with weak error O(η/l). It needs no estimate at all: if
-  the curves for l = 1 (plain training) and larger l coincide, the SDE describes training.
-
-Observables of a state (each run's own fixed probe: ``PROBE`` latents and target samples, the same
-for every ensemble): the losses L_G and L_D and the gradient norms |∇_θ L_G|, |∇_ω L_D| on the probe,
-the number of modes reached (a mode gets at least 1/32 of the samples within half the spacing of
-the modes, the disc that is that mode's own; Srivastava et al. 2017 use 3σ, which no run reaches
-in the quick version's time) and the sliced W₂ of the generated samples to the target samples. The weak error of each
-at the horizon, E φ(X_T) − E φ(x_N), comes with its 95% interval (independent ensembles; the
-shared initial networks make that interval conservative).
+Keys: ``final_<observable>_discrete`` and ``weak_error_{sme1,svag<l>}_<observable>`` (with 95% intervals) for the
+observables of ``analysis.observables.MIXTURE_OBSERVABLES``.
 """
 from __future__ import annotations
-
-import dataclasses
 
 import numpy as np
 import torch
 
 from analysis.compare import weak_error
-from analysis.metrics import mode_coverage, sliced_w2
+from analysis.observables import MIXTURE_OBSERVABLES, curves, mixture_observables, probe_batch
 from analysis.plots import band, new_figure
 from analysis.svag import svag_runs
 from games.errors import ConfigError
 from games.mixture import MixtureGAN
-from games.random import Streams
-from games.sga import SGA
-from sde import SME, ReferenceBatchGame, integrate
+from sde import integrate
+from sde.estimated import estimated_sme1
 
 from ..experiment import Experiment
 
 PROBE = 256  # latents and target samples per run for the observables
-PROJECTIONS = 32  # directions of the sliced W₂ (the same for every ensemble)
 NOISE_SAMPLES = 32  # per-sample gradients behind SME-1's noise factor
 SIZES = {  # by --quick: SME-1's reference batch N, Euler–Maruyama steps per training step, SVAG's l
     True: {"reference": 512, "substeps": 1, "ls": [2]},
     False: {"reference": 2048, "substeps": 2, "ls": [2, 4]},
 }
-OBSERVABLES = {"loss_g": "L_G", "loss_d": "L_D", "grad_norm_g": "|∇_θ L_G|", "grad_norm_d": "|∇_ω L_D|",
-               "modes": "modes reached (of 8)", "sw2": "sliced W₂ to the target"}
-
-
-def observables(game: MixtureGAN, probe):
-    """φ(x) [K, 6] for states x [K, d]: the ``OBSERVABLES``, run k on its own probe (real, z)."""
-    real, z = probe
-    modes = game.modes(real.device, real.dtype)
-    radius = float(modes[0].sub(modes[1]).norm()) / 2  # half the spacing: each mode's own disc
-
-    def phi(x: torch.Tensor) -> torch.Tensor:
-        x = x.to(real)
-        fields, losses = game.player_fields(*game.split(x), probe)
-        with torch.no_grad():
-            fake = game.generate(x, z)
-            reached = mode_coverage(fake, modes, radius).covered.to(x)
-            values = [losses["theta"], losses["omega"], fields["theta"].norm(dim=-1), fields["omega"].norm(dim=-1),
-                      reached, sliced_w2(fake, real, n_projections=PROJECTIONS)]
-            return torch.stack(values, dim=-1)
-
-    return phi
-
-
-def curves(traj, phi) -> torch.Tensor:
-    """φ at every record, [T, K, 6]."""
-    return torch.stack([phi(x).cpu().double() for x in traj.states])
-
-
-def sme1(sga: SGA, reference: int, seed: int) -> SME:
-    """SME-1 of ``sga`` with its field and noise factor estimated on fresh reference batches."""
-    estimated = ReferenceBatchGame(sga.game, samples=reference, noise_samples=NOISE_SAMPLES, seed=seed, fresh=True)
-    return SME(dataclasses.replace(sga, game=estimated), order="1")
 
 
 def checked_game(config, kind=MixtureGAN, entry: str = "mixture-gan"):
@@ -94,11 +40,11 @@ def checked_game(config, kind=MixtureGAN, entry: str = "mixture-gan"):
 def run(config, report, quick: bool):
     game = checked_game(config)
     ensembles = sde_ensembles(config, report, game, SIZES[quick], "mixture-gan")
-    probe = probe_batch(game, config.run)
-    summarise(report, ensembles, config.sga.steps * config.sga.lr, observables(game, probe), OBSERVABLES,
-              "mixture_gan")
+    rc = config.run
+    probe = probe_batch(game, rc.paths, rc.seed + 99, PROBE, rc.device, rc.torch_dtype)
+    summarise(report, ensembles, config.sga.steps * config.sga.lr, mixture_observables(game, probe),
+              MIXTURE_OBSERVABLES, "mixture_gan")
     samples_figure(report, game, ensembles, probe[1][:1])
-    report.text(__doc__.split("\n", 1)[1].strip())
 
 
 def sde_ensembles(config, report, game, size: dict, entry: str) -> dict:
@@ -116,19 +62,14 @@ def sde_ensembles(config, report, game, size: dict, entry: str) -> dict:
         ensembles[f"svag{l}"] = svag_runs(sga, [l], steps, x0=x0, seed=rc.seed + l,
                                           **{**options, "record_every": l * rc.record_every})[l]
         report.trajectory(ensembles[f"svag{l}"], f"svag{l}")
-    ensembles["sme1"] = integrate(sme1(sga, size["reference"], rc.seed + 1), x0, steps * eta, eta / size["substeps"],
+    sme1 = estimated_sme1(sga, size["reference"], rc.seed + 1, NOISE_SAMPLES)
+    ensembles["sme1"] = integrate(sme1, x0, steps * eta, eta / size["substeps"],
                                   solver="euler", seed=rc.seed + 1,
                                   **{**options, "record_every": size["substeps"] * rc.record_every})
     report.trajectory(ensembles["sme1"], "sme1")
     for name, traj in ensembles.items():
         report.key(f"wall_time_{name}_s", round(traj.metadata["wall_time_s"], 2))
     return ensembles
-
-
-def probe_batch(game, rc, size: int = PROBE):
-    """Each run's fixed probe (real, z) of ``size`` samples (the same for every ensemble)."""
-    probe_streams = Streams.from_seed(rc.seed + 99, rc.paths, device=rc.device, dtype=rc.torch_dtype)
-    return game.sample(rc.paths, size, probe_streams)[:2]
 
 
 def summarise(report, ensembles: dict, horizon: float, phi, names: dict, prefix: str):

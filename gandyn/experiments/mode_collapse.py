@@ -1,60 +1,23 @@
-"""mode-collapse: when training at vanishing learning rate keeps all the modes, and when it loses them.
+"""mode-collapse: coverage of S2 particle flows and the Gaussian game against critic damping.
 
-Two parts, one story: the critic needs damping (a ridge λ on its weights) and speed (a time-scale
-ratio α); without either the generator law collapses or keeps oscillating.
-
-Gaussian instance (THEORY §3, closed form). GaussianGame with n = 1 and its defaults: target N(2, 1),
-generator N(μ, σ²) from μ = 0, σ = 0.5 (W₂ = √4.25 = 2.06 at t = 0), quadratic critic a x + b x²
-with ridge λ. Its gradient flow (``flows.gradient_flow``, c_ω = α = 1, dopri5 at rtol 1e-8) is
-integrated to t = 40 for λ on a grid, and the closed-form W₂ of N(μ, σ²) to the target is recorded.
-The first figure shows W₂(t) for λ = 0, 0.5, 2 (log scale) and the final W₂ against λ; the keys
-``w2_final_gaussian_ridge<λ>`` give it for every λ of the grid and ``best_ridge_gaussian`` the λ with
-the smallest one. The "swapped" instance (target std 0.5, σ₀ = 1: W₂ = 2.06 at t = 0 too) is run for
-λ = 0, 0.5, 2 as well, because THEORY's lead quotes a λ = 0 floor of 0.5, which is that instance's.
-
-Mixtures (THEORY §5, S2 particles). N particles in R², started as one blob N(mode₀, 0.1² I) on the
-first mode, flow by dX_i/dt = ∇D(X_i) against a WGAN critic linear in RBF features,
-D(x) = Σ_j a_j exp(−|x − c_j|²/(2h²)), h = 0.7, ȧ = α(E_Y φ − E_X φ − λa) (``flows.dual``,
-``dual_flow``, dopri5 at rtol 1e-4: the final diagnostics agree with rtol 1e-6 on the settings
-checked, collapsed ones included). The centres c_j are 4 target samples per mode. Targets, M = 2N
-samples split equally between the modes, each mode N(c, 0.02² I) (``games.mixture.TARGETS``'s ring
-width): "mix2", two modes at (±1, 0); "ring8", ``MixtureGAN("ring")``'s eight modes on the circle of
-radius 2. Diagnostics (``analysis.metrics``): modes covered (a mode is covered when at least
-1/(4C) of the particles are within r = 0.25 of it and nearer it than any other; 3σ = 0.06 is finer
-than a critic of bandwidth 0.7 places particles), the high-quality fraction (particles within r of
-their nearest mode), and the MMD² between the particles' and the target samples' empirical measures
-(the V-statistic, ≥ 0) with an RBF kernel of fixed bandwidth 0.5, so that settings compare. The
-coverage figures show the number of modes covered and the high-quality fraction against time, one
-panel per (mixture, α), one line per λ; the snapshot figure shows the final particles over the
-target for the settings with the most and the fewest modes covered (chosen from the measurements,
-not by hand).
-
-Key spelling: numbers in key names write the decimal point as "p" (λ = 0.5 → ``ridge0p5``,
-α = 8 → ``alpha8``), e.g. ``modes_covered_final_ring8_alpha8_ridge0p3``,
-``high_quality_final_mix2_alpha2_ridge0``, ``mmd2_final_ring8_alpha0p5_ridge1``.
+Keys: ``w2_final_gaussian[_swapped]_ridge<λ>``, ``best_ridge_gaussian``; per mixture, α and λ:
+``modes_covered_final_<mixture>_alpha<α>_ridge<λ>``, ``high_quality_final_…``, ``mmd2_final_…``. Numbers in key
+names write the decimal point as "p" (λ = 0.5 → ``ridge0p5``).
 """
 from __future__ import annotations
 
 import matplotlib.ticker
-import torch
 
-from analysis.metrics import mmd2, mode_coverage
+from analysis.collapse import best_ridge, gaussian_w2, mixture_flow
 from analysis.plots import new_figure
-from flows import gradient_flow
-from flows.dual import DualFlowGame, dual_flow
-from games import GaussianGame, MixtureGAN
-from games.mixture import TARGETS
-from games.random import Streams
+from games import GaussianGame
 
 from ..experiment import Experiment
 
 GAUSSIAN_RIDGES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 GAUSSIAN_SHOWN = (0.0, 0.5, 2.0)
 GAUSSIAN_HORIZON = 40.0
-SWAPPED = dict(std=0.5, sigma0=1.0)  # the instance whose λ = 0 floor |σ − s| is 0.5
-MODE_STD = TARGETS["ring"]
-BANDWIDTH, CENTRES_PER_MODE, BLOB = 0.7, 4, 0.1
-RADIUS, MMD_BANDWIDTH = 0.25, 0.5
+SWAPPED = GaussianGame.preset_options("swapped")  # the instance whose λ = 0 floor |σ − s| is 0.5
 SIZES = {  # full and --quick: particles N (targets M = 2N), horizon, grids of α and λ, records
     False: dict(particles=200, horizon=100.0, alphas=(0.5, 2.0, 8.0), ridges=(0.0, 0.1, 0.3, 1.0), records=51),
     True: dict(particles=60, horizon=50.0, alphas=(0.5, 8.0), ridges=(0.0, 0.1, 0.3, 1.0), records=26),
@@ -66,73 +29,12 @@ def tag(value: float) -> str:
     return f"{value:g}".replace(".", "p")
 
 
-# -- the Gaussian instance -------------------------------------------------------------------------
-def gaussian_w2(ridge: float, alpha: float = 1.0, t_end: float = GAUSSIAN_HORIZON, n_records: int = 201,
-                **game_options):
-    """(times [T], W₂ [T], σ [T]) of the Gaussian game's gradient flow with ridge λ and c_ω = α."""
-    game = GaussianGame(ridge=ridge, **game_options)
-    x0 = game.init(1, Streams.from_seed(0, 1))
-    flow = gradient_flow(game, x0, t_end, c_omega=alpha, n_records=n_records, rtol=1e-8, atol=1e-10)
-    states = flow.states[:, 0]
-    return flow.times, game.w2(states), states[:, 1].abs()
-
-
-def best_ridge(finals: dict) -> float:
-    """The λ with the smallest final W₂ in {λ: W₂}."""
-    return min(finals, key=finals.get)
-
-
-# -- the mixtures ------------------------------------------------------------------------------------
-def mixture_modes(name: str, dtype=torch.float64, device="cpu") -> torch.Tensor:
-    """The mode centres [C, 2]: "mix2" (±1, 0), "ring8" the ring of games.mixture."""
-    if name == "mix2":
-        return torch.tensor([[-1.0, 0.0], [1.0, 0.0]], dtype=dtype, device=device)
-    return MixtureGAN("ring").modes(device, dtype)
-
-
-def mixture_samples(modes: torch.Tensor, M: int, seed: int) -> torch.Tensor:
-    """M target samples [M, 2], sample j from mode j mod C with std 0.02 (the modes equally weighted)."""
-    noise = torch.randn(M, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    return modes[torch.arange(M, device=modes.device) % len(modes)] + MODE_STD * noise.to(modes)
-
-
-def mixture_game(name: str, ridge: float, particles: int, seed: int = 0, dtype=torch.float64, device="cpu"):
-    """(DualFlowGame, modes [C, 2], targets [M, 2]): WGAN, RBF critic centred on 4 targets a mode,
-    N particles in a blob on mode 0, M = 2N targets."""
-    modes = mixture_modes(name, dtype, device)
-    target = mixture_samples(modes, 2 * particles, seed)
-    blob = torch.randn(particles, 2, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
-    game = DualFlowGame(target, positions=modes[0] + BLOB * blob.to(modes), critic="rbf", loss="wgan",
-                        ridge=ridge, bandwidth=BANDWIDTH, centres=target[: CENTRES_PER_MODE * len(modes)])
-    return game, modes, target
-
-
-def coverage(game: DualFlowGame, states: torch.Tensor, modes: torch.Tensor, target: torch.Tensor) -> dict:
-    """Modes covered, high-quality fraction and MMD² [T] of the particles in states [T, d]."""
-    points = game.particles(states.to(target))
-    cov = mode_coverage(points, modes, RADIUS)
-    mmd = mmd2(points, target, bandwidth=MMD_BANDWIDTH, unbiased=False)
-    return {"covered": cov.covered.cpu(), "quality": cov.high_quality.cpu(), "mmd2": mmd.cpu(),
-            "particles": points[-1].cpu()}
-
-
-def mixture_flow(name: str, alpha: float, ridge: float, particles: int, t_end: float, n_records: int = 26,
-                 seed: int = 0, dtype=torch.float64, device="cpu") -> dict:
-    """One S2 flow from the blob: its trajectory, times and ``coverage`` series."""
-    game, modes, target = mixture_game(name, ridge, particles, seed, dtype, device)
-    x0 = game.init(1, Streams.from_seed(seed, 1, device=device, dtype=dtype))
-    flow = dual_flow(game, x0, t_end, alpha=alpha, n_records=n_records, rtol=1e-4, atol=1e-6)
-    return {"trajectory": flow, "times": flow.times, "modes": modes, "target": target.cpu(),
-            **coverage(game, flow.states[:, 0], modes, target)}
-
-
 # -- the entry -------------------------------------------------------------------------------------
 def run(config, report, quick: bool):
     """Fill ``report``: the Gaussian sweep, the mixture flows, the findings and the tables."""
     sizes = SIZES[quick]
     ends, swapped = gaussian_part(report)
     runs = mixture_part(config, report, sizes)
-    report.text(__doc__.split("\n", 1)[1].strip())
     report.text(gaussian_findings(ends, swapped))
     report.text(mixture_findings(runs, sizes))
     report.text(gaussian_table(ends) + "\n\n" + mixture_table(runs, sizes))
@@ -142,8 +44,8 @@ def gaussian_part(report):
     """The Gaussian sweep over λ: keys and the W₂ figure; returns ({λ: (W₂, |σ|)} at the horizon for
     the defaults, {λ: W₂} for the swapped instance)."""
     report.log(f"mode-collapse: Gaussian game, λ ∈ {GAUSSIAN_RIDGES}, t ≤ {GAUSSIAN_HORIZON:g}")
-    curves = {ridge: gaussian_w2(ridge) for ridge in GAUSSIAN_RIDGES}
-    swapped_curves = {ridge: gaussian_w2(ridge, **SWAPPED) for ridge in GAUSSIAN_SHOWN}
+    curves = {ridge: gaussian_w2(ridge, t_end=GAUSSIAN_HORIZON) for ridge in GAUSSIAN_RIDGES}
+    swapped_curves = {ridge: gaussian_w2(ridge, t_end=GAUSSIAN_HORIZON, **SWAPPED) for ridge in GAUSSIAN_SHOWN}
     ends = {ridge: (float(w2[-1]), float(sigma[-1])) for ridge, (_, w2, sigma) in curves.items()}
     swapped = {ridge: float(w2[-1]) for ridge, (_, w2, _) in swapped_curves.items()}
     finals = {ridge: w2 for ridge, (w2, _) in ends.items()}

@@ -1,27 +1,14 @@
 """one-layer: SGDA learns a one-layer generator from finitely many samples (Lei et al. 2020).
 
-The one-layer WGAN (``games.OneLayerGAN``, THEORY §6): generator A z with z ∼ N(0, I_d), target A*z,
-quadratic discriminator xᵀVx with −½‖V‖²_F. Lei, Lee, Dimakis & Daskalakis (2020) show that stochastic
-gradient descent–ascent learns the target's law from Õ(d²/ε²) samples. Here each run gets its own
-training set of n latents (``game.samples``), drawn once, and SGDA (simultaneous, the configured rate and
-batch) resamples minibatches from it; the generator's fakes are fresh. The learned law is N(0, AAᵀ), so the
-error is ‖AAᵀ − A*A*ᵀ‖_F (A is identified up to a rotation), with AAᵀ averaged over the second half of the
-run (Polyak averaging: SGDA's own stationary noise would otherwise floor the error).
-
-A run with n samples can at best learn the training set's second moment A*ẐA*ᵀ, whose error falls like
-√(d²/n); the error-vs-n slope ``slope_error_vs_samples`` (one slope common to every d, fitted on log–log
-axes with 95% interval) is therefore expected near −½ (the Õ(d²/ε²) rate read as ε ∝ d n^{−½}), and the
-slope in d at the largest n, ``slope_error_vs_dim``, near 1. ``floor_d<d>`` is the gap between what the
-runs learned and their training sets' own second moments (the optimisation's share of the error), and
-``tv_d<d>`` the total variation between the learned and the target law at the largest n (Monte Carlo).
+Keys: ``slope_error_vs_samples[_d<d>]``, ``slope_error_vs_dim``, ``floor_d<d>`` and ``tv_d<d>``.
 """
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from analysis.compare import mean_interval
 from analysis.metrics import tv_gaussian
+from analysis.onelayer import frobenius, learned_covariance
 from analysis.orders import fit_common_order, fit_order_bootstrap
 from analysis.plots import new_figure, rate_axes
 from games.errors import ConfigError
@@ -35,18 +22,6 @@ SIZES = {  # by --quick: the dimensions d = n = k and the training-set sizes
     False: {"dims": [2, 4, 8], "samples": [64, 256, 1024, 4096, 16384]},
 }
 INIT_SCALE = 0.5
-
-
-def learned_covariance(game: OneLayerGAN, traj) -> torch.Tensor:
-    """AAᵀ [K, d, d] averaged over the second half of the records."""
-    A = traj.states[:, :, : game.p].reshape(len(traj.times), traj.K, game.n, game.k)
-    second_half = A[len(traj.times) // 2 :]
-    return (second_half @ second_half.transpose(-1, -2)).mean(0)
-
-
-def frobenius(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """‖a − b‖_F over the last two dimensions."""
-    return (a - b).flatten(-2).norm(dim=-1)
 
 
 def run(config, report, quick: bool):
@@ -63,7 +38,7 @@ def run(config, report, quick: bool):
             traj = config.sga.build(game).run(config.sga.steps, K=rc.paths, seed=seed, record_every=rc.record_every,
                                               dtype=rc.torch_dtype, progress=not report.quiet)
             learned = learned_covariance(game, traj).double()
-            target = (game.target @ game.target.T).double()
+            target = game.target_law().cov
             errors[d, n] = frobenius(learned, target).numpy()
             floors[d, n] = frobenius(learned, game.empirical_target(Streams.from_seed(seed, rc.paths))).numpy()
             if n == size["samples"][-1]:
@@ -84,7 +59,6 @@ def summarise(report, size: dict, errors: dict, floors: dict, tvs: dict):
     by_dim = fit_order_bootstrap(dims, [errors[d, samples[-1]] for d in dims])
     report.interval("slope_error_vs_dim", by_dim.slope, by_dim.low, by_dim.high)
     figure(report, dims, samples, errors, common.slope)
-    report.text(__doc__.split("\n", 1)[1].strip())
 
 
 def figure(report, dims, samples, errors: dict, slope: float):

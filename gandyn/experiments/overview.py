@@ -1,11 +1,8 @@
-"""The default experiment: discrete stochastic training of the Gaussian game, K runs at once, against
-its continuous descriptions.
+"""overview: discrete stochastic training of the configured game (the Gaussian game by default), K runs at once,
+against its continuous descriptions.
 
-Shows the ensemble's parameters over time, the W₂ distance of the generator to the target, the
-per-player fluctuation–dissipation ratio 2E[θ·d]/(η E|d|²) (→ 1 at stationarity, THEORY §4), the
-stationary spread of the generator; discrete training against SME-1, SME-2 (THEORY §2) and the
-rule's gradient flow over the transient; the stationary law against the linearisation's; and a
-learning-rate schedule recommended by the moment equations of the linearised SME-1 (THEORY §6).
+Keys: ``distance_{initial,final}_mean``, ``fdr_ratio_<player>``, ``stationary_from``, ``sme{1,2}_mean_gap``,
+``flow_mean_gap`` and ``schedule_gain_model``, each where the game offers what it needs.
 """
 from __future__ import annotations
 
@@ -16,30 +13,21 @@ import torch
 
 from analysis.fdr import fdr_ratio
 from analysis.plots import band, fdr_panel, new_figure
-from analysis.stationary import pooled, settled_from
+from analysis.stationary import pooled, stationary_start
 from games.base import PLAYERS
-from games.errors import ConfigError
-from games.random import Streams
+from sde import SME
 
 from ..experiment import Experiment
 
 MAX_RECORDED_DIM = 1000  # above this (network games) states are not recorded: K·T·d floats add up
 
 
-def equilibrium(game):
-    """x* where the game knows it, else None."""
-    try:
-        return game.equilibrium()
-    except NotImplementedError:
-        return None
-
-
 def distance(game, traj, x_star):
-    """([T, K] distances to the target, their label): W₂ where the game defines it, else |x − x*|."""
+    """([T, K] distances to the target, their label): the game's own where it offers one, else |x − x*|."""
     if traj.p == 0:
         return None
-    if hasattr(game, "w2"):
-        return torch.stack([game.w2(x) for x in traj.states]), "W₂(generator, target)"
+    if game.offered("target_distance", traj.states[0]) is not None:
+        return torch.stack([game.target_distance(x) for x in traj.states]), game.target_distance_name
     if x_star is not None:
         return (traj.states - x_star.to(traj.states)).norm(dim=-1), "|x − x*|"
     return None
@@ -87,20 +75,10 @@ def spread_figure(game, traj, report, x_star):
     report.figure(fig, "final_spread", "Generator parameters of all runs at the end")
 
 
-def stationary_start(traj):
-    """The record from which the ensemble is stationary; None when undetected or not testable (no
-    recorded states, too few runs or records)."""
-    try:
-        return settled_from(traj) if traj.p else None
-    except ValueError:
-        return None
-
-
 def stationary_figure(game, sga, traj, start: int, report):
     """Each parameter's marginal over the ensemble and the stationary window, against the Gaussian
     laws of the linearisation at x*: the chain's (discrete Lyapunov) and SME-1's (continuous)."""
     from analysis.invariant import chain_covariance, sde_covariance
-    from sde import SME
 
     x_star, samples = game.equilibrium(dtype=traj.states.dtype), pooled(traj, start).numpy()
     laws = {"chain, linearised": chain_covariance(sga, x_star), "SME-1, linearised": sde_covariance(SME(sga), x_star)}
@@ -128,7 +106,7 @@ def sde_figure(game, sga, traj, config, report):
     """Discrete training against SME-1 and SME-2 (Platen, dt = η) over the first SDE_STEPS
     iterations: mean ± std of each parameter; keys sme{1,2}_mean_gap = max |E x_k − E X_t|."""
     from flows import modified_flow
-    from sde import SME, integrate
+    from sde import integrate
 
     steps = min(config.sga.steps, SDE_STEPS)
     rows = int((traj.times <= steps * config.sga.lr + 1e-9).sum())
@@ -176,20 +154,9 @@ def schedule_figure(sga, config, report):
                   "the linearised SME-1; `gandyn tune` validates such a schedule on training")
 
 
-def has_sme(game, sga) -> bool:
-    """Whether the SMEs of this game and rule can be built (closed-form coefficients, SGD)."""
-    from sde import SME
-
-    try:
-        SME(sga, order="2").drift(game.init(1, Streams([0])))
-        return True
-    except (NotImplementedError, ConfigError):
-        return False
-
-
 def run(config, report, quick: bool):
     game = config.game.build()
-    x_star = equilibrium(game)
+    x_star = game.offered("equilibrium")
     centers = (0.0, 0.0) if x_star is None else (x_star[: game.p], x_star[game.p :])
     sga = config.sga.build(game, centers=centers)
     report.log(f"overview: {config.run.paths} runs of {config.sga.steps} {config.sga.update} steps on "
@@ -204,7 +171,7 @@ def run(config, report, quick: bool):
     convergence_figure(traj, dist, report)
     if game.p == 2 and x_star is not None and traj.p:
         spread_figure(game, traj, report, x_star)
-    if has_sme(game, sga):
+    if SME.available(sga):
         sde_figure(game, sga, traj, config, report)
     if dist is not None:
         report.key("distance", dist[1])
@@ -212,12 +179,12 @@ def run(config, report, quick: bool):
         report.key("distance_final_mean", dist[0][-1].nanmean().item())
     start = stationary_start(traj)
     report.key("stationary_from", None if start is None else traj.times[start].item())
-    if start is not None and x_star is not None and has_sme(game, sga):
+    if start is not None and x_star is not None and SME.available(sga):
         stationary_figure(game, sga, traj, start, report)
     for who in PLAYERS:
         estimate = fdr_ratio(traj, who, start)
         report.interval(f"fdr_ratio_{who}", estimate.value, *estimate.interval())
-    if x_star is not None and has_sme(game, sga) and config.sga.schedule == "constant":
+    if x_star is not None and SME.available(sga) and config.sga.schedule == "constant":
         schedule_figure(sga, config, report)
     report.key("diverged_runs", len(traj.metadata["diverged"]))
     report.key("paths", traj.K)
