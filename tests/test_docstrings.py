@@ -1,6 +1,7 @@
 """The API reference reads as documentation: every public function and method of the library with more
 than one argument names them in an Args section, and a Returns (or Yields) section when it returns a
-value. A method that overrides a documented one of a base class inherits its documentation."""
+value. A method that overrides a documented one of a base class inherits its documentation, and a
+class's docstring may document its constructor."""
 import ast
 import importlib
 import inspect
@@ -56,6 +57,8 @@ def problems(function, where: str, cls=None) -> list:
     if len(arguments(function)) < 2 or (cls is not None and inherited(cls, function.__name__)):
         return []
     doc = inspect.getdoc(function) or ""
+    if function.__name__ == "__init__" and cls is not None:
+        doc += inspect.getdoc(cls) or ""  # a class may document its constructor's arguments (dataclasses must)
     found = [] if "Args:" in doc else [f"{where}: no Args"]
     if function.__name__ != "__init__" and returns_value(function) and "Returns:" not in doc and "Yields:" not in doc:
         found.append(f"{where}: no Returns")
