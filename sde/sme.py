@@ -214,7 +214,7 @@ class SME(Expansion):
 
         Args:
             x: the states, [K, d].
-            w: the vectors, [K, m] (m = ``m``: G blocks of ``noise_width`` columns, then SME-2s's d).
+            w: the vectors, typically Brownian increments, [K, m] (m = ``m``, the Brownian dimension).
 
         Returns:
             σ(x) w, [K, d] (without the √η).
