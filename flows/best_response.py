@@ -85,13 +85,30 @@ def _check_target(field: str, Y, X: torch.Tensor) -> torch.Tensor:
 
 # -- the MMD flow (Arbel et al. 2019) ------------------------------------------------------------
 def mmd_field(X: torch.Tensor, Y: torch.Tensor, h: float) -> torch.Tensor:
-    """MMD flow velocity −∇f(X_i) (Arbel et al. 2019, eq. 10 without noise), [K, N, n] → [K, N, n]."""
+    """MMD flow velocity −∇f(X_i) (Arbel et al. 2019, eq. 10 without noise), [K, N, n] → [K, N, n].
+
+    Args:
+        X: the particles X_i of each run, [K, N, n].
+        Y: the target samples Y_j, [K or 1, M, n].
+        h: the Gaussian kernel's bandwidth, > 0.
+
+    Returns:
+        −∇f(X_i) with f the witness of X against Y, [K, N, n].
+    """
     return -mmd_witness_grad(X, X, Y, h)
 
 
 # -- scores and the KL flow ---------------------------------------------------------------------
 def gaussian_target_score(mean: torch.Tensor, cov: torch.Tensor) -> Score:
-    """The score ∇log N(m, S)(x) = −S⁻¹(x − m) as a callable on [..., n]."""
+    """The score ∇log N(m, S)(x) = −S⁻¹(x − m) as a callable on [..., n].
+
+    Args:
+        mean: the target's mean m, [n].
+        cov: the target's covariance S, [n, n], symmetric positive definite.
+
+    Returns:
+        The score x ↦ −S⁻¹(x − m), `[..., n]` → `[..., n]`, in x's dtype and device.
+    """
     mean = torch.as_tensor(mean)
     cov = torch.as_tensor(cov, dtype=mean.dtype)
     n = mean.shape[-1] if mean.ndim else 0
@@ -117,24 +134,61 @@ def score_gaussian_fit(X: torch.Tensor) -> torch.Tensor:
 
 
 def score_kde(X: torch.Tensor, h: float) -> torch.Tensor:
-    """Score of the Gaussian KDE (1/N)Σ_j N(X_j, h²I) at the particles, → [..., N, n]."""
+    """Score of the Gaussian KDE (1/N)Σ_j N(X_j, h²I) at the particles, → [..., N, n].
+
+    Args:
+        X: the particles, [..., N, n].
+        h: the kernel's bandwidth, > 0.
+
+    Returns:
+        ∇log ρ̂_h(X_i) = Σ_j w_ij (X_j − X_i)/h², [..., N, n].
+    """
     w = torch.softmax(-sq_dists(X, X) / (2 * h * h), dim=-1)
     return (w @ X - X) / (h * h)
 
 
 def particle_score(X: torch.Tensor, score: str, bandwidth: Optional[float]) -> torch.Tensor:
-    """∇log ρ̂_t at the particles, by the estimator ``score`` ("gaussian" or "kde")."""
+    """∇log ρ̂_t at the particles, by the estimator ``score`` ("gaussian" or "kde").
+
+    Args:
+        X: the particles, [..., N, n].
+        score: "gaussian" (the moment-matched Gaussian) or "kde" (the Gaussian kernel density estimate).
+        bandwidth: the KDE's bandwidth h (only for "kde").
+
+    Returns:
+        ∇log ρ̂_t(X_i), [..., N, n].
+    """
     return score_gaussian_fit(X) if score == "gaussian" else score_kde(X, bandwidth)
 
 
 def kl_field(X: torch.Tensor, target_score: Score, score: str = "gaussian",
              bandwidth: Optional[float] = None) -> torch.Tensor:
-    """KL flow velocity ∇log p(X) − ∇log ρ̂_t(X) = ∇D*(X), [K, N, n] → [K, N, n]."""
+    """KL flow velocity ∇log p(X) − ∇log ρ̂_t(X) = ∇D*(X), [K, N, n] → [K, N, n].
+
+    Args:
+        X: the particles X_i of each run, [K, N, n].
+        target_score: the target's score ∇log p, `[..., n]` → `[..., n]`.
+        score: the estimator of ∇log ρ_t, "gaussian" or "kde" (``particle_score``).
+        bandwidth: the KDE's bandwidth h (only for "kde").
+
+    Returns:
+        The velocities, [K, N, n].
+    """
     return target_score(X) - particle_score(X, score, bandwidth)
 
 
 def kl_gaussians(m1: torch.Tensor, S1: torch.Tensor, m2: torch.Tensor, S2: torch.Tensor) -> torch.Tensor:
-    """KL(N(m1,S1)‖N(m2,S2)) = ½[tr(S2⁻¹S1) + δᵀS2⁻¹δ − n + log det S2 − log det S1], δ = m1 − m2."""
+    """KL(N(m1,S1)‖N(m2,S2)) = ½[tr(S2⁻¹S1) + δᵀS2⁻¹δ − n + log det S2 − log det S1], δ = m1 − m2.
+
+    Args:
+        m1: the first mean, [..., n].
+        S1: the first covariance, [..., n, n].
+        m2: the second mean, [..., n].
+        S2: the second covariance, [..., n, n].
+
+    Returns:
+        The divergence, [...].
+    """
     d = (m1 - m2).unsqueeze(-1)
     tr = torch.diagonal(torch.linalg.solve(S2, S1), dim1=-2, dim2=-1).sum(-1)
     quad = (d.transpose(-1, -2) @ torch.linalg.solve(S2, d))[..., 0, 0]
@@ -144,7 +198,17 @@ def kl_gaussians(m1: torch.Tensor, S1: torch.Tensor, m2: torch.Tensor, S2: torch
 
 def relative_fisher_gaussians(m1: torch.Tensor, S1: torch.Tensor, m2: torch.Tensor,
                               S2: torch.Tensor) -> torch.Tensor:
-    """E_ρ|∇log(p/ρ)|² for ρ = N(m1,S1), p = N(m2,S2): tr(A S1 Aᵀ) + |S2⁻¹δ|², A = S1⁻¹ − S2⁻¹."""
+    """E_ρ|∇log(p/ρ)|² for ρ = N(m1,S1), p = N(m2,S2): tr(A S1 Aᵀ) + |S2⁻¹δ|², A = S1⁻¹ − S2⁻¹.
+
+    Args:
+        m1: ρ's mean, [..., n].
+        S1: ρ's covariance, [..., n, n].
+        m2: p's mean, [..., n].
+        S2: p's covariance, [..., n, n].
+
+    Returns:
+        The relative Fisher information, [...].
+    """
     P1, P2 = torch.linalg.inv(S1), torch.linalg.inv(S2)
     A = P1 - P2
     b = P2 @ (m1 - m2).unsqueeze(-1)
@@ -229,7 +293,19 @@ def _mmd_observables(states: torch.Tensor, Y: torch.Tensor, h: float) -> dict:
 def mmd_flow(X0: torch.Tensor, target: torch.Tensor, t_end: float, *, bandwidth: float, kernel: str = "rbf",
              **options) -> Trajectory:
     """MMD gradient flow (Arbel et al. 2019) of particles X0 [K, N, n] toward target [M, n] or [K, M, n]
-    (``flows.ode.integrate_flow``'s options; rtol 1e-7, atol 1e-9 by default)."""
+    (``flows.ode.integrate_flow``'s options; rtol 1e-7, atol 1e-9 by default).
+
+    Args:
+        X0: the initial particles, [K, N, n].
+        target: the target samples, [M, n] or [K, M, n].
+        t_end: the final time.
+        bandwidth: the Gaussian kernel's bandwidth h, > 0.
+        kernel: the kernel ("rbf").
+        **options: keywords of ``flows.ode.integrate_flow`` (n_records, method, rtol, atol…).
+
+    Returns:
+        The Trajectory: states [T, K, N·n] and the observable ``mmd2`` (MMD²_V to the target) [T, K].
+    """
     X0, Y, h = _mmd_setup(X0, target, bandwidth, kernel)
     meta = {"method": "mmd-flow", "kernel": kernel, "bandwidth": h, "M": Y.shape[-2]}
     return _ode(lambda X: mmd_field(X, Y, h), X0, t_end, meta, lambda s: _mmd_observables(s, Y, h), options)
@@ -237,7 +313,20 @@ def mmd_flow(X0: torch.Tensor, target: torch.Tensor, t_end: float, *, bandwidth:
 
 def mmd_flow_euler(X0: torch.Tensor, target: torch.Tensor, tau: float, steps: int, *, bandwidth: float,
                    kernel: str = "rbf", record_every: int = 1) -> Trajectory:
-    """Explicit Euler X ← X − τ∇f(X) of the MMD flow at rate τ, ``steps`` steps."""
+    """Explicit Euler X ← X − τ∇f(X) of the MMD flow at rate τ, ``steps`` steps.
+
+    Args:
+        X0: the initial particles, [K, N, n].
+        target: the target samples, [M, n] or [K, M, n].
+        tau: the step τ > 0.
+        steps: the number of steps.
+        bandwidth: the Gaussian kernel's bandwidth h, > 0.
+        kernel: the kernel ("rbf").
+        record_every: record every that many steps (and the last).
+
+    Returns:
+        The Trajectory at times kτ: states [T, K, N·n] and the observable ``mmd2`` [T, K].
+    """
     X0, Y, h = _mmd_setup(X0, target, bandwidth, kernel)
     tau = check_positive("tau", tau)
     steps, record_every = check_int("steps", steps), check_int("record_every", record_every)
@@ -272,7 +361,20 @@ def _kl_observables(states: torch.Tensor, field) -> dict:
 def kl_flow(X0: torch.Tensor, target_score: Score, t_end: float, *, score: str = "gaussian",
             bandwidth: Optional[float] = None, **options) -> Trajectory:
     """Deterministic KL(ρ‖p) Wasserstein gradient flow of particles X0 [K, N, n], ∇log ρ by ``score``
-    (``flows.ode.integrate_flow``'s options; rtol 1e-7, atol 1e-9 by default)."""
+    (``flows.ode.integrate_flow``'s options; rtol 1e-7, atol 1e-9 by default).
+
+    Args:
+        X0: the initial particles, [K, N, n] (N > n for "gaussian").
+        target_score: the target's score ∇log p, `[..., n]` → `[..., n]`.
+        t_end: the final time.
+        score: the estimator of ∇log ρ_t, "gaussian" or "kde".
+        bandwidth: the KDE's bandwidth h (required for "kde").
+        **options: keywords of ``flows.ode.integrate_flow`` (n_records, method, rtol, atol…).
+
+    Returns:
+        The Trajectory: states [T, K, N·n] and the observable ``fisher`` (the particles' estimate of
+        the relative Fisher information) [T, K].
+    """
     X0, h = _kl_setup(X0, target_score, score, bandwidth)
     field = lambda X: kl_field(X, target_score, score, h)  # noqa: E731
     meta = {"method": "kl-flow", "score": score, "bandwidth": h}
@@ -281,7 +383,20 @@ def kl_flow(X0: torch.Tensor, target_score: Score, t_end: float, *, score: str =
 
 def kl_flow_euler(X0: torch.Tensor, target_score: Score, tau: float, steps: int, *, score: str = "gaussian",
                   bandwidth: Optional[float] = None, record_every: int = 1) -> Trajectory:
-    """Explicit Euler X ← X + τ(∇log p − ∇log ρ̂)(X) of the KL flow at rate τ, ``steps`` steps."""
+    """Explicit Euler X ← X + τ(∇log p − ∇log ρ̂)(X) of the KL flow at rate τ, ``steps`` steps.
+
+    Args:
+        X0: the initial particles, [K, N, n] (N > n for "gaussian").
+        target_score: the target's score ∇log p, `[..., n]` → `[..., n]`.
+        tau: the step τ > 0.
+        steps: the number of steps.
+        score: the estimator of ∇log ρ_t, "gaussian" or "kde".
+        bandwidth: the KDE's bandwidth h (required for "kde").
+        record_every: record every that many steps (and the last).
+
+    Returns:
+        The Trajectory at times kτ: states [T, K, N·n] and the observable ``fisher`` [T, K].
+    """
     X0, h = _kl_setup(X0, target_score, score, bandwidth)
     tau = check_positive("tau", tau)
     steps, record_every = check_int("steps", steps), check_int("record_every", record_every)

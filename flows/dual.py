@@ -70,31 +70,77 @@ def quadratic_features(x):
 
 
 def quadratic_gradient(x, a):
-    """∇_x(vᵀx + xᵀUx) = v + (U + Uᵀ)x for a = (v, vec U)."""
+    """∇_x(vᵀx + xᵀUx) = v + (U + Uᵀ)x for a = (v, vec U).
+
+    Args:
+        x: the points, [K, P, n].
+        a: the critic's weights (v, vec U), [K, n + n²] (further entries, such as a bias, are ignored).
+
+    Returns:
+        ∇_x D at the points, [K, P, n].
+    """
     n = x.shape[-1]
     U = a[:, n:].unflatten(-1, (n, n))
     return a[:, None, :n] + x @ (U + U.transpose(1, 2))
 
 
 def rbf_features(x, centres, width):
-    """φ_j(x) = exp(−|x − c_j|²/(2h²)): Gaussian bumps at fixed centres c_j [F, n]."""
+    """φ_j(x) = exp(−|x − c_j|²/(2h²)): Gaussian bumps at fixed centres c_j [F, n].
+
+    Args:
+        x: the points, [..., n].
+        centres: the centres c_j, [F, n].
+        width: the bandwidth h, > 0.
+
+    Returns:
+        φ(x), [..., F].
+    """
     return rbf((x[..., None, :] - centres).square().sum(-1), width)
 
 
 def rbf_gradient(x, a, centres, width):
-    """∇_x Σ_j a_j φ_j(x) = Σ_j a_j φ_j(x)(c_j − x)/h²."""
+    """∇_x Σ_j a_j φ_j(x) = Σ_j a_j φ_j(x)(c_j − x)/h².
+
+    Args:
+        x: the points, [K, P, n].
+        a: the critic's weights a_j, [K, F].
+        centres: the centres c_j, [F, n].
+        width: the bandwidth h, > 0.
+
+    Returns:
+        ∇_x D at the points, [K, P, n].
+    """
     weights = a[:, None, :] * rbf_features(x, centres, width)  # [K, P, F]
     return (weights @ centres - weights.sum(-1, keepdim=True) * x) / width**2
 
 
 def rff_features(x, freqs, phases):
     """φ_j(x) = √(2/F) cos(w_jᵀx + b_j): random Fourier features of the Gaussian kernel
-    (Rahimi & Recht 2007)."""
+    (Rahimi & Recht 2007).
+
+    Args:
+        x: the points, [..., n].
+        freqs: the frequencies w_j, [F, n] (w_j ~ N(0, I/h²) for the kernel of bandwidth h).
+        phases: the phases b_j ∈ [0, 2π), [F].
+
+    Returns:
+        φ(x), [..., F].
+    """
     return math.sqrt(2 / len(phases)) * torch.cos(x @ freqs.T + phases)
 
 
 def rff_gradient(x, a, freqs, phases):
-    """∇_x Σ_j a_j φ_j(x) = −√(2/F) Σ_j a_j sin(w_jᵀx + b_j) w_j."""
+    """∇_x Σ_j a_j φ_j(x) = −√(2/F) Σ_j a_j sin(w_jᵀx + b_j) w_j.
+
+    Args:
+        x: the points, [K, P, n].
+        a: the critic's weights a_j, [K, F].
+        freqs: the frequencies w_j, [F, n].
+        phases: the phases b_j, [F].
+
+    Returns:
+        ∇_x D at the points, [K, P, n].
+    """
     return -math.sqrt(2 / len(phases)) * (a[:, None, :] * torch.sin(x @ freqs.T + phases)) @ freqs
 
 
@@ -113,6 +159,25 @@ class DualFlowGame(Game):
     def __init__(self, target, *, generator="particles", positions=None, latent=None, generator_hidden=(),
                  critic="rff", loss="wgan", ridge=0.0, n_features=64, bandwidth=1.0, centres=None,
                  bias=False, hidden=(32,), activation="tanh", seed=0):
+        """Checks the options and lays out θ and ω.
+
+        Args:
+            target: the target samples Y_j, [M, n] (shared by the runs) or [K, M, n].
+            generator: "particles" (S2) or "network" (S1).
+            positions: the initial particles of S2, [N, n] or [K, N, n].
+            latent: the fixed latents z_i of S1, [N, k] or [K, N, k].
+            generator_hidden: the hidden widths of G_θ (S1; () for the affine G_θ(z) = Wz + b).
+            critic: "quadratic", "rbf", "rff" (linear in features) or "mlp".
+            loss: "wgan", "gan" or "ns-gan".
+            ridge: the critic's ridge λ ≥ 0.
+            n_features: the number F of rbf centres drawn from the target or of rff features.
+            bandwidth: the rbf and rff features' bandwidth h, > 0.
+            centres: the rbf centres c_j, [F, n] (default: ``n_features`` target samples chosen by ``seed``).
+            bias: append a constant feature to a linear critic.
+            hidden: the MLP critic's hidden widths.
+            activation: the networks' activation (a key of ``games.networks.ACTIVATIONS``).
+            seed: the seed of the rff features and of the drawn rbf centres.
+        """
         self.target = _samples("game.target", target)
         self.n, self.M = self.target.shape[-1], self.target.shape[-2]
         self.generator = check_choice("game.generator", generator, GENERATORS)
@@ -191,7 +256,15 @@ class DualFlowGame(Game):
         return self.generate(flat, z.reshape(len(flat), self.N, -1)).reshape(*lead, self.N, self.n)
 
     def generate(self, theta, z):
-        """G_θ(z) [K, N, n] for θ [K, p] and latents z [K, N, k] (S1)."""
+        """G_θ(z) [K, N, n] for θ [K, p] and latents z [K, N, k] (S1).
+
+        Args:
+            theta: the generator network's flat parameters, [K, p].
+            z: the latents, [K, N, k].
+
+        Returns:
+            G_θ(z), [K, N, n].
+        """
         return batched(self.generator_module, self._g_shapes, theta, z)
 
     def targets(self, like):
@@ -211,13 +284,29 @@ class DualFlowGame(Game):
         return torch.cat([phi, torch.ones_like(phi[..., :1])], dim=-1) if self.bias else phi
 
     def discriminate(self, omega, points):
-        """D_ω(points) [K, P] for ω [K, q] and points [K, P, n]."""
+        """D_ω(points) [K, P] for ω [K, q] and points [K, P, n].
+
+        Args:
+            omega: the critic's parameters, [K, q].
+            points: the points, [K, P, n].
+
+        Returns:
+            The critic's values, [K, P].
+        """
         if self.critic == "mlp":
             return batched(self.critic_module, self._d_shapes, omega, points)[..., 0]
         return (self.features(points) @ omega[..., None])[..., 0]
 
     def critic_gradient(self, omega, points):
-        """∇_x D_ω at each point [K, P, n]: closed form for linear critics, torch.func for the MLP."""
+        """∇_x D_ω at each point [K, P, n]: closed form for linear critics, torch.func for the MLP.
+
+        Args:
+            omega: the critic's parameters, [K, q].
+            points: the points, [K, P, n].
+
+        Returns:
+            ∇_x D_ω(points), [K, P, n].
+        """
         if self.critic == "mlp":
             d_sum = lambda params, x: functional_call(self.critic_module, params, (x,)).sum()  # noqa: E731
             return vmap(grad(d_sum, argnums=1))(unflatten(omega, self._d_shapes), points)
@@ -234,34 +323,83 @@ class DualFlowGame(Game):
         return self.force(x[:, self.p :], self.particles(x))
 
     def force(self, omega, points):
-        """−∇_x ℓ_G(D_ω(x)) = −ℓ_G'(D_ω(x)) ∇_x D_ω(x) at points [K, P, n]."""
+        """−∇_x ℓ_G(D_ω(x)) = −ℓ_G'(D_ω(x)) ∇_x D_ω(x) at points [K, P, n].
+
+        Args:
+            omega: the critic's parameters, [K, q].
+            points: the points, [K, P, n].
+
+        Returns:
+            The force at each point, [K, P, n].
+        """
         slope = generator_loss_slope(self.discriminate(omega, points), self.loss)
         return -slope[..., None] * self.critic_gradient(omega, points)
 
     # -- losses -------------------------------------------------------------------------------------
     def generator_loss(self, theta, omega):
         """L_G [K]: Σ_i ℓ_G(D(X_i)) (S2, a sum: each particle feels its own force) or
-        (1/N) Σ_i ℓ_G(D(G_θ(z_i))) (S1)."""
+        (1/N) Σ_i ℓ_G(D(G_θ(z_i))) (S1).
+
+        Args:
+            theta: the generator's parameters (flat particles or network), [K, p].
+            omega: the critic's parameters, [K, q].
+
+        Returns:
+            L_G, [K].
+        """
         terms = generator_loss(self.discriminate(omega, self.particles(theta)), self.loss)
         return terms.sum(-1) if self.generator == "particles" else terms.mean(-1)
 
     def critic_loss(self, theta, omega):
-        """L_D [K] = −[(1/M) Σ_j f₁(D(Y_j)) + (1/N) Σ_i f₂(D(X_i))] + (λ/2)|ω|²."""
+        """L_D [K] = −[(1/M) Σ_j f₁(D(Y_j)) + (1/N) Σ_i f₂(D(X_i))] + (λ/2)|ω|².
+
+        Args:
+            theta: the generator's parameters, [K, p].
+            omega: the critic's parameters, [K, q].
+
+        Returns:
+            L_D, [K].
+        """
         real = f(self.discriminate(omega, self.targets(omega)), self.loss).mean(-1)
         fake = f(-self.discriminate(omega, self.particles(theta)), self.loss).mean(-1)
         return -(real + fake) + 0.5 * self.ridge * omega.square().sum(-1)
 
     def losses(self, theta, omega, batch=None):
-        """(L_G, L_D) [K]; ``batch`` is ignored (the game is deterministic)."""
+        """(L_G, L_D) [K]; ``batch`` is ignored (the game is deterministic).
+
+        Args:
+            theta: the generator's parameters, [K, p].
+            omega: the critic's parameters, [K, q].
+            batch: ignored.
+
+        Returns:
+            (L_G, L_D), each [K].
+        """
         return self.generator_loss(theta, omega), self.critic_loss(theta, omega)
 
     def player_losses(self, theta, omega, batch=None, players=PLAYERS) -> dict:
-        """Only the requested players' losses."""
+        """Only the requested players' losses.
+
+        Args:
+            theta: the generator's parameters, [K, p].
+            omega: the critic's parameters, [K, q].
+            batch: ignored.
+            players: the players wanted, among "theta" (L_G) and "omega" (L_D).
+
+        Returns:
+            {player: its loss [K]}.
+        """
         loss_of = {"theta": self.generator_loss, "omega": self.critic_loss}
         return {who: loss_of[who](theta, omega) for who in players}
 
     def sample(self, K, B, generator):
-        """No minibatch: the expected field is the exact one."""
+        """No minibatch: the expected field is the exact one.
+
+        Args:
+            K: the number of runs (unused).
+            B: the batch size (unused).
+            generator: the runs' streams (unused).
+        """
         return None
 
     # -- fields -------------------------------------------------------------------------------------
@@ -301,7 +439,15 @@ class DualFlowGame(Game):
         return (real - fake) / self.ridge
 
     def gradient_noise_factor(self, x, B):
-        """Σ_B = 0: the game is deterministic (a zero factor [K, d, 1])."""
+        """Σ_B = 0: the game is deterministic (a zero factor [K, d, 1]).
+
+        Args:
+            x: the states, [K, d].
+            B: the batch size (unused).
+
+        Returns:
+            Zeros, [K, d, 1].
+        """
         return torch.zeros(x.shape[0], self.d, 1, dtype=x.dtype, device=x.device)
 
     def _require_linear(self, field, what):
@@ -312,7 +458,15 @@ class DualFlowGame(Game):
     # -- initial states ----------------------------------------------------------------------------
     def init(self, K, generator):
         """[K, d]: the given particles (S2) or PyTorch's default uniform init of G_θ (S1); a linear
-        critic at zero, an MLP critic at PyTorch's default init (U(±1/√fan_in))."""
+        critic at zero, an MLP critic at PyTorch's default init (U(±1/√fan_in)).
+
+        Args:
+            K: the number of runs.
+            generator: the runs' streams (of the networks' uniform draws; also the device and dtype).
+
+        Returns:
+            x_0, [K, d].
+        """
         bounds = self._init_bounds().to(device=generator.device, dtype=generator.dtype)
         x = (2 * generator.uniform(self.d) - 1) * bounds if bounds.any() else bounds.expand(K, -1).clone()
         if self.generator == "particles":
@@ -354,7 +508,18 @@ def _widths(field, widths) -> tuple:
 
 # -- thin wrappers ---------------------------------------------------------------------------------
 def dual_flow(game: DualFlowGame, x0, t_end, alpha=1.0, **options) -> Trajectory:
-    """The dual flow ẋ = (V_θ, α V_ω) from x0 [K, d] over [0, t_end]: ``gradient_flow`` with c_ω = α."""
+    """The dual flow ẋ = (V_θ, α V_ω) from x0 [K, d] over [0, t_end]: ``gradient_flow`` with c_ω = α.
+
+    Args:
+        game: the dual flow game.
+        x0: the initial states, [K, d].
+        t_end: the final time.
+        alpha: the time-scale ratio α > 0 (the critic's rate scale).
+        **options: keywords of ``flows.ode.integrate_flow`` (n_records, method, rtol, atol…).
+
+    Returns:
+        The Trajectory: states [T, K, d].
+    """
     check_positive("flow.alpha", alpha)
     return gradient_flow(game, x0, t_end, c_omega=alpha, **options)
 
@@ -362,6 +527,20 @@ def dual_flow(game: DualFlowGame, x0, t_end, alpha=1.0, **options) -> Trajectory
 def dual_training(game: DualFlowGame, x0, tau, steps, alpha=1.0, update="sim", n_d=1,
                   **run_options) -> Trajectory:
     """Discrete training at rate τ (critic rate ατ) from x0 [K, d]: SGA with plain SGD for ``steps``
-    iterations (``run_options``: ``SGA.run``'s keywords, e.g. record_every)."""
+    iterations (``run_options``: ``SGA.run``'s keywords, e.g. record_every).
+
+    Args:
+        game: the dual flow game.
+        x0: the initial states, [K, d].
+        tau: the generator's learning rate τ.
+        steps: the number of iterations.
+        alpha: the critic's rate scale α (its rate is ατ).
+        update: the update rule (``SGA``'s ``update``: "sim", "alt-d", "alt-g", "eg", …).
+        n_d: critic steps per generator step (alternating updates).
+        **run_options: keywords of ``SGA.run`` (record_every, …).
+
+    Returns:
+        The Trajectory of the iterates: states [T, K, d].
+    """
     sga = SGA(game, lr=tau, update=update, n_d=n_d, disc=Player("sgd", scale=alpha))
     return sga.run(steps, K=x0.shape[0], x0=x0, device=x0.device, dtype=x0.dtype, **run_options)

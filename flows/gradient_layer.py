@@ -61,7 +61,16 @@ Potential = Callable[[torch.Tensor], torch.Tensor]  # points [K, N, 2] -> values
 
 
 def gradient_step(x: torch.Tensor, potential: Potential, eta: float) -> torch.Tensor:
-    """One gradient layer x + η ∇_x φ(x) on points [K, N, 2] (Nitanda & Suzuki 2018)."""
+    """One gradient layer x + η ∇_x φ(x) on points [K, N, 2] (Nitanda & Suzuki 2018).
+
+    Args:
+        x: the points, [K, N, 2].
+        potential: the layer's potential φ, points [K, N, 2] → values [K, N].
+        eta: the layer's step η.
+
+    Returns:
+        x + η ∇_x φ(x), [K, N, 2].
+    """
     y = x.detach().requires_grad_()
     with torch.enable_grad():
         g, = torch.autograd.grad(potential(y).sum(), y)
@@ -69,7 +78,16 @@ def gradient_step(x: torch.Tensor, potential: Potential, eta: float) -> torch.Te
 
 
 def apply_layers(x: torch.Tensor, potentials: Sequence[Potential], eta: float) -> torch.Tensor:
-    """The stack of gradient layers ``potentials`` (first layer first) applied to x [K, N, 2]."""
+    """The stack of gradient layers ``potentials`` (first layer first) applied to x [K, N, 2].
+
+    Args:
+        x: the base points x_0, [K, N, 2].
+        potentials: the layers' potentials φ_l, first layer first.
+        eta: the layers' step η.
+
+    Returns:
+        x_L, [K, N, 2].
+    """
     for potential in potentials:
         x = gradient_step(x, potential, eta)
     return x
@@ -77,7 +95,12 @@ def apply_layers(x: torch.Tensor, potentials: Sequence[Potential], eta: float) -
 
 @dataclass
 class Stack:
-    """A grown generator: base G_θ (θ [K, p], or None for x_0 = z) and critic snapshots ω_l [K, q]."""
+    """A grown generator: base G_θ (θ [K, p], or None for x_0 = z) and critic snapshots ω_l [K, q].
+
+    Args:
+        theta: the base generator's parameters θ, [K, p], or None for x_0 = z.
+        snapshots: the critic snapshots ω_l of the layers, first layer first, each [K, q].
+    """
 
     theta: Optional[torch.Tensor] = None
     snapshots: List[torch.Tensor] = field(default_factory=list)
@@ -92,6 +115,21 @@ class GradientLayer:
 
     ``game`` (a MixtureGAN) gives the target, the critic's architecture and, for distillation and
     base generators, the generator's; its own ``loss`` is not used. ``run`` fills ``stack``.
+
+    Args:
+        game: the MixtureGAN giving the target, the critic and the generator network.
+        loss: the layers' and the critic's loss, "gan", "ns-gan" or "wgan".
+        eta: the layers' step η (flow time per layer).
+        n_critic: critic updates per layer.
+        critic_lr: the critic's learning rate.
+        critic_optimizer: the critic's optimiser (a name of ``games.optim.make_optimizer``).
+        critic_options: the optimiser's options.
+        ridge: the critic's ridge λ ≥ 0.
+        batch_size: real and fake samples per critic update.
+        particles: the number N of particles (fixed latents z_i).
+        distill_every: distil the stack into G_θ every that many layers (0: never).
+        distill_steps: Adam steps per distillation.
+        distill_lr: Adam's rate in a distillation.
     """
 
     game: MixtureGAN = field(default_factory=MixtureGAN)
@@ -133,30 +171,74 @@ class GradientLayer:
         return lambda x: self.game.discriminate(omega, x)
 
     def layer(self, omega: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """One gradient layer with critic snapshot ω [K, q] on points x [K, N, 2]."""
+        """One gradient layer with critic snapshot ω [K, q] on points x [K, N, 2].
+
+        Args:
+            omega: the critic snapshot ω_l, [K, q].
+            x: the points x_l, [K, N, 2].
+
+        Returns:
+            x_{l+1} = x_l + η ∇_x φ(D_l(x_l)), [K, N, 2].
+        """
         return gradient_step(x, self.potential(omega), self.eta)
 
     def base(self, z: torch.Tensor, stack: Optional[Stack] = None) -> torch.Tensor:
-        """x_0: the latents z [K, N, z_dim] themselves, or G_θ(z) if the stack has a base generator."""
+        """x_0: the latents z [K, N, z_dim] themselves, or G_θ(z) if the stack has a base generator.
+
+        Args:
+            z: the latents, [K, N, z_dim].
+            stack: the stack whose base is used (default: the trained one).
+
+        Returns:
+            x_0, [K, N, 2].
+        """
         stack = self.stack if stack is None else stack
         return z if stack.theta is None else self.game.generate(stack.theta, z)
 
     def push(self, z: torch.Tensor, stack: Optional[Stack] = None) -> torch.Tensor:
         """Fresh latents z [K, N, z_dim] through the base and every layer of ``stack`` (default: the
-        trained one), [K, N, 2]: L critic input-gradient evaluations."""
+        trained one), [K, N, 2]: L critic input-gradient evaluations.
+
+        Args:
+            z: the latents, [K, N, z_dim].
+            stack: the generator (default: the trained one).
+
+        Returns:
+            x_L, [K, N, 2], detached.
+        """
         stack = self.stack if stack is None else stack
         x = self.base(z, stack).detach()
         return apply_layers(x, [self.potential(w) for w in stack.snapshots], self.eta).detach()
 
     # -- the critic -----------------------------------------------------------------------------
     def critic_loss(self, omega: torch.Tensor, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """L_D(ω) per run [K] on real and fake points [K, B, 2], with the ridge (λ/2)|ω|²."""
+        """L_D(ω) per run [K] on real and fake points [K, B, 2], with the ridge (λ/2)|ω|².
+
+        Args:
+            omega: the critic's parameters, [K, q].
+            real: target samples, [K, B, 2].
+            fake: particles, [K, B, 2].
+
+        Returns:
+            L_D(ω), [K].
+        """
         d_real, d_fake = self.game.discriminate(omega, real), self.game.discriminate(omega, fake)
         loss = -(f(d_real, self.loss).mean(-1) + f(-d_fake, self.loss).mean(-1))  # −V (games.maths.losses)
         return loss + 0.5 * self.ridge * omega.square().sum(-1) if self.ridge else loss
 
     def critic_round(self, omega, state, count: int, x: torch.Tensor, streams: Streams):
-        """``n_critic`` updates of ω against particles x [K, N, 2]: (ω, optimiser state, last loss [K])."""
+        """``n_critic`` updates of ω against particles x [K, N, 2]: (ω, optimiser state, last loss [K]).
+
+        Args:
+            omega: the critic's parameters, [K, q].
+            state: the critic optimiser's state.
+            count: the number of critic updates before this round (the optimiser's step counter).
+            x: the particles, [K, N, 2].
+            streams: the runs' streams (real minibatches and the fake samples' indices).
+
+        Returns:
+            (ω [K, q], the optimiser's state, the loss of the last update [K]).
+        """
         for i in range(self.n_critic):
             real = self.game.sample(streams.K, self.batch_size, streams)[0]
             fake = _gather(x, streams.randint(x.shape[1], self.batch_size))
@@ -170,7 +252,16 @@ class GradientLayer:
 
     # -- distillation ----------------------------------------------------------------------------
     def distill(self, theta: torch.Tensor, z: torch.Tensor, x: torch.Tensor):
-        """Fit G_θ(z) ≈ x by Adam on the mean squared error (Johnson & Zhang's CFG-GAN): (θ, mse [K])."""
+        """Fit G_θ(z) ≈ x by Adam on the mean squared error (Johnson & Zhang's CFG-GAN): (θ, mse [K]).
+
+        Args:
+            theta: the generator's parameters to start from, [K, p].
+            z: the latents, [K, N, z_dim].
+            x: the particles to fit, [K, N, 2].
+
+        Returns:
+            (θ [K, p], the final mean squared error [K]).
+        """
         adam = make_optimizer("adam")
         state = adam.init(theta)
         for n in range(self.distill_steps):
@@ -193,7 +284,25 @@ class GradientLayer:
         ``record_particles`` particles (default min(N, 256)). Afterwards ``self.stack`` is the
         generator and ``self.latents`` [K, N, z_dim] the particles' latents. Runs under ``games.driver``
         (divergence of the particles, checkpoints); Ctrl-C stops and returns what was recorded and a last
-        row of the stack as it was after the last finished layer (``interrupted``: the layer it was growing)."""
+        row of the stack as it was after the last finished layer (``interrupted``: the layer it was growing).
+
+        Args:
+            layers: the number L of layers to grow.
+            K: the number of runs (without streams).
+            seed: the seed of the default streams.
+            streams: the runs' streams.
+            base: the base generator's parameters, [K, p].
+            record_every: record every that many layers (and the last).
+            record_particles: the number of particles recorded (default min(N, 256)).
+            device: the device (without streams).
+            dtype: the dtype (without streams).
+            progress: show a progress bar.
+            metadata: extra entries for the Trajectory's metadata.
+
+        Returns:
+            The Trajectory at times lη: states `[T, K, 2n]` (n = ``record_particles``) and the
+            observables of the module docstring.
+        """
         layers = check_int("gradient_layer.layers", layers, minimum=0)
         record_every = check_int("run.record_every", record_every)
         streams = streams or Streams.from_seed(seed, check_int("run.paths", K), device=device, dtype=dtype)

@@ -68,7 +68,18 @@ def _check_points(real, fake) -> torch.Tensor:
 # -- the empirical NTK (Jacot et al. 2018) -------------------------------------------------------
 def make_mlp(n_in: int, width: int = 32, depth: int = 2, *, generator: Optional[torch.Generator] = None,
              dtype: Optional[torch.dtype] = None) -> nn.Sequential:
-    """A tanh MLP R^n → R with ``depth`` hidden layers, initialised from ``generator``."""
+    """A tanh MLP R^n → R with ``depth`` hidden layers, initialised from ``generator``.
+
+    Args:
+        n_in: the input dimension n.
+        width: the hidden layers' width.
+        depth: the number of hidden layers.
+        generator: the generator of the N(0, 1/fan_in) weights and N(0, 1) biases.
+        dtype: the parameters' dtype.
+
+    Returns:
+        The network, an ``nn.Sequential`` mapping `[..., n]` to `[..., 1]`.
+    """
     n_in, width, depth = check_int("n_in", n_in), check_int("width", width), check_int("depth", depth)
     sizes = [n_in] + [width] * depth + [1]
     layers = []
@@ -83,7 +94,15 @@ def make_mlp(n_in: int, width: int = 32, depth: int = 2, *, generator: Optional[
 
 
 def ntk_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Per-point Jacobian J = ∂_θ f(x; θ) of a scalar network, [..., A, n] → [..., A, P] (torch.func)."""
+    """Per-point Jacobian J = ∂_θ f(x; θ) of a scalar network, [..., A, n] → [..., A, P] (torch.func).
+
+    Args:
+        model: the scalar network f(·; θ), with P parameters.
+        x: the points, [..., A, n].
+
+    Returns:
+        J, [..., A, P].
+    """
     params = {k: v.detach() for k, v in model.named_parameters()}
 
     def f(p, xi):
@@ -96,7 +115,16 @@ def ntk_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def empirical_ntk(model: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Empirical NTK Gram J(x) J(y)ᵀ (Jacot et al. 2018), [..., A, n] × [..., B, n] → [..., A, B]."""
+    """Empirical NTK Gram J(x) J(y)ᵀ (Jacot et al. 2018), [..., A, n] × [..., B, n] → [..., A, B].
+
+    Args:
+        model: the scalar network f(·; θ) at its current parameters.
+        x: the first points, [..., A, n].
+        y: the second points, [..., B, n] (default x).
+
+    Returns:
+        The Gram matrix, [..., A, B].
+    """
     Jx = ntk_jacobian(model, x)
     Jy = Jx if y is None else ntk_jacobian(model, y)
     return Jx @ Jy.transpose(-1, -2)
@@ -106,7 +134,15 @@ def relu_ntk(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Θ(x, y) = E[φ(uᵀx/√n) φ(uᵀy/√n)] + (xᵀy/n) E[φ'(uᵀx/√n) φ'(uᵀy/√n)], φ = ReLU, u ∼ N(0, I_n): the
     NTK of f(x) = w^{−½} Σ_j a_j φ(u_jᵀx/√n) as w → ∞ (Jacot et al. 2018), by the arc-cosine kernels
     (Cho & Saul 2009): with s = |x||y|/n and cos θ = xᵀy/(|x||y|), Θ = s(sin θ + (π − θ) cos θ)/(2π) +
-    s cos θ (π − θ)/(2π). [..., A, n] × [..., B, n] → [..., A, B]."""
+    s cos θ (π − θ)/(2π). [..., A, n] × [..., B, n] → [..., A, B].
+
+    Args:
+        x: the first points, [..., A, n].
+        y: the second points, [..., B, n].
+
+    Returns:
+        Θ(x_a, y_b), [..., A, B].
+    """
     n = x.shape[-1]
     inner = x @ y.transpose(-1, -2) / n
     norms = (x.norm(dim=-1)[..., :, None] * y.norm(dim=-1)[..., None, :]) / n
@@ -122,6 +158,14 @@ class ReLUNetwork(nn.Module):
     closed-form critic starts from D₀ = 0); a, u ∼ N(0, 1) from ``seed``."""
 
     def __init__(self, n: int, width: int, seed: int = 0, dtype=torch.float64):
+        """Draws u and a and keeps a copy of them (the centring).
+
+        Args:
+            n: the input dimension.
+            width: the number w of hidden units.
+            seed: the seed of u [w, n] and a [w].
+            dtype: the parameters' dtype.
+        """
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.u = nn.Parameter(torch.randn(width, n, generator=g, dtype=dtype))
@@ -140,7 +184,20 @@ def trained_network_critic(P: torch.Tensor, y: torch.Tensor, width: int, t: floa
                            seed: int = 0) -> torch.Tensor:
     """The finite-width counterpart of ``critic_values`` with the "relu-ntk" kernel: ``ReLUNetwork`` of
     ``width`` trained by gradient descent (``steps`` steps of ηt/steps) on ½|f(P) − y|² from f = 0;
-    its values on the points P [L, n] → [L], which tend to (I − e^{−ηtΘ})y like width^{−½}."""
+    its values on the points P [L, n] → [L], which tend to (I − e^{−ηtΘ})y like width^{−½}.
+
+    Args:
+        P: the points, [L, n].
+        y: the labels, [L].
+        width: the network's hidden width.
+        t: the training time t ≥ 0.
+        steps: the number of gradient-descent steps.
+        eta: the rate η.
+        seed: the seed of the network's initialisation.
+
+    Returns:
+        The trained network's values f(P), [L].
+    """
     net = ReLUNetwork(P.shape[-1], check_int("width", width), seed, P.dtype)
     h = eta * check_positive("t", t) / check_int("steps", steps)
     for _ in range(steps):
@@ -155,14 +212,35 @@ def trained_network_critic(P: torch.Tensor, y: torch.Tensor, width: int, t: floa
 
 # -- the closed-form critic ------------------------------------------------------------------------
 def critic_labels(n_real: int, n_fake: int, *, dtype=None, device=None) -> torch.Tensor:
-    """Labels y = [1_M; 0_N] of the points [real; fake]."""
+    """Labels y = [1_M; 0_N] of the points [real; fake].
+
+    Args:
+        n_real: the number M of real points.
+        n_fake: the number N of fake points.
+        dtype: the labels' dtype.
+        device: the labels' device.
+
+    Returns:
+        y, [M + N].
+    """
     return torch.cat([torch.ones(n_real, dtype=dtype, device=device),
                       torch.zeros(n_fake, dtype=dtype, device=device)])
 
 
 def gram(P: torch.Tensor, kernel: str = "rbf", *, bandwidth: Optional[float] = None,
          model: Optional[nn.Module] = None, ridge: float = 0.0) -> torch.Tensor:
-    """Gram matrix k(P, P) + ρI of the points P [K, L, n] → [K, L, L]."""
+    """Gram matrix k(P, P) + ρI of the points P [K, L, n] → [K, L, L].
+
+    Args:
+        P: the points, [K, L, n].
+        kernel: "rbf", "relu-ntk" or "ntk" (the empirical NTK of ``model``).
+        bandwidth: the rbf kernel's bandwidth h (required for "rbf").
+        model: the scalar network of the "ntk" kernel.
+        ridge: the ridge ρ ≥ 0 added to the Gram matrix.
+
+    Returns:
+        k(P, P) + ρI, [K, L, L].
+    """
     check_choice("kernel", kernel, KERNELS)
     ridge = check_positive("ridge", ridge, allow_zero=True)
     if kernel == "rbf":
@@ -177,7 +255,16 @@ def gram(P: torch.Tensor, kernel: str = "rbf", *, bandwidth: Optional[float] = N
 
 
 def critic_values(G: torch.Tensor, y: torch.Tensor, eta_t: float) -> torch.Tensor:
-    """GA-NTK critic on P after training time t: D_t = (I − e^{−ηtG}) y, [K, L, L] × [L] → [K, L]."""
+    """GA-NTK critic on P after training time t: D_t = (I − e^{−ηtG}) y, [K, L, L] × [L] → [K, L].
+
+    Args:
+        G: the Gram matrices, [K, L, L] (symmetric).
+        y: the labels, [L].
+        eta_t: the training time ηt ≥ 0.
+
+    Returns:
+        D_t on the points, [K, L].
+    """
     return y - symmetric_expm_multiply(-eta_t * G, y.expand(*G.shape[:-1]))
 
 
@@ -199,7 +286,17 @@ def descent_critic_values(G: torch.Tensor, y: torch.Tensor, eta_t: float, steps:
 
 
 def critic_rate(G: torch.Tensor, y: torch.Tensor, D: torch.Tensor, eta: float) -> torch.Tensor:
-    """Kernel gradient flow of the squared loss, Ḋ = ηG(y − D), → [K, L]."""
+    """Kernel gradient flow of the squared loss, Ḋ = ηG(y − D), → [K, L].
+
+    Args:
+        G: the Gram matrices, [K, L, L].
+        y: the labels, [L].
+        D: the critic's values, [K, L].
+        eta: the rate η.
+
+    Returns:
+        Ḋ, [K, L].
+    """
     return eta * (G @ (y - D).unsqueeze(-1)).squeeze(-1)
 
 
@@ -210,7 +307,21 @@ def ga_ntk_loss(D: torch.Tensor) -> torch.Tensor:
 
 def ga_ntk(real: torch.Tensor, fake: torch.Tensor, *, t: float, eta: float = 1.0, kernel: str = "rbf",
            bandwidth: Optional[float] = None, model: Optional[nn.Module] = None, ridge: float = 0.0):
-    """Critic values D_t [K, M+N] on [real; fake] and generator loss [K], differentiable in ``fake``."""
+    """Critic values D_t [K, M+N] on [real; fake] and generator loss [K], differentiable in ``fake``.
+
+    Args:
+        real: the real points, [M, n] (shared) or [K, M, n].
+        fake: the generator's points, [K, N, n].
+        t: the critic's training time t ≥ 0.
+        eta: the critic's rate η > 0.
+        kernel: "rbf", "relu-ntk" or "ntk" (the empirical NTK of ``model``).
+        bandwidth: the rbf kernel's bandwidth h (required for "rbf").
+        model: the scalar network of the "ntk" kernel.
+        ridge: the ridge ρ ≥ 0 added to the Gram matrix.
+
+    Returns:
+        (D_t `[K, M + N]`, the loss |1 − D_t|² [K]).
+    """
     t = check_positive("t", t, allow_zero=True)
     eta = check_positive("eta", eta)
     P = _check_points(real, fake)
@@ -225,7 +336,24 @@ def ga_ntk_descent(real: torch.Tensor, fake0: torch.Tensor, *, lr: float, steps:
                    model: Optional[nn.Module] = None, ridge: float = 0.0,
                    record_every: int = 1) -> Trajectory:
     """Particle gradient descent Z ← Z − lr ∇_Z L(Z) on the GA-NTK loss under ``games.driver``; states
-    [T, K, N·n]."""
+    [T, K, N·n].
+
+    Args:
+        real: the real points, [M, n] (shared) or [K, M, n].
+        fake0: the initial fake points Z_0, [K, N, n].
+        lr: the step lr > 0.
+        steps: the number of steps.
+        t: the critic's training time t ≥ 0.
+        eta: the critic's rate η > 0.
+        kernel: "rbf", "relu-ntk" or "ntk" (the empirical NTK of ``model``).
+        bandwidth: the rbf kernel's bandwidth h (required for "rbf").
+        model: the scalar network of the "ntk" kernel.
+        ridge: the ridge ρ ≥ 0 added to the Gram matrix.
+        record_every: record every that many steps (and the last).
+
+    Returns:
+        The Trajectory at times k·lr: states [T, K, N·n] and the observable ``loss`` [T, K].
+    """
     lr, steps = check_positive("lr", lr), check_int("steps", steps)
     record_every = check_int("record_every", record_every)
     opts = dict(t=t, eta=eta, kernel=kernel, bandwidth=bandwidth, model=model, ridge=ridge)

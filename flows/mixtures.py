@@ -21,7 +21,8 @@ def mixture_modes(name: str, dtype=torch.float64, device="cpu") -> torch.Tensor:
 
     Args:
         name: a key of ``MODES``.
-        dtype, device: the tensor's.
+        dtype: the tensor's dtype.
+        device: the tensor's device.
 
     Returns:
         [C, 2].
@@ -56,7 +57,8 @@ def blob_particles(name: str, ridge: float, particles: int, seed: int = 0, dtype
         ridge: the critic's ridge λ.
         particles: N.
         seed: the seed of the targets (and seed + 1 of the blob).
-        dtype, device: the tensors'.
+        dtype: the tensors' dtype.
+        device: the tensors' device.
         bandwidth: the RBF features' bandwidth h.
         centres_per_mode: feature centres per mode.
         blob: the blob's standard deviation.

@@ -28,7 +28,19 @@ ORDERS = ("1", "2")
 def modified_flow(sga: SGA, x0: torch.Tensor, t_end: float, *, order: str = "2", eta: Optional[float] = None,
                   **options) -> Trajectory:
     """The order-``order`` modified equation of ``sga`` at rate ``eta`` (default: sga's rate) from
-    x0 [K, d] over [0, t_end] (``flows.ode.integrate_flow``'s options)."""
+    x0 [K, d] over [0, t_end] (``flows.ode.integrate_flow``'s options).
+
+    Args:
+        sga: the training whose deterministic iteration on the expected field is modelled.
+        x0: the initial states, [K, d].
+        t_end: the final time.
+        order: "1" (ẋ = b₁) or "2" (ẋ = b₁ + η(m₂ − ½ Db₁·b₁)).
+        eta: the learning rate η (default: sga's rate at step 0).
+        **options: keywords of ``flows.ode.integrate_flow`` (n_records, method, rtol, atol…).
+
+    Returns:
+        The Trajectory: states [T, K, d] at ``n_records`` equally spaced times.
+    """
     order = check_choice("flow.order", str(order), ORDERS)
     expansion = Expansion(sga, eta)
     field = expansion.leading_drift if order == "1" else expansion.modified_field

@@ -26,6 +26,22 @@ def integrate_flow(rhs: Callable, x0: torch.Tensor, t_end: float, p: int, *, n_r
     ``games.driver.threads_for`` the state's size. A flow that leaves the
     finite numbers (or makes the adaptive solver's step underflow) keeps the records before it and
     names the time in ``metadata['diverged']``.
+
+    Args:
+        rhs: the vector field F(t, x), [K, d] → [K, d].
+        x0: the initial states, [K, d].
+        t_end: the final time, > 0.
+        p: the size of the θ block of x, for the Trajectory.
+        n_records: the number of recorded times, ≥ 2 (0 and t_end included).
+        method: torchdiffeq's method, adaptive (dopri5, dopri8, bosh3, adaptive_heun) or fixed-step
+            (rk4, midpoint, euler).
+        rtol: the adaptive solver's relative tolerance.
+        atol: the adaptive solver's absolute tolerance.
+        step_size: the fixed-step methods' step (default: the record spacing).
+        metadata: extra entries for the Trajectory's metadata.
+
+    Returns:
+        The Trajectory: times [T] and states [T, K, d] (T < n_records if the flow diverged).
     """
     if x0.ndim != 2:
         raise ConfigError("x0", f"expected initial states [K, d], got shape {tuple(x0.shape)}")

@@ -52,7 +52,22 @@ def coupled_chain(sme, steps: int, x0, streams: Streams, noise_streams: Streams,
     minibatches make); ``noise_streams`` gives the few fresh normals the game's coupling needs, and the
     columns beyond those of the minibatches (SME-2s, the quadratic part of a rule with Jacobian products).
     ``sme`` gives the minibatches per iteration (``groups``) and the width m. The chain is the one
-    ``sga.run`` gives on the same streams."""
+    ``sga.run`` gives on the same streams.
+
+    Args:
+        sme: the SME whose noise columns the increments fill (its ``groups``, ``m``, ``eta`` and ``sga``).
+        steps: training iterations N.
+        x0: the initial state, [d] or [K, d].
+        streams: the K runs' streams the chain draws its minibatches from.
+        noise_streams: per-run streams for the fresh normals (the game's coupling, the extra columns).
+        sga: the training to run (default ``sme.sga``).
+        step_time: the SDE time of one iteration (default η): each ΔW_k has variance ``step_time``·I.
+        **run_options: keywords of ``SGA.run`` (record_every, …).
+
+    Returns:
+        (chain, increments): the chain's Trajectory, and the Brownian increments ΔW_k = √step_time·w_k
+        `[steps, K, m]` that drive the SDE over the chain's N iterations.
+    """
     sga = sga or sme.sga
     step_time = sme.eta if step_time is None else step_time
     if sga.pathwise and chunks.splits(streams.K):  # the chain and its increments, a chunk of runs a worker
@@ -76,7 +91,16 @@ def coupled_chain(sme, steps: int, x0, streams: Streams, noise_streams: Streams,
 
 def bridge(increments: torch.Tensor, h: float, streams: Streams) -> torch.Tensor:
     """Increments [2N, K, m] over steps h/2 with the same pairwise sums as ``increments`` [N, K, m] over
-    steps h: ΔW/2 ± (√h/2) ν, ν ~ N(0, I) fresh (the Brownian bridge at each midpoint), exact in law."""
+    steps h: ΔW/2 ± (√h/2) ν, ν ~ N(0, I) fresh (the Brownian bridge at each midpoint), exact in law.
+
+    Args:
+        increments: Brownian increments ΔW_n over steps of length h, [N, K, m].
+        h: the length of the coarse steps (SDE time).
+        streams: the K runs' streams the midpoint normals ν are drawn from.
+
+    Returns:
+        The increments over steps of length h/2, [2N, K, m]: rows 2n and 2n + 1 sum to increments[n].
+    """
     N, K, m = increments.shape
     nu = streams.normal(N, m).transpose(0, 1).to(increments) * (math.sqrt(h) / 2)
     return torch.stack([increments / 2 + nu, increments / 2 - nu], dim=1).reshape(2 * N, K, m)

@@ -40,6 +40,15 @@ class ReferenceBatchGame(Game):
 
     def __init__(self, game: Game, samples: int = 4096, seed: int = 0, noise_samples: Optional[int] = None,
                  fresh: bool = False):
+        """Wraps ``game``; its reference batches are drawn on first use.
+
+        Args:
+            game: the game whose per-sample losses define the fields g_n (``sample_losses``).
+            samples: the reference batch size N ≥ 2.
+            seed: the seed of the runs' reference batches.
+            noise_samples: M ≤ N, the samples behind the noise factor (default N).
+            fresh: a new batch for each new state tensor (else the same batch at every call).
+        """
         self.game, self.samples = game, check_int("sde.reference_samples", samples, minimum=2)
         self.noise_samples = check_int("sde.noise_samples", noise_samples or samples, minimum=2)
         if self.noise_samples > self.samples:
@@ -48,21 +57,78 @@ class ReferenceBatchGame(Game):
         self._streams, self._state, self._batch = None, None, None
 
     def sample(self, K, B, generator):
+        """The game's minibatches.
+
+        Args:
+            K: the number of runs.
+            B: the batch size.
+            generator: the runs' streams.
+
+        Returns:
+            The game's minibatch for each run (its ``sample``).
+        """
         return self.game.sample(K, B, generator)
 
     def sample_losses(self, theta, omega, batch):
+        """The game's per-sample losses.
+
+        Args:
+            theta: the generator's parameters, [K, p].
+            omega: the discriminator's parameters, [K, q].
+            batch: a minibatch of the game.
+
+        Returns:
+            (L_G, L_D), each [K, B].
+        """
         return self.game.sample_losses(theta, omega, batch)
 
     def losses(self, theta, omega, batch):
+        """The game's minibatch losses.
+
+        Args:
+            theta: the generator's parameters, [K, p].
+            omega: the discriminator's parameters, [K, q].
+            batch: a minibatch of the game.
+
+        Returns:
+            (L̂_G, L̂_D), each [K].
+        """
         return self.game.losses(theta, omega, batch)
 
     def init(self, K, generator):
+        """The game's initial states.
+
+        Args:
+            K: the number of runs.
+            generator: the runs' streams.
+
+        Returns:
+            x_0, [K, d].
+        """
         return self.game.init(K, generator)
 
     def project(self, theta, omega):
+        """The game's constraint after an update.
+
+        Args:
+            theta: the generator's parameters, [K, p].
+            omega: the discriminator's parameters, [K, q].
+
+        Returns:
+            (θ, ω) projected.
+        """
         return self.game.project(theta, omega)
 
     def equilibrium(self, device="cpu", dtype=torch.float64):
+        """The game's equilibrium, where it has a known one.
+
+        Args:
+            device: the tensor's device.
+            dtype: the tensor's dtype.
+
+        Returns:
+            x*, [d].
+        """
         return self.game.equilibrium(device, dtype)
 
     def reference_batch(self, x: torch.Tensor):
@@ -94,7 +160,15 @@ class ReferenceBatchGame(Game):
         return -torch.cat([pullback((one, zero))[0], pullback((zero, one))[1]], dim=-1)
 
     def gradient_noise_factor(self, x: torch.Tensor, B: int) -> torch.Tensor:
-        """F [K, d, M] with F Fᵀ the unbiased estimate of Σ_B(x) from M per-sample fields."""
+        """F [K, d, M] with F Fᵀ the unbiased estimate of Σ_B(x) from M per-sample fields.
+
+        Args:
+            x: the states, [K, d].
+            B: the minibatch size whose field's covariance Σ_B = Σ_1/B is estimated.
+
+        Returns:
+            F = (g_n − ḡ_M)_{n≤M} / √(B (M − 1)), [K, d, M].
+        """
         g = self.reference_fields(x)
         return (g - g.mean(dim=1, keepdim=True)).transpose(1, 2) / math.sqrt(B * (self.noise_samples - 1))
 

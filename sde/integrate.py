@@ -62,6 +62,29 @@ def integrate(sde, x0, t_end: float, dt: float, *, solver="euler", K: Optional[i
     returns what was recorded (``metadata['interrupted']`` = the step reached); checkpoints follow
     ``games.execution``, and with ``run.workers`` > 1 the paths split over processes (``games.chunks``)
     unless the SDE is not ``pathwise``.
+
+    Args:
+        sde: the Itô SDE in the torchsde interface: drift f(t, y) [K, d], diffusion g(t, y) [K, d, m]
+            (or ``g_prod``), noise type "general" or "additive", and ``d``, ``m``, ``p``.
+        x0: the initial state X_0, [d] or [K, d].
+        t_end: the final time (t_end/dt an integer).
+        dt: the step, > 0.
+        solver: "euler", "platen2" or a solver object with ``step(sde, t, x, dt, dw)``.
+        K: the number of paths (default: from x0, streams or increments, which must agree).
+        seed: the seed of the default streams.
+        streams: the per-path streams of the normals (its device and dtype are the run's).
+        increments: given Brownian increments ΔW_n, [N, K, m] (instead of streams).
+        record_every: record the state every that many steps (and at t_end).
+        device: the device of the state (without streams).
+        dtype: the dtype of the state (without streams).
+        progress: show a progress bar.
+        block: steps per draw of normals and per divergence screen (part of a path's noise).
+        compile: fuse each step with torch.compile.
+        metadata: extra entries for the Trajectory's metadata.
+
+    Returns:
+        The Trajectory: times n·dt of the recorded steps [T] and states [T, K, d] (θ = the first p
+        coordinates), with metadata (method, SDE, steps, seeds, ``diverged``, ``interrupted`` …).
     """
     _check_sde(sde)
     solver = _solver(solver)
@@ -179,7 +202,18 @@ class _SDELoop(Stepper):
 
 
 def euler_maruyama(sde, x0, t_end: float, dt: float, **options) -> Trajectory:
-    """``integrate`` with the Euler–Maruyama scheme."""
+    """``integrate`` with the Euler–Maruyama scheme.
+
+    Args:
+        sde: the Itô SDE (torchsde interface; see ``integrate``).
+        x0: the initial state, [d] or [K, d].
+        t_end: the final time (t_end/dt an integer).
+        dt: the step, > 0.
+        **options: the other keywords of ``integrate`` (K, seed, streams, increments, record_every…).
+
+    Returns:
+        The Trajectory of ``integrate``, states [T, K, d].
+    """
     return integrate(sde, x0, t_end, dt, solver="euler", **options)
 
 
@@ -238,6 +272,25 @@ def sdeint(sde, x0, t_end: float, dt: float, *, method: str = "euler", K: Option
     sums 0, dt, dt + dt, … in the state's dtype, the clock torchsde's fixed-step loop keeps, so
     that it lands on every recorded time without a sliver step. Divergence is reported after the
     fact at the resolution of the record: {path: first recorded step whose state is non-finite}.
+
+    Args:
+        sde: the Itô SDE in the torchsde interface (f [K, d], g [K, d, m], ``d``, ``m``, ``p``).
+        x0: the initial state X_0, [d] or [K, d].
+        t_end: the final time (t_end/dt an integer).
+        dt: the fixed step, > 0.
+        method: torchsde's solver for the noise type (e.g. "euler").
+        K: the number of paths (default: from x0 or the Brownian motion).
+        seed: the entropy of torchsde's ``BrownianInterval`` (without bm or increments).
+        record_every: record the state every that many steps (and at t_end).
+        bm: a torchsde Brownian motion of shape [K, m].
+        increments: given Brownian increments ΔW_n, [N, K, m] (instead of bm).
+        device: the device of the state.
+        dtype: the dtype of the state.
+        metadata: extra entries for the Trajectory's metadata.
+        **kwargs: further keywords of ``torchsde.sdeint`` (adaptive, rtol, …).
+
+    Returns:
+        The Trajectory: times n·dt of the recorded steps [T] and states [T, K, d], with metadata.
     """
     import torchsde
 
@@ -278,7 +331,17 @@ def sdeint(sde, x0, t_end: float, dt: float, *, method: str = "euler", K: Option
 
 
 def brownian_from_increments(increments: torch.Tensor, dt: float, t0: float = 0.0):
-    """A torchsde Brownian motion whose increments over [t0 + n·dt, t0 + (n+1)·dt] are increments[n]."""
+    """A torchsde Brownian motion whose increments over [t0 + n·dt, t0 + (n+1)·dt] are increments[n].
+
+    Args:
+        increments: the Brownian increments ΔW_n, [N, K, m].
+        dt: the grid's step, > 0.
+        t0: the grid's start.
+
+    Returns:
+        A ``torchsde.BaseBrownian`` W of shape [K, m] on the times t0 + n·dt, n = 0 … N (queries off
+        the grid raise), without Lévy area.
+    """
     from torchsde import BaseBrownian
 
     class IncrementBrownian(BaseBrownian):

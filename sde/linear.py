@@ -21,6 +21,14 @@ class LinearSDE:
     name = "linear"
 
     def __init__(self, A, c, S, p: Optional[int] = None):
+        """Stores the coefficients as float64 and checks their shapes.
+
+        Args:
+            A: the drift matrix, [d, d].
+            c: the drift offset, [d].
+            S: the diffusion matrix, [d, m] (m Brownian motions).
+            p: the size of the θ block, 0 ≤ p ≤ d (default d), for the Trajectory's split.
+        """
         self.A = torch.as_tensor(A, dtype=torch.float64)
         self.c = torch.as_tensor(c, dtype=torch.float64)
         self.S = torch.as_tensor(S, dtype=torch.float64)
@@ -47,12 +55,28 @@ class LinearSDE:
 
     # -- the torchsde interface -------------------------------------------------------------------
     def f(self, t, y: torch.Tensor) -> torch.Tensor:
-        """Drift A y + c, [K, d]."""
+        """Drift A y + c, [K, d].
+
+        Args:
+            t: the time (unused: the SDE is autonomous).
+            y: the states, [K, d].
+
+        Returns:
+            f(t, y) = A y + c, [K, d], in y's dtype and device.
+        """
         At, c, _ = self._on(y)
         return torch.addmm(c, y, At)
 
     def g(self, t, y: torch.Tensor) -> torch.Tensor:
-        """Diffusion S, broadcast to [K, d, m] (a view)."""
+        """Diffusion S, broadcast to [K, d, m] (a view).
+
+        Args:
+            t: the time (unused: the noise is additive).
+            y: the states, [K, d] (only their number, dtype and device are used).
+
+        Returns:
+            g(t, y) = S for every path, `[K, d, m]`.
+        """
         return self._on(y)[2].expand(y.shape[0], self.d, self.m)
 
     def describe(self) -> dict:
@@ -61,7 +85,15 @@ class LinearSDE:
 
     # -- exact moments --------------------------------------------------------------------------
     def mean(self, x0, t: float) -> torch.Tensor:
-        """E X_t = e^{At} x0 + ∫₀ᵗ e^{As} c ds, the top block of exp([[A, c], [0, 0]] t) (x0; 1); x0 [d] or [K, d]."""
+        """E X_t = e^{At} x0 + ∫₀ᵗ e^{As} c ds, the top block of exp([[A, c], [0, 0]] t) (x0; 1); x0 [d] or [K, d].
+
+        Args:
+            x0: the deterministic start X_0, [d] or [K, d].
+            t: the time t ≥ 0.
+
+        Returns:
+            E X_t, float64, of x0's shape.
+        """
         x0 = torch.as_tensor(x0, dtype=torch.float64)
         M = torch.zeros(self.d + 1, self.d + 1, dtype=torch.float64)
         M[: self.d, : self.d], M[: self.d, self.d] = self.A, self.c
@@ -79,7 +111,15 @@ class LinearSDE:
 
     def step_matrices(self, solver: str, dt: float) -> tuple:
         """(B, b, C) with X_{n+1} = B X_n + b + C ΔW_n for ``solver`` "euler" or "platen2":
-        Euler: (I + A dt, c dt, S); Platen: (I + A dt + A²dt²/2, c dt + A c dt²/2, (I + A dt/2) S)."""
+        Euler: (I + A dt, c dt, S); Platen: (I + A dt + A²dt²/2, c dt + A c dt²/2, (I + A dt/2) S).
+
+        Args:
+            solver: "euler" or "platen2".
+            dt: the step.
+
+        Returns:
+            (B [d, d], b [d], C `[d, m]`), float64.
+        """
         eye = torch.eye(self.d, dtype=torch.float64)
         if solver == "euler":
             return eye + self.A * dt, self.c * dt, self.S
@@ -89,7 +129,17 @@ class LinearSDE:
         raise ValueError(f"no step matrices for solver {solver!r}")
 
     def scheme_mean(self, x0, dt: float, n: int, solver: str = "euler") -> torch.Tensor:
-        """Mean after n steps of ``solver``: m ← B m + b from m = x0; x0 [d] or [K, d]."""
+        """Mean after n steps of ``solver``: m ← B m + b from m = x0 (the scheme's exact mean).
+
+        Args:
+            x0: the deterministic start, [d] or [K, d].
+            dt: the step.
+            n: the number of steps.
+            solver: "euler" or "platen2".
+
+        Returns:
+            E X_n of the scheme, float64, of x0's shape.
+        """
         B, b, _ = self.step_matrices(solver, dt)
         m = torch.as_tensor(x0, dtype=torch.float64).clone()
         for _ in range(int(n)):
@@ -97,7 +147,16 @@ class LinearSDE:
         return m
 
     def scheme_covariance(self, dt: float, n: int, solver: str = "euler") -> torch.Tensor:
-        """Covariance after n steps of ``solver``: P ← B P Bᵀ + C Cᵀ dt from P = 0."""
+        """Covariance after n steps of ``solver``: P ← B P Bᵀ + C Cᵀ dt from P = 0 (the scheme's exact one).
+
+        Args:
+            dt: the step.
+            n: the number of steps.
+            solver: "euler" or "platen2".
+
+        Returns:
+            Cov X_n of the scheme, [d, d], float64.
+        """
         B, _, C = self.step_matrices(solver, dt)
         P = torch.zeros(self.d, self.d, dtype=torch.float64)
         for _ in range(int(n)):

@@ -25,8 +25,8 @@ cuts [times[0], times[-1]] into short pieces at the requested times and at the s
 the pieces as one batch, each in its local time σ ∈ [0, 1], fixed-step rk4 by default) and composes
 the maps by a parallel prefix scan. A solver step is as accurate as in a direct integration of
 (m, P), but the sequential work is a few solver steps and log₂(pieces) compositions instead of
-thousands of solver steps: a 2000-step budget is integrated and differentiated (autograd through
-odeint, in the schedule's parameters) in tens of milliseconds.
+thousands of solver steps, and the moments are differentiable in the schedule's parameters (autograd
+through odeint).
 
 A schedule is a module s ↦ u(s) [..., 2] (θ, ω) for times s [...], with ``u_max`` [2] (a bound on
 the rates, which sets the default step) and ``breaks`` (times where u has a kink). ``optimise`` fits
@@ -59,7 +59,15 @@ FIXED_STEP_METHODS = ("euler", "midpoint", "rk4", "heun2", "heun3", "explicit_ad
 # -- the linearised SDE ----------------------------------------------------------------------------
 def linearise(sga: SGA, x_star: Optional[torch.Tensor] = None) -> Linearisation:
     """SME-1 of ``sga`` near x* with both rate scales 1 and η = 1 (THEORY §2, §6): A = J = Db₁(x*)
-    (autograd) and Σ = Σ̃(x*); x* defaults to the game's equilibrium and must be a zero of b₁."""
+    (autograd) and Σ = Σ̃(x*); x* defaults to the game's equilibrium and must be a zero of b₁.
+
+    Args:
+        sga: the training (a stateless rule; its rates and schedules are replaced by unit ones).
+        x_star: the equilibrium x*, [d] (default: the game's).
+
+    Returns:
+        The ``Linearisation`` with A = J [d, d], sigma = Σ [d, d], x* [d] and the game's p.
+    """
     unit = replace(sga, lr=1.0, compile=False, gen=_unit_rate(sga.gen), disc=_unit_rate(sga.disc))
     sme = SME(unit, "1")
     x_star = sga.game.equilibrium() if x_star is None else torch.as_tensor(x_star, dtype=torch.float64)
@@ -86,6 +94,16 @@ class PiecewiseSchedule(nn.Module):
     both players, so u_θ/u_ω = u_max,θ/u_max,ω throughout (a family with fewer ways to overfit the model)."""
 
     def __init__(self, steps: int, knots: int = 16, u_max=0.1, init=None, tied: bool = False):
+        """Sets the knot logits from the initial rates.
+
+        Args:
+            steps: the horizon in step time s (iterations); the knots span [0, steps].
+            knots: the number of knots, ≥ 2.
+            u_max: the rates' bound, a number or a pair (θ, ω).
+            init: the initial rates in (0, u_max]: a number, a pair, or a schedule s ↦ u(s) `[..., 2]`
+                (default u_max/2).
+            tied: one logit curve for both players.
+        """
         super().__init__()
         self.steps, self.knots = check_int("steps", steps), check_int("knots", knots, minimum=2)
         self.spacing = self.steps / (self.knots - 1)
@@ -117,7 +135,15 @@ class PiecewiseSchedule(nn.Module):
 
     def along(self, starts: torch.Tensor, lengths: torch.Tensor) -> Callable:
         """σ ↦ u(s₀ + σℓ) [n, 2] for pieces [s₀, s₀ + ℓ] that each lie between two knots (or outside
-        [0, steps]), where the logit is linear in σ: a = α + σβ, computed once."""
+        [0, steps]), where the logit is linear in σ: a = α + σβ, computed once.
+
+        Args:
+            starts: the pieces' starts s₀, [n].
+            lengths: the pieces' lengths ℓ, [n].
+
+        Returns:
+            The map from local time σ ∈ [0, 1] (a scalar) to the rates u(s₀ + σℓ), [n, 2].
+        """
         left = (starts + lengths / 2).div(self.spacing).floor().clamp(0, self.knots - 2).long()
         start, end = ((s - self.knot_times[left]) / self.spacing for s in (starts, starts + lengths))
         low, high = self.logits.T[left], self.logits.T[left + 1]
@@ -174,12 +200,29 @@ class MomentODE(nn.Module):
     (R is symmetric: RAᵀ = (AR)ᵀ). The schedule is read through its ``along`` where it has one."""
 
     def __init__(self, lin: Linearisation, schedule: Callable, starts: torch.Tensor, lengths: torch.Tensor):
+        """Binds the pieces to the schedule.
+
+        Args:
+            lin: the linearisation at x*: J (its ``A``) and Σ (its ``sigma``), [d, d] each.
+            schedule: the rates s ↦ u(s), `[..., 2]` for times `[...]`.
+            starts: the pieces' starts s₀, [n].
+            lengths: the pieces' lengths ℓ, [n].
+        """
         super().__init__()
         self.lin, self.schedule, self.starts, self.lengths = lin, schedule, starts, lengths
         along = getattr(schedule, "along", None)
         self.rates_at = along(starts, lengths) if along else lambda sigma: schedule(starts + sigma * lengths)
 
     def forward(self, sigma, state: torch.Tensor) -> torch.Tensor:
+        """The right-hand side in the pieces' local time (torchdiffeq's ``func(t, y)``).
+
+        Args:
+            sigma: the local time σ ∈ [0, 1], a scalar tensor.
+            state: (Φᵀ, R) of every piece, [n, 2, d, d].
+
+        Returns:
+            d/dσ (Φᵀ, R) = ℓ (ΦᵀAᵀ, AR + RAᵀ + D_uΣD_u), [n, 2, d, d].
+        """
         rates = self.lin.coordinate_rates(self.rates_at(sigma))  # the diagonal of D_u [n, d]
         scaled = self.lengths[:, None] * rates  # ℓ D_u
         transition_t, spread = ((state @ self.lin.A.T) * scaled[:, None, None, :]).unbind(1)  # ℓΦᵀAᵀ, ℓRAᵀ
@@ -198,7 +241,21 @@ def moments(lin: Linearisation, schedule: Callable, m0, P0, times, method: str =
     """(m [T, d], P [T, d, d]) at ``times`` [T] from (m0, P0) at times[0]: ṁ = Am, Ṗ = AP + PAᵀ +
     D_uΣD_u (THEORY §6), by composing the pieces' maps from ``MomentODE``. ``step_size``: the largest
     solver step in s (default ``default_step``, about 1e-3 relative accuracy); ``method`` and ``solver``
-    (rtol, atol, options) go to torchdiffeq.odeint, whose time is a piece's σ ∈ [0, 1]."""
+    (rtol, atol, options) go to torchdiffeq.odeint, whose time is a piece's σ ∈ [0, 1].
+
+    Args:
+        lin: the linearisation at x* (J as ``A``, Σ as ``sigma``), dimension d.
+        schedule: the rates s ↦ u(s) `[..., 2]`, with ``breaks`` and ``u_max`` where it has them.
+        m0: the mean m = E X − x* at times[0], [d].
+        P0: the covariance at times[0], [d, d].
+        times: the step times s, [T], strictly increasing.
+        method: torchdiffeq's method (fixed-step ones take SUBSTEPS steps per piece).
+        step_size: the largest solver step in s (default ``default_step``).
+        **solver: further keywords of torchdiffeq.odeint (rtol, atol, options).
+
+    Returns:
+        (m, P): the mean [T, d] and covariance [T, d, d] at ``times``.
+    """
     m0, P0 = torch.as_tensor(m0, dtype=torch.float64), torch.as_tensor(P0, dtype=torch.float64)
     check_shape("m0", m0, (lin.d,))
     check_shape("P0", P0, (lin.d, lin.d))
@@ -218,7 +275,15 @@ def moments(lin: Linearisation, schedule: Callable, m0, P0, times, method: str =
 
 def default_step(lin: Linearisation, schedule) -> float:
     """ACCURACY/λ with λ = 2 max|eig(D_{u_max} J)|, the fastest rate of the covariance equation (the
-    Lyapunov operator's eigenvalues are λ_i + λ_j); infinite when J = 0."""
+    Lyapunov operator's eigenvalues are λ_i + λ_j); infinite when J = 0.
+
+    Args:
+        lin: the linearisation at x* (J as ``A``).
+        schedule: a schedule with ``u_max`` [2], the rates' bound.
+
+    Returns:
+        The step h in step time s (a float; ``math.inf`` when J = 0).
+    """
     u_max = getattr(schedule, "u_max", None)
     if u_max is None:
         raise ValueError("the schedule has no u_max: pass step_size")
@@ -228,7 +293,15 @@ def default_step(lin: Linearisation, schedule) -> float:
 
 
 def expected_sq_distance(m: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
-    """E|X − x*|² = |m|² + tr P (over the last axes)."""
+    """E|X − x*|² = |m|² + tr P (over the last axes).
+
+    Args:
+        m: the means E X − x*, [..., d].
+        P: the covariances, [..., d, d].
+
+    Returns:
+        |m|² + tr P, [...].
+    """
     return (m * m).sum(-1) + torch.diagonal(P, dim1=-2, dim2=-1).sum(-1)
 
 
@@ -281,7 +354,19 @@ def _check_times(times) -> torch.Tensor:
 def terminal_loss(lin: Linearisation, schedule: Callable, m0, P0, steps: float,
                   step_size: Optional[float] = None) -> torch.Tensor:
     """log(|m_N|² + tr P_N) at s = ``steps`` from (m0, P0) at s = 0: the objective of cSGD (Li, Tai & E
-    2017, §5) for the squared distance to x* (THEORY §6)."""
+    2017, §5) for the squared distance to x* (THEORY §6).
+
+    Args:
+        lin: the linearisation at x*.
+        schedule: the rates s ↦ u(s) `[..., 2]`.
+        m0: the initial mean E X_0 − x*, [d].
+        P0: the initial covariance, [d, d].
+        steps: the budget N in step time s.
+        step_size: the largest solver step (default ``default_step``).
+
+    Returns:
+        log E|X_N − x*|², a 0-dim tensor, differentiable in the schedule's parameters.
+    """
     m, P = moments(lin, schedule, m0, P0, [0, steps], step_size=step_size)
     return torch.log(expected_sq_distance(m[-1], P[-1]))
 
@@ -291,7 +376,25 @@ def optimise(lin: Linearisation, m0, P0, steps: int, u_max, knots: int = 16, ite
              tied: bool = False) -> tuple:
     """(schedule, losses): a ``PiecewiseSchedule`` minimising ``terminal_loss`` by Adam on its knot logits,
     backpropagating through the solver. losses[i] is the loss before Adam's step i, losses[-1] that of
-    the returned schedule."""
+    the returned schedule.
+
+    Args:
+        lin: the linearisation at x*.
+        m0: the initial mean E X_0 − x*, [d].
+        P0: the initial covariance, [d, d].
+        steps: the budget N (iterations).
+        u_max: the rates' bound, a number or a pair (θ, ω).
+        knots: the schedule's knots.
+        iterations: Adam steps.
+        lr: Adam's learning rate on the logits.
+        init: the initial rates (``PiecewiseSchedule``'s ``init``).
+        progress: show a progress bar.
+        step_size: the largest solver step (default ``default_step``).
+        tied: one logit curve for both players.
+
+    Returns:
+        (schedule, losses): the fitted ``PiecewiseSchedule`` and the list of ``iterations`` + 1 losses.
+    """
     iterations = check_int("iterations", iterations, minimum=0)
     schedule = PiecewiseSchedule(steps, knots, u_max, init, tied)
     adam = torch.optim.Adam(schedule.parameters(), lr=check_positive("lr", lr))
@@ -324,6 +427,15 @@ class GreedyRate(nn.Module):
     a²(s − s_switch)/σ² (the optimum of ``known_optimum_1d``)."""
 
     def __init__(self, a: float, sigma2: float, u_max: float, switch: float, m_switch: float):
+        """Stores the constants of the greedy control.
+
+        Args:
+            a: the curvature a > 0 of ṁ = −2a u m + u²σ².
+            sigma2: the noise variance σ² > 0.
+            u_max: the rates' bound.
+            switch: the time s_switch where u* leaves u_max.
+            m_switch: m(s_switch).
+        """
         super().__init__()
         self.a, self.sigma2, self.switch, self.m_switch = a, sigma2, switch, m_switch
         self.register_buffer("u_max", _per_player("u_max", u_max))
@@ -340,7 +452,18 @@ class GreedyRate(nn.Module):
 def known_optimum_1d(a: float, sigma2: float, m0: float, steps: float, u_max: float) -> tuple:
     """(min m(steps), u*) for ṁ = −2a u m + u²σ², m(0) = m0, 0 < u ≤ u_max: the greedy control
     u* = min(u_max, a m/σ²) minimises ṁ at every state, hence (comparison principle) m at every time;
-    u = u_max relaxes m towards u_max σ²/(2a) until it reaches u_max σ²/a, then ṁ = −a²m²/σ²."""
+    u = u_max relaxes m towards u_max σ²/(2a) until it reaches u_max σ²/a, then ṁ = −a²m²/σ².
+
+    Args:
+        a: the curvature a > 0.
+        sigma2: the noise variance σ² > 0.
+        m0: the initial second moment m(0) > 0.
+        steps: the horizon in step time s.
+        u_max: the rates' bound.
+
+    Returns:
+        (m*, rate): the least m(steps) (a float) and the optimal control u* as a ``GreedyRate``.
+    """
     for name, value in (("a", a), ("sigma2", sigma2), ("m0", m0), ("steps", steps), ("u_max", u_max)):
         check_positive(name, value)
     floor, level = u_max * sigma2 / (2 * a), u_max * sigma2 / a  # the u_max fixed point; where u* < u_max

@@ -85,6 +85,12 @@ class HeavyBallSME(_OptimiserSDE):
     docstring): state (x, v), time t = kh with h = η/(1 − β), γ = (1 − β)/h."""
 
     def __init__(self, sga: SGA, eta: Optional[float] = None):
+        """Reads β from the players' heavy-ball optimisers and the noise from SME-1 with SGD.
+
+        Args:
+            sga: simultaneous GDA with ``HeavyBall`` for both players, one momentum β > 0.
+            eta: the learning rate η (default: sga's rate at step 0).
+        """
         super().__init__(sga, HeavyBall, eta)
         betas = {sga.optimizers[w].momentum for w in ("theta", "omega")}
         if len(betas) != 1 or betas == {0.0}:
@@ -111,10 +117,29 @@ class HeavyBallSME(_OptimiserSDE):
         return self.step_time / l
 
     def f(self, t, y):
+        """The drift (−c v, γ(ξ(x) − v)).
+
+        Args:
+            t: the time (unused: the SDE is autonomous).
+            y: the states (x, v), [K, 2d].
+
+        Returns:
+            f(t, y), [K, 2d].
+        """
         x, v = y.split(self.x_dim, dim=-1)
         return torch.cat([-self.scales.to(y) * v, self.gamma * (self.gradient(x) - v)], dim=-1)
 
     def g_prod(self, t, y, w):
+        """The diffusion times w: (0, −γ√h σ(x) w), noise on v only.
+
+        Args:
+            t: the time (unused).
+            y: the states (x, v), [K, 2d].
+            w: the vectors, typically Brownian increments ΔW, [K, m].
+
+        Returns:
+            g(t, y) w, [K, 2d].
+        """
         x = y[..., : self.x_dim]
         kick = -self.gamma * math.sqrt(self.step_time) * self.noise.noise_product(x, w)  # the gradient's noise: −ζ
         return torch.cat([torch.zeros_like(kick), kick], dim=-1)
@@ -125,6 +150,12 @@ class AdamSME(_OptimiserSDE):
     (x, m, u), time τ = kη²."""
 
     def __init__(self, sga: SGA, eta: Optional[float] = None):
+        """Reads c₁, c₂ and ε from the players' Adam optimisers and the noise from SME-1 with SGD.
+
+        Args:
+            sga: simultaneous GDA with ``Adam`` for both players.
+            eta: the learning rate η (default: sga's rate at step 0).
+        """
         super().__init__(sga, Adam, eta)
         opt = {w: sga.optimizers[w] for w in ("theta", "omega")}
         self.c1 = self.per_coordinate(lambda w: (1 - opt[w].beta1) / self.eta**2)
@@ -153,6 +184,15 @@ class AdamSME(_OptimiserSDE):
         return self.eta / l
 
     def f(self, t, y):
+        """The drift of (x, m, u), with the bias corrections γᵢ(τ) = 1 − e^{−cᵢτ} at τ = t.
+
+        Args:
+            t: the time τ (τ = kη² after k iterations); the drift depends on it through γᵢ.
+            y: the states (x, m, u), [K, 3d].
+
+        Returns:
+            f(t, y), [K, 3d].
+        """
         x, m, u = y.split(self.x_dim, dim=-1)
         c1, c2, eps, scales = (v.to(y) for v in (self.c1, self.c2, self.eps, self.scales))
         tau = torch.as_tensor(t, dtype=y.dtype, device=y.device).clamp_min(torch.finfo(y.dtype).tiny)
@@ -162,6 +202,16 @@ class AdamSME(_OptimiserSDE):
         return torch.cat([step, c1 * (self.gradient(x) - m), c2 * (variance - u)], dim=-1)
 
     def g_prod(self, t, y, w):
+        """The diffusion times w: (0, −c₁ η σ(x) w, 0), noise on m only.
+
+        Args:
+            t: the time (unused).
+            y: the states (x, m, u), [K, 3d].
+            w: the vectors, typically Brownian increments ΔW, [K, m].
+
+        Returns:
+            g(t, y) w, [K, 3d].
+        """
         x = y[..., : self.x_dim]
         kick = -self.c1.to(y) * self.eta * self.noise.noise_product(x, w)  # the gradient's noise: −ζ
         zero = torch.zeros_like(kick)

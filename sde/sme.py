@@ -63,6 +63,13 @@ class SME(Expansion):
             return False
 
     def __init__(self, sga: SGA, order: str = "1", eta: Optional[float] = None):
+        """Reads the rule's expansion, its noise loadings and the degree of its noise.
+
+        Args:
+            sga: the training: game, update rule, batch size and the players' SGD (no weight clipping).
+            order: "1", "2" or "2s" (stationary-consistent SME-2).
+            eta: the reference learning rate η (default: sga's rate at step 0).
+        """
         self.order = check_choice("sde.order", str(order), ORDERS)
         if getattr(sga.game, "clip", None) is not None:
             raise ConfigError("game.clip", "the SME has no projection: weight clipping is not a smooth update")
@@ -101,14 +108,41 @@ class SME(Expansion):
 
     # -- torchsde interface ----------------------------------------------------------------------
     def f(self, t, y):
+        """The drift f(t, y) = b(y) (``drift``).
+
+        Args:
+            t: the time (unused: the SME is autonomous).
+            y: the states, [K, d].
+
+        Returns:
+            b(y), [K, d].
+        """
         return self.drift(y)
 
     def g(self, t, y):
+        """The diffusion g(t, y) = √η σ(y) (``diffusion``), general noise.
+
+        Args:
+            t: the time (unused: the SME is autonomous).
+            y: the states, [K, d].
+
+        Returns:
+            √η σ(y), [K, d, m].
+        """
         return math.sqrt(self.eta) * self.diffusion(y)
 
     def g_prod(self, t, y, v):
         """g(t, y) v = √η σ(y) v [K, d] for v [K, m] (``noise_product``): torchsde's solvers and
-        ``sde.solvers`` use it in place of g."""
+        ``sde.solvers`` use it in place of g.
+
+        Args:
+            t: the time (unused).
+            y: the states, [K, d].
+            v: the vectors, typically Brownian increments ΔW, [K, m].
+
+        Returns:
+            √η σ(y) v, [K, d].
+        """
         return math.sqrt(self.eta) * self.noise_product(y, v)
 
     # -- the rule's direction with its noise injected ------------------------------------------------
@@ -176,7 +210,15 @@ class SME(Expansion):
     def noise_product(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """σ(x) w [K, d] for w [K, m]: Σ_g A_g F w_g over the minibatches g (w_g: their blocks of columns of
         ``noise_factor``), by the game's ``gradient_noise_product`` (F w without forming F where the game
-        has that closed form); Φ₁(w) − Φ₁(0) where Φ₁ is affine in w; otherwise ``diffusion(x) @ w``."""
+        has that closed form); Φ₁(w) − Φ₁(0) where Φ₁ is affine in w; otherwise ``diffusion(x) @ w``.
+
+        Args:
+            x: the states, [K, d].
+            w: the vectors, typically Brownian increments, [K, m] (m = ``m``, the Brownian dimension).
+
+        Returns:
+            σ(x) w, [K, d] (without the √η).
+        """
         if self.order == "2s" or self.noise_degree == 2:
             return (self.diffusion(x) @ w[..., None])[..., 0]
         if self._loadings is None:

@@ -11,7 +11,17 @@ import torch
 
 def noise_term(sde, t, x: torch.Tensor, dw: torch.Tensor) -> torch.Tensor:
     """g(t, x) ΔW [K, d] for ΔW [K, m]: the SDE's own ``g_prod(t, x, ΔW)`` where it has one (torchsde's
-    name, which its solvers use too), else the product of g [K, d, m] with ΔW."""
+    name, which its solvers use too), else the product of g [K, d, m] with ΔW.
+
+    Args:
+        sde: the SDE: its diffusion ``g(t, x)`` [K, d, m], or ``g_prod(t, x, v)``.
+        t: the time t_n.
+        x: the state X_n, [K, d].
+        dw: the Brownian increment ΔW_n, [K, m].
+
+    Returns:
+        g(t, x) ΔW, [K, d].
+    """
     g_prod = getattr(sde, "g_prod", None)
     if g_prod is not None:
         return g_prod(t, x, dw)
@@ -26,6 +36,18 @@ class EulerMaruyama:
     weak_order = 1
 
     def step(self, sde, t, x, dt, dw):
+        """One Euler–Maruyama step from X_n at t_n.
+
+        Args:
+            sde: the Itô SDE: drift ``f(t, x)`` [K, d] and diffusion g (``noise_term``).
+            t: the time t_n.
+            x: the state X_n, [K, d].
+            dt: the step dt > 0.
+            dw: the Brownian increment ΔW_n ~ N(0, dt·I_m), [K, m].
+
+        Returns:
+            X_{n+1}, [K, d].
+        """
         # the operations in the order torchsde's Euler uses, so that the two agree bit for bit
         return (x + sde.f(t, x) * dt) + noise_term(sde, t, x, dw)
 
@@ -39,6 +61,18 @@ class PlatenWeak2:
     weak_order = 2
 
     def step(self, sde, t, x, dt, dw):
+        """One step of the weak order-2 Platen scheme from X_n at t_n (g taken at X_n only).
+
+        Args:
+            sde: the Itô SDE: drift ``f(t, x)`` [K, d] and diffusion g (``noise_term``).
+            t: the time t_n; the corrector's drift is taken at t_n + dt.
+            x: the state X_n, [K, d].
+            dt: the step dt > 0.
+            dw: the Brownian increment ΔW_n ~ N(0, dt·I_m), [K, m].
+
+        Returns:
+            X_{n+1}, [K, d].
+        """
         drift, kick = sde.f(t, x), noise_term(sde, t, x, dw)
         support = x + drift * dt + kick
         return x + 0.5 * (drift + sde.f(t + dt, support)) * dt + kick
