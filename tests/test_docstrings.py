@@ -76,7 +76,8 @@ def undocumented() -> list:
             elif inspect.isclass(obj):
                 for attr, member in vars(obj).items():
                     function = getattr(member, "__func__", member)
-                    if inspect.isfunction(function) and (not attr.startswith("_") or attr == "__init__"):
+                    if (inspect.isfunction(function) and function.__module__ == module.__name__
+                            and (not attr.startswith("_") or attr == "__init__")):
                         found += problems(function, f"{module.__name__}.{name}.{attr}", obj)
     return found
 
