@@ -32,6 +32,14 @@ class Checkpoints:
     """
 
     def __init__(self, root, every: float = 60.0, prefix: str = "", resuming: bool = False):
+        """A store in ``root`` whose next key is ``prefix`` + "0".
+
+        Args:
+            root: the directory (created on the first save).
+            every: seconds between a loop's saves (0: at every step where it may save).
+            prefix: the keys' prefix (a chunk's store), "" at the top.
+            resuming: whether the directory holds an unfinished run's checkpoints.
+        """
         self.root, self.every, self.prefix, self.resuming = Path(root), float(every), prefix, resuming
         self.count = 0
 
@@ -49,7 +57,17 @@ class Checkpoints:
         return self.root / (key.replace("/", "_") + ".pt")
 
     def load(self, key: str, fingerprint: dict) -> Optional[dict]:
-        """The checkpoint saved under ``key``, if there is one of the same ``fingerprint``."""
+        """The checkpoint saved under ``key``, if there is one of the same ``fingerprint``.
+
+        Args:
+            key: the loop's key (``next_key``).
+            fingerprint: what identifies the loop (its kind, runs and steps); a checkpoint saved with
+                another one is ignored, and the store's log says so.
+
+        Returns:
+            The saved dict (``fingerprint`` and the payload's entries), or None if there is no
+            checkpoint of this loop.
+        """
         path = self.path(key)
         if not path.exists():
             return None
@@ -60,7 +78,13 @@ class Checkpoints:
         return saved
 
     def save(self, key: str, fingerprint: dict, payload: dict) -> None:
-        """Write ``payload`` under ``key`` atomically."""
+        """Write ``payload`` under ``key`` atomically.
+
+        Args:
+            key: the loop's key (``next_key``).
+            fingerprint: what identifies the loop, checked by ``load``.
+            payload: what the loop needs to resume (anything ``torch.save`` writes).
+        """
         buffer = io.BytesIO()
         torch.save({"fingerprint": fingerprint, **payload}, buffer)
         atomic_write(self.path(key), lambda f: f.write(buffer.getvalue()))

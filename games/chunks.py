@@ -36,7 +36,15 @@ def splits(K: int) -> bool:
 
 
 def chunk_slices(K: int, chunks: int) -> list:
-    """``chunks`` (at most K) slices of consecutive runs covering 0 … K − 1, their sizes within one."""
+    """``chunks`` (at most K) slices of consecutive runs covering 0 … K − 1, their sizes within one.
+
+    Args:
+        K: the number of runs.
+        chunks: the number of chunks wanted (≥ 1).
+
+    Returns:
+        A list of min(chunks, K) slices, in order.
+    """
     chunks = min(chunks, K)
     bounds = [K * i // chunks for i in range(chunks + 1)]
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
@@ -70,7 +78,18 @@ def run_split(job: Callable, K: int, streams: Sequence[Streams], merge: Callable
 
 
 def run_chunk(job: Callable, index: slice, streams: list, checkpoints, threads: int):
-    """One chunk, in the process that runs it: (its result, its streams' positions after it)."""
+    """One chunk, in the process that runs it: (its result, its streams' positions after it).
+
+    Args:
+        job: (slice of runs, the streams of those runs…) ↦ the chunk's result (``run_split``).
+        index: the chunk's runs.
+        streams: the chunk's streams (``Streams.subset(index)`` of the ensemble's).
+        checkpoints: the chunk's own checkpoint store, or None.
+        threads: torch's intra-op threads for the chunk.
+
+    Returns:
+        (the job's result, [each stream's ``counter`` after the job]).
+    """
     token = _INSIDE.set(True)
     try:
         with using(workers=1, threads=threads, checkpoints=checkpoints):

@@ -55,7 +55,15 @@ class Stepper:
         return self.state()
 
     def step(self, n: int, observe: bool) -> Optional[dict]:
-        """x_n → x_{n+1}; the observables {name: [K]} of the step if ``observe``."""
+        """x_n → x_{n+1}; the observables {name: [K]} of the step if ``observe``.
+
+        Args:
+            n: the step's index (the state is x_n).
+            observe: whether the step's row is recorded, so that its observables are wanted.
+
+        Returns:
+            {observable name: `[K]`} if ``observe`` (and the stepper has observables), else None.
+        """
         raise NotImplementedError
 
     def observe(self, n: int) -> dict:
@@ -64,7 +72,17 @@ class Stepper:
 
     def first_steps(self, bad: torch.Tensor, n_from: int, n_to: int, bound: torch.Tensor) -> dict:
         """{run: the first step in (n_from, n_to] at which run ``bad`` left its ``bound`` [K] or became
-        non-finite (``inside_bound``)}; default n_to (exact for steppers screened every step)."""
+        non-finite (``inside_bound``)}; default n_to (exact for steppers screened every step).
+
+        Args:
+            bad: the runs found diverged at step n_to, a bool mask [K].
+            n_from: the last screened step, at which they were all inside.
+            n_to: the step just screened.
+            bound: each run's bound on max_i |x_i|, shape [K].
+
+        Returns:
+            {run index: step} for each run of ``bad``.
+        """
         return {run: n_to for run in torch.nonzero(bad).flatten().tolist()}
 
     def poison(self, runs: torch.Tensor) -> None:
@@ -95,6 +113,14 @@ class Record:
         self.steps, self.times, self.states, self.observables = [], [], [], {}
 
     def add(self, n: int, t: float, x: torch.Tensor, observables: Optional[dict]) -> None:
+        """Append a row.
+
+        Args:
+            n: the step of the row.
+            t: its time t_n.
+            x: what the row keeps of the state (``Stepper.row``), shape [K, d], a CPU copy.
+            observables: {name: `[K]`} of the step taken from x_n, or None (a row with none).
+        """
         self.steps.append(n)
         self.times.append(t)
         self.states.append(x)
@@ -119,7 +145,15 @@ class Record:
 class Outcome:
     """What ``drive`` returns: the record, {run: step} of the diverged runs, the step an interrupt stopped
     at (None), the step the loop resumed from (None: started afresh) and the loop's wall time (with the
-    time of the processes it resumed from)."""
+    time of the processes it resumed from).
+
+    Args:
+        record: the rows recorded.
+        diverged: {run index: the first step at which it diverged}.
+        interrupted: the step Ctrl-C stopped the loop at, or None.
+        resumed_from: the step the loop resumed from a checkpoint at, or None.
+        wall_time_s: the loop's wall time in seconds, over every process that ran a part of it.
+    """
 
     record: Record
     diverged: dict
@@ -131,7 +165,15 @@ class Outcome:
         return {"diverged": self.diverged, "interrupted": self.interrupted, "wall_time_s": self.wall_time_s}
 
     def trajectory(self, p: int, metadata: dict) -> Trajectory:
-        """The record as a Trajectory (times in float64) with ``metadata``."""
+        """The record as a Trajectory (times in float64) with ``metadata``.
+
+        Args:
+            p: the number of θ coordinates of a recorded state (0 when the states are not recorded).
+            metadata: the Trajectory's metadata.
+
+        Returns:
+            The Trajectory: times [T], states [T, K, d], observables {name: [T, K]}.
+        """
         record = self.record
         return Trajectory(torch.tensor(record.times, dtype=torch.float64), torch.stack(record.states), p,
                           {name: torch.stack(v) for name, v in record.observables.items()}, metadata)
@@ -272,7 +314,15 @@ def _peak(x: torch.Tensor) -> torch.Tensor:
 
 
 def inside_bound(peak: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:
-    """[K]: finite and at most the run's bound (False for NaN and ±inf; an infinite bound admits every finite state)."""
+    """[K]: finite and at most the run's bound (False for NaN and ±inf; an infinite bound admits every finite state).
+
+    Args:
+        peak: each run's max_i |x_i|, shape [K].
+        bound: each run's bound, shape [K] (or broadcasting against ``peak``).
+
+    Returns:
+        A bool mask [K], True for the runs inside their bound.
+    """
     return torch.isfinite(peak) & (peak <= bound)
 
 

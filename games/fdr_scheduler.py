@@ -32,7 +32,18 @@ TESTS = ("sasa", "yaida")
 
 @dataclass(frozen=True)
 class FDRScheduler(Adaptive):
-    """Start at rate ``lr``; cut a run's rate by ``factor`` when the FDR ``test`` passes (module docstring)."""
+    """Start at rate ``lr``; cut a run's rate by ``factor`` when the FDR ``test`` passes (module docstring).
+
+    Args:
+        lr: the initial rate η > 0 of every run.
+        test: "sasa" (SASA+'s equivalence test) or "yaida" (the ratio of the two sides).
+        factor: in (0, 1), what a cut multiplies the rate by.
+        every: updates between tests (≥ 1); the batches of SASA+ are whole multiples of it.
+        min_updates: no test before this many updates since the run's last cut.
+        tolerance: δ > 0 of SASA+ (relative to mean O_R), or Yaida's band around 1.
+        confidence: 1 − γ in (0, 1), the level of SASA+'s interval.
+        pooled: sum over the K runs too, so that they all share one decision.
+    """
 
     lr: float
     test: str = "sasa"

@@ -21,7 +21,15 @@ def _eigh(sym: torch.Tensor):
 
 def psd_power(sym: torch.Tensor, power: float):
     """(M₊^power, n) for symmetric M [..., n, n]: M₊ is M with negative eigenvalues set to 0 (the
-    nearest PSD matrix in Frobenius norm), n the number of matrices that had any."""
+    nearest PSD matrix in Frobenius norm), n the number of matrices that had any.
+
+    Args:
+        sym: symmetric matrices M, shape `[..., n, n]`; a matrix with a non-finite entry gives NaN.
+        power: the exponent applied to the clamped eigenvalues (½: the PSD square root).
+
+    Returns:
+        (M₊^power `[..., n, n]`, the number of matrices of the batch with a negative eigenvalue).
+    """
     vals, vecs = _eigh(sym)
     negative = int((vals < 0).any(dim=-1).sum())
     return (vecs * vals.clamp_min(0).pow(power)[..., None, :]) @ vecs.transpose(-1, -2), negative
@@ -43,7 +51,15 @@ def symmetric_expm_multiply(A: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     ĝ = Qᵀg, v̂ = Qᵀv and Φ_ij the divided difference (e^{λ_i} − e^{λ_j})/(λ_i − λ_j) = e^m sinh(δ)/δ,
     m, δ the mean and half-difference of λ_i, λ_j, finite when eigenvalues repeat (autograd through
     eigh divides by λ_i − λ_j). O(n³) once, where ``torch.linalg.matrix_exp``'s backward exponentiates a
-    2n × 2n matrix."""
+    2n × 2n matrix.
+
+    Args:
+        A: symmetric matrices, shape `[..., n, n]`.
+        v: vectors, shape `[..., n]`.
+
+    Returns:
+        e^A v, shape `[..., n]`, differentiable in A and v.
+    """
     return _ExpmMultiply.apply(A, v)
 
 

@@ -28,12 +28,28 @@ from .sga import SGA
 
 
 def jacobian_at(field: Callable, x_star: torch.Tensor) -> torch.Tensor:
-    """D field(x*) [d, d] of a field on batches ([K, d] → [K, d]), by autograd."""
+    """D field(x*) [d, d] of a field on batches ([K, d] → [K, d]), by autograd.
+
+    Args:
+        field: a vector field on ensembles, x `[K, d]` ↦ `[K, d]`, evaluated here with K = 1.
+        x_star: the point x*, shape [d].
+
+    Returns:
+        The Jacobian ∂field_i/∂x_j at x*, shape [d, d].
+    """
     return torch.autograd.functional.jacobian(lambda x: field(x[None])[0], x_star)
 
 
 def field_jacobian(game, x_star: torch.Tensor) -> torch.Tensor:
-    """A = DV(x*) [d, d] of the expected field."""
+    """A = DV(x*) [d, d] of the expected field.
+
+    Args:
+        game: a game with a closed-form ``expected_field``.
+        x_star: the point x*, shape [d] (usually an equilibrium, V(x*) = 0).
+
+    Returns:
+        A, shape [d, d].
+    """
     return jacobian_at(game.expected_field, x_star)
 
 
@@ -42,7 +58,17 @@ def update_map_jacobian(sga: SGA, x_star: torch.Tensor, seed: int = 0, oracle=No
     ([d, d]) for a rule without memory and stateless optimisers, else over (x, the tensors of the rule's and
     optimisers' state), at the state one iteration from x* reaches (optimistic GDA: the past direction d(x*)),
     so that a rule with memory is linearised as the map it is on its augmented state. For deterministic
-    games, or with ``oracle`` = the expected field (``games.oracle.Mean``)."""
+    games, or with ``oracle`` = the expected field (``games.oracle.Mean``).
+
+    Args:
+        sga: the training setup whose iteration Φ is differentiated (its rule, rates, optimisers).
+        x_star: the point x*, shape [d].
+        seed: the seed of the single run's streams (matters only for a stochastic oracle).
+        oracle: the gradient oracle (None: the game's minibatches, as ``SGA.step`` draws them).
+
+    Returns:
+        DΦ at x*, shape [n, n]: n = d without state, else d plus the number of state entries.
+    """
     def step(x, state):
         streams = Streams.from_seed(seed, 1, device=x.device, dtype=x.dtype)
         return sga.step(x, state, 0, streams, oracle=oracle)[:2]
@@ -70,7 +96,19 @@ def update_map_jacobian(sga: SGA, x_star: torch.Tensor, seed: int = 0, oracle=No
 def linear_chain(sga: SGA, x_star: torch.Tensor) -> tuple:
     """(M [d, d], [N_g [d, d]]): x' − x* = M(x − x*) + Σ_g N_g ζ_g to first order at x*, by autograd
     through one iteration of ``sga``'s update code on the expected field with a noise vector ζ_g injected
-    on each minibatch g it draws (``games.oracle.Injected``; exact for linear games)."""
+    on each minibatch g it draws (``games.oracle.Injected``; exact for linear games).
+
+    Args:
+        sga: the training setup: a rule without memory whose noise enters through its gradients.
+        x_star: the point x* (usually an equilibrium), shape [d].
+
+    Returns:
+        (M `[d, d]`, [N_g `[d, d]` for each minibatch g of the iteration, in the order it draws them]).
+
+    Raises:
+        ConfigError: if the rule keeps state, or multiplies noisy Jacobians on a game whose noise
+            depends on x.
+    """
     _check_linear_noise(sga)
     x_star = x_star.reshape(1, -1)
     counter = Injected.vectors(sga.game, [], shared=sga.shared_batch, decay=sga.decay)
@@ -105,7 +143,16 @@ def _step(sga: SGA, oracle, x: torch.Tensor) -> torch.Tensor:
 class Linearisation:
     """A linear(ised) system at x* (module docstring): drift Jacobian ``A`` [d, d], noise covariance
     ``sigma`` [d, d] (Σ_B of training, or an SDE's σσᵀ), x* [d], θ the first ``p`` coordinates, and for a
-    discrete chain its one-step maps ``M`` [d, d] and ``N`` = (N_g [d, d], …)."""
+    discrete chain its one-step maps ``M`` [d, d] and ``N`` = (N_g [d, d], …).
+
+    Args:
+        A: the drift's Jacobian at x*, shape [d, d] (stored as float64, as are ``sigma`` and ``x_star``).
+        sigma: the noise covariance, shape [d, d].
+        x_star: the point x*, shape [d].
+        p: the number of θ coordinates, 0 ≤ p ≤ d.
+        M: the chain's one-step map, shape [d, d] (None: no chain).
+        N: the chain's noise maps N_g, each of shape [d, d], one per minibatch of an iteration.
+    """
 
     A: torch.Tensor
     sigma: torch.Tensor
@@ -128,7 +175,15 @@ class Linearisation:
 
     @classmethod
     def of_training(cls, sga: SGA, x_star: torch.Tensor) -> "Linearisation":
-        """Training by ``sga`` at x*: A = DV(x*), Σ_B(x*) at its batch size, and its chain's M, N_g."""
+        """Training by ``sga`` at x*: A = DV(x*), Σ_B(x*) at its batch size, and its chain's M, N_g.
+
+        Args:
+            sga: the training setup (``linear_chain``'s conditions apply).
+            x_star: the point x* (usually an equilibrium), shape [d].
+
+        Returns:
+            The linearisation, with ``M`` and ``N`` set and ``p`` the game's.
+        """
         M, N = linear_chain(sga, x_star)
         sigma = sga.game.gradient_covariance(x_star.reshape(1, -1), sga.batch_size)[0]
         return cls(field_jacobian(sga.game, x_star).detach(), sigma.detach(), x_star.detach(), sga.game.p,
@@ -156,6 +211,18 @@ class Linearisation:
         return discrete_lyapunov(self.M.numpy(), Q.numpy())
 
     def sde_covariance(self, eta: float = 1.0, what: str = "the SDE") -> np.ndarray:
-        """The stationary covariance of dX = A(X − x*) dt + √η S dW, SSᵀ = Σ: AP + PAᵀ + ηΣ = 0."""
+        """The stationary covariance of dX = A(X − x*) dt + √η S dW, SSᵀ = Σ: AP + PAᵀ + ηΣ = 0.
+
+        Args:
+            eta: the factor η of the diffusion (the learning rate for an SME; 1 for an SDE whose
+                ``sigma`` is its σσᵀ).
+            what: the system's name in the error if A is not stable.
+
+        Returns:
+            P, shape [d, d].
+
+        Raises:
+            ValueError: if an eigenvalue of A has real part ≥ 0.
+        """
         return continuous_lyapunov(self.A.numpy(), eta * self.sigma.numpy(), what)
 

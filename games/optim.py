@@ -29,11 +29,31 @@ class Optimizer(ABC):
 
     @abstractmethod
     def direction(self, grad: Tensor, state: State, step: int) -> Tuple[Tensor, State]:
-        """The direction D_n [K, n] and the next state, for the gradient g_n at update n = step."""
+        """The direction D_n [K, n] and the next state, for the gradient g_n at update n = step.
+
+        Args:
+            grad: the player's gradient g_n, shape [K, n].
+            state: the state s_n (``init`` for n = 0); not modified.
+            step: n, the number of updates before this one (0 at the first; sets bias corrections).
+
+        Returns:
+            (D_n `[K, n]`, s_{n+1}).
+        """
 
     @classmethod
     def checked(cls, field: str, **options) -> "Optimizer":
-        """An instance from ``options`` after validating them; errors name ``field``.<option>."""
+        """An instance from ``options`` after validating them; errors name ``field``.<option>.
+
+        Args:
+            field: the config key of the optimiser (``sga.gen.optimizer``), prefixed to the options' keys.
+            **options: the optimiser's fields, by name (all of them: ``make_optimizer`` fills in defaults).
+
+        Returns:
+            The optimiser.
+
+        Raises:
+            ConfigError: naming ``field``.<option> for an option out of its range.
+        """
         return cls(**options)
 
 
@@ -50,7 +70,11 @@ class SGD(Optimizer):
 
 @dataclass(frozen=True)
 class HeavyBall(Optimizer):
-    """Polyak momentum as in torch.optim.SGD: m_n = β m_{n−1} + g_n, m_{−1} = 0, D_n = m_n."""
+    """Polyak momentum as in torch.optim.SGD: m_n = β m_{n−1} + g_n, m_{−1} = 0, D_n = m_n.
+
+    Args:
+        momentum: β in [0, 1).
+    """
 
     momentum: float = 0.9
 
@@ -68,7 +92,13 @@ class HeavyBall(Optimizer):
 
 @dataclass(frozen=True)
 class Adam(Optimizer):
-    """Adam as in torch.optim.Adam: D_n = m̂_n / (√v̂_n + ε), with bias-corrected moments m̂, v̂."""
+    """Adam as in torch.optim.Adam: D_n = m̂_n / (√v̂_n + ε), with bias-corrected moments m̂, v̂.
+
+    Args:
+        beta1: β₁ in [0, 1), the decay of the first moment m_n = β₁m_{n−1} + (1 − β₁)g_n.
+        beta2: β₂ in [0, 1), the decay of the second moment v_n = β₂v_{n−1} + (1 − β₂)g_n².
+        eps: ε > 0, added to √v̂_n.
+    """
 
     beta1: float = 0.9
     beta2: float = 0.999
@@ -103,6 +133,15 @@ def cg_beta(rule: str, grad: Tensor, prev_grad: Tensor, prev_dir: Tensor) -> Ten
     With y = g_n − g_{n−1} and the descent direction d_{n−1} = −D_{n−1}:
     FR = ‖g_n‖²/‖g_{n−1}‖², PRP = g_nᵀy/‖g_{n−1}‖², HS = g_nᵀy/d_{n−1}ᵀy, DY = ‖g_n‖²/d_{n−1}ᵀy,
     HS_DY = max(0, min(HS, DY)), FR_PRP = max(0, min(FR, PRP)).
+
+    Args:
+        rule: one of ``CG_BETAS``.
+        grad: g_n, shape [K, n].
+        prev_grad: g_{n−1}, shape [K, n].
+        prev_dir: D_{n−1} = −d_{n−1}, shape [K, n].
+
+    Returns:
+        β_n, shape [K].
     """
     y = grad - prev_grad
     if rule in ("FR", "PRP", "FR_PRP"):
@@ -128,6 +167,11 @@ class ConjugateGradient(Optimizer):
     code, β_n is capped above (not below) at ``beta_cap`` (1/2 there) and then multiplied by
     ``coefficient`` (0.5, 0.75 or 1 there); it is 0 where its denominator is 0, which makes
     β_0 = 0 from the zero initial state.
+
+    Args:
+        beta: the formula of β_n, one of ``CG_BETAS``.
+        beta_cap: β_max > 0, the cap on β_n.
+        coefficient: c in (0, 1].
     """
 
     beta: str = "FR"
@@ -160,7 +204,16 @@ OPTIMIZERS = tuple(_BY_NAME)
 
 
 def make_optimizer(name: str, field: str = "optimizer", **options) -> Optimizer:
-    """The optimiser ``name`` with ``options``; a ConfigError names ``field`` or ``field``.<option>."""
+    """The optimiser ``name`` with ``options``; a ConfigError names ``field`` or ``field``.<option>.
+
+    Args:
+        name: one of ``OPTIMIZERS``: "sgd", "heavy_ball", "adam", "cg".
+        field: the config key of the optimiser, for errors.
+        **options: the optimiser's fields to change from their defaults.
+
+    Returns:
+        The optimiser.
+    """
     cls = _BY_NAME[check_choice(field, name, OPTIMIZERS)]
     defaults = {f.name: f.default for f in fields(cls)}
     for key in options:

@@ -43,7 +43,15 @@ def _mix32_int(h: int) -> int:
 
 def run_seeds(seed: int, K: int) -> torch.Tensor:
     """The K per-run 63-bit seeds of an ensemble started from one integer ``seed``; their low
-    words are distinct, so no two runs of an ensemble share a stream."""
+    words are distinct, so no two runs of an ensemble share a stream.
+
+    Args:
+        seed: the ensemble's seed, an integer (its low 64 bits are used).
+        K: the number of runs.
+
+    Returns:
+        The seeds, int64 of shape [K]; run k's depends on (seed, k) alone.
+    """
     lo = _mix32_int((seed & _MASK) ^ _ODD[0])
     hi = _mix32_int(((seed >> 32) & _MASK) ^ _mix32_int(lo + _ODD[1])) & 0x7FFFFFFF
     k = torch.arange(K, dtype=torch.int64)
@@ -152,6 +160,14 @@ class Streams:
     """
 
     def __init__(self, seeds, device="cpu", dtype=torch.float64, compiled: bool = False):
+        """The streams of the runs with ``seeds``, at the start of their sequence.
+
+        Args:
+            seeds: one non-negative 63-bit integer seed per run (K ≥ 1 of them; ``run_seeds``).
+            device: where the draws are made and returned.
+            dtype: the floating-point type of uniform and normal draws.
+            compiled: draw normals through the torch.compile'd kernel by default (``normal``).
+        """
         seeds = torch.as_tensor(seeds, dtype=torch.int64).reshape(-1)
         if seeds.numel() == 0:
             raise ValueError("Streams needs at least one run seed")
@@ -165,6 +181,21 @@ class Streams:
 
     @classmethod
     def from_seed(cls, seed: int, K: int, device="cpu", dtype=torch.float64, compiled: bool = False) -> "Streams":
+        """The streams of K runs whose seeds derive from ``seed`` (``run_seeds``).
+
+        Args:
+            seed: the ensemble's seed.
+            K: the number of runs.
+            device: where the draws are made and returned.
+            dtype: the floating-point type of uniform and normal draws.
+            compiled: draw normals through the torch.compile'd kernel by default.
+
+        Returns:
+            The streams; run k's numbers are the same whatever K ≥ k + 1 is.
+
+        Raises:
+            ConfigError: if K runs' streams alone would not fit in ``device``'s free memory.
+        """
         check_memory(K, STREAM_BYTES, "their random streams alone", device)
         return cls(run_seeds(seed, K), device=device, dtype=dtype, compiled=compiled)
 
@@ -211,7 +242,17 @@ class Streams:
         through one fused torch.compile'd kernel; ``paths_inner`` stores the same numbers with the
         runs as the innermost dimension (a permuted view), the layout compiled ensemble steps read
         fastest; ``out`` (contiguous, [prod(shape), K] if ``paths_inner`` else [K, prod(shape)], of
-        ``buffer_dtype``) receives them, so that a loop of draws reuses one buffer."""
+        ``buffer_dtype``) receives them, so that a loop of draws reuses one buffer.
+
+        Args:
+            *shape: the shape of each run's draw.
+            compiled: use the compiled kernel (None: the streams' setting).
+            paths_inner: store the runs innermost; the result is then a permuted view.
+            out: a buffer to write the numbers into (None: a new tensor of the streams' dtype).
+
+        Returns:
+            N(0, 1) numbers, shape [K, *shape], independent across runs, elements and draws.
+        """
         n = math.prod(shape)
         lo, hi = self._key()
         compiled = self.compiled if compiled is None else compiled
@@ -226,7 +267,15 @@ class Streams:
         return z.reshape(*shape, self.K).movedim(-1, 0) if paths_inner else z.reshape(self.K, *shape)
 
     def randint(self, high: int, *shape) -> torch.Tensor:
-        """Integers uniform in {0, …, high − 1}, shape [K, *shape]."""
+        """Integers uniform in {0, …, high − 1}, shape [K, *shape].
+
+        Args:
+            high: the number of values, 1 ≤ high ≤ 2³² (a 32-bit word modulo ``high``).
+            *shape: the shape of each run's draw.
+
+        Returns:
+            int64 integers, shape [K, *shape].
+        """
         n = math.prod(shape)
         return (self._bits(n) % high).reshape(self.K, *shape)
 

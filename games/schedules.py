@@ -21,7 +21,20 @@ class Schedule(ABC):
 
     @classmethod
     def checked(cls, field: str, lr: float, **options) -> "Schedule":
-        """An instance from ``lr`` and ``options`` after validating them; errors name ``field``.<option>."""
+        """An instance from ``lr`` and ``options`` after validating them; errors name ``field``.<option>.
+
+        Args:
+            field: the config key of the schedule (``sga.schedule``), prefixed to the options' keys.
+            lr: the base rate η > 0 (already checked).
+            **options: the schedule's other fields, by name (all of them: ``make_schedule`` fills in
+                defaults).
+
+        Returns:
+            The schedule.
+
+        Raises:
+            ConfigError: naming ``field``.<option> for an option out of its range.
+        """
         return cls(lr, **options)
 
 
@@ -37,7 +50,13 @@ class Constant(Schedule):
 
 @dataclass(frozen=True)
 class Step(Schedule):
-    """η_k = η γ^{#{m ∈ milestones : m ≤ k}}."""
+    """η_k = η γ^{#{m ∈ milestones : m ≤ k}}.
+
+    Args:
+        lr: η > 0, the rate before the first milestone.
+        milestones: the updates at which the rate is multiplied by γ, strictly increasing.
+        gamma: γ in (0, 1].
+    """
 
     lr: float
     milestones: Tuple[int, ...]
@@ -54,7 +73,12 @@ class Step(Schedule):
 
 @dataclass(frozen=True)
 class Exponential(Schedule):
-    """η_k = η γ^k."""
+    """η_k = η γ^k.
+
+    Args:
+        lr: η > 0, the rate at k = 0.
+        gamma: γ in (0, 1].
+    """
 
     lr: float
     gamma: float
@@ -69,7 +93,13 @@ class Exponential(Schedule):
 
 @dataclass(frozen=True)
 class InverseTime(Schedule):
-    """η_k = η / (1 + decay·k)^power."""
+    """η_k = η / (1 + decay·k)^power.
+
+    Args:
+        lr: η > 0, the rate at k = 0.
+        decay: ≥ 0; at k = 1/decay the rate is η/2^power.
+        power: > 0.
+    """
 
     lr: float
     decay: float
@@ -89,7 +119,13 @@ class InverseTime(Schedule):
 
 @dataclass(frozen=True)
 class Cosine(Schedule):
-    """η_k = η_min + (η − η_min)(1 + cos(π min(k, T)/T))/2, with T = total_steps."""
+    """η_k = η_min + (η − η_min)(1 + cos(π min(k, T)/T))/2, with T = total_steps.
+
+    Args:
+        lr: η > 0, the rate at k = 0.
+        total_steps: T ≥ 1, the update from which the rate stays η_min.
+        lr_min: η_min in [0, η].
+    """
 
     lr: float
     total_steps: int
@@ -109,7 +145,13 @@ class Cosine(Schedule):
 
 @dataclass(frozen=True)
 class Piecewise(Schedule):
-    """η_k = η·values[i] for b_{i−1} ≤ k < b_i, with b = boundaries, b_{−1} = 0, b_{len(b)} = ∞."""
+    """η_k = η·values[i] for b_{i−1} ≤ k < b_i, with b = boundaries, b_{−1} = 0, b_{len(b)} = ∞.
+
+    Args:
+        lr: η > 0, the base rate.
+        boundaries: b, strictly increasing updates.
+        values: len(b) + 1 factors > 0 of η, one per interval.
+    """
 
     lr: float
     boundaries: Tuple[int, ...]
@@ -132,7 +174,13 @@ class Piecewise(Schedule):
 @dataclass(frozen=True, eq=False)
 class Table(Schedule):
     """Per-run rates: η_k = values[r // runs_per_row, min(k, N − 1)] for run r, ``values`` [R, N], so that
-    R candidate schedules train as one ensemble of R·runs_per_row runs."""
+    R candidate schedules train as one ensemble of R·runs_per_row runs.
+
+    Args:
+        values: the rates, shape [R, N], finite and > 0; row i is the schedule of runs
+            i·runs_per_row … (i + 1)·runs_per_row − 1, and column N − 1 holds from update N − 1 on.
+        runs_per_row: the consecutive runs sharing a row (≥ 1).
+    """
 
     values: torch.Tensor
     runs_per_row: int = 1
@@ -174,7 +222,17 @@ class Adaptive(ABC):
 
     @abstractmethod
     def observe(self, state: dict, dot: torch.Tensor, sq: torch.Tensor) -> dict:
-        """The state after an update with (θ − c₀)·d = ``dot`` and |d|² = ``sq`` [K]."""
+        """The state after an update with (θ − c₀)·d = ``dot`` and |d|² = ``sq`` [K].
+
+        Args:
+            state: the schedule's state before the update (``start``, or a previous ``observe``'s);
+                not modified.
+            dot: (θ − c₀)·d of each run, shape [K].
+            sq: |d|² of each run, shape [K].
+
+        Returns:
+            The new state.
+        """
 
     def decisions(self, state: dict) -> dict:
         """What the schedule decided, for a Trajectory's metadata (JSON-serialisable)."""
@@ -203,7 +261,18 @@ SCHEDULES = tuple(_BY_NAME)
 
 
 def make_schedule(name: str, lr: float, field: str = "schedule", **options) -> Schedule:
-    """The schedule ``name`` with base rate ``lr``; a ConfigError names ``field`` or ``field``.<option>."""
+    """The schedule ``name`` with base rate ``lr``; a ConfigError names ``field`` or ``field``.<option>.
+
+    Args:
+        name: one of ``SCHEDULES``: "constant", "step", "exponential", "inverse_time", "cosine",
+            "piecewise".
+        lr: the base rate η > 0.
+        field: the config key of the schedule, for errors.
+        **options: the schedule's other fields (required where they have no default).
+
+    Returns:
+        The schedule.
+    """
     cls = _BY_NAME[check_choice(field, name, SCHEDULES)]
     defaults = {f.name: f.default for f in fields(cls) if f.name != "lr"}
     for key in options:
@@ -217,7 +286,15 @@ def make_schedule(name: str, lr: float, field: str = "schedule", **options) -> S
 
 
 def as_schedule(lr_or_schedule, field: str = "lr") -> Schedule:
-    """A Schedule from a Schedule (itself), a callable k ↦ η_k (wrapped) or a number η (constant)."""
+    """A Schedule from a Schedule (itself), a callable k ↦ η_k (wrapped) or a number η (constant).
+
+    Args:
+        lr_or_schedule: a ``Schedule``, a function k ↦ η_k, or a number η > 0.
+        field: the config key, for the error on a bad number.
+
+    Returns:
+        The schedule.
+    """
     if isinstance(lr_or_schedule, Schedule):
         return lr_or_schedule
     if callable(lr_or_schedule):

@@ -39,6 +39,15 @@ class Player:
     ``center`` c₀ is the point the FDR observable (θ − c₀)·d is taken about: 2E[(θ − c₀)·d] = ηE|d|²
     holds at stationarity for every constant c₀ (THEORY §4), and c₀ near the stationary mean makes
     it far less noisy than c₀ = 0.
+
+    Args:
+        optimizer: the optimiser making the direction d from the gradient: a name of
+            ``games.optim.OPTIMIZERS`` or an ``Optimizer``.
+        scale: c > 0, the player's rate relative to the reference rate, η_player = c·η_k.
+        weight_decay: wd ≥ 0; wd·y is added to the player's gradient at y.
+        schedule: the player's own rate, replacing c·η_k: a ``Schedule``, an ``Adaptive`` schedule or a
+            function k ↦ η_player(k) (None: c·η_k).
+        center: c₀, a scalar or a tensor broadcasting against the player's parameters `[K, p]`.
     """
 
     optimizer: Union[str, Optimizer] = "sgd"
@@ -56,7 +65,23 @@ class Player:
 @dataclass
 class SGA:
     """Stochastic gradient training of ``game`` by the rule ``update`` (a name of ``games.rules.RULES``
-    with ``update_options``, or an ``UpdateRule``); ``step`` is the one-iteration update map."""
+    with ``update_options``, or an ``UpdateRule``); ``step`` is the one-iteration update map.
+
+    Args:
+        game: the game trained.
+        lr: the reference rate η_k: a constant > 0, a ``Schedule``, or a function k ↦ η_k.
+        update: the rule: a name of ``games.rules.RULES`` or an ``UpdateRule`` (which carries its own
+            options).
+        n_d: discriminator steps per iteration (alternating rules only).
+        batch_size: B, the samples of each minibatch.
+        shared_batch: one minibatch per iteration for every gradient of the rule, rather than a fresh
+            one per batch key of the rule and player.
+        gen: the generator's ``Player`` (θ).
+        disc: the discriminator's ``Player`` (ω).
+        compile: ``torch.compile`` the players' losses (their backward too).
+        svag: l ≥ 1 of SVAG (module docstring); 1 is plain training.
+        update_options: the rule's options (config keys ``sga.<option>``) when ``update`` is a name.
+    """
 
     game: Game
     lr: Union[float, Schedule, Callable[[int], float]] = 0.05
@@ -98,7 +123,16 @@ class SGA:
     # -- the update map -----------------------------------------------------------------------
     def rate(self, who: str, k: int, state: Optional[dict] = None):
         """η_player at iteration k (under SVAG η_player(k // l)/l): a float, or per-run rates [K] from a
-        per-run (``schedules.Table``) or adaptive schedule, the latter read off the training ``state``."""
+        per-run (``schedules.Table``) or adaptive schedule, the latter read off the training ``state``.
+
+        Args:
+            who: the player, "theta" or "omega".
+            k: the iteration (counted in SVAG's sub-iterations).
+            state: the training state (``init_state``); needed only for an adaptive schedule.
+
+        Returns:
+            η_player: a float, or a tensor of per-run rates [K].
+        """
         player, plain = self.players[who], k // self.svag
         if isinstance(player.schedule, Adaptive):
             return player.schedule.rate(state["schedules"][who])
@@ -130,7 +164,18 @@ class SGA:
 
     def step(self, x: torch.Tensor, state: dict, k: int, streams: Streams, oracle: Optional[Oracle] = None):
         """One iteration x_k → x_{k+1}: returns (x', state', observables {name: [K]}); the gradients come
-        from ``oracle`` (default: the minibatches of ``streams``)."""
+        from ``oracle`` (default: the minibatches of ``streams``).
+
+        Args:
+            x: the runs' states x_k = (θ, ω), shape [K, d], d = p + q.
+            state: the training state (``init_state``: optimisers, rule, adaptive schedules).
+            k: the iteration's index, which sets its rates.
+            streams: the runs' random streams, from which the minibatches are drawn.
+            oracle: where the gradients come from (None: ``self.oracle(streams)``).
+
+        Returns:
+            (x_{k+1} `[K, d]`, the new training state, {observable name: `[K]`}).
+        """
         params, state, obs = self.step_players(dict(zip(PLAYERS, self.game.split(x))), state, k, streams,
                                                oracle=oracle)
         return self.game.join(params["theta"], params["omega"]), state, obs
@@ -140,7 +185,12 @@ class SGA:
         """``step`` on the players' parameters {"theta": [K, p], "omega": [K, q]}.
 
         Args:
+            params: the players' parameters {"theta": `[K, p]`, "omega": `[K, q]`}.
+            state: the training state (``init_state``).
+            k: the iteration's index, which sets its rates.
+            streams: the runs' random streams, from which the minibatches are drawn.
             observe: whether to compute the step's observables.
+            oracle: where the gradients come from (None: ``self.oracle(streams)``).
             adapt: whether the step is taken, so that adaptive schedules are told of its moves (not for
                 a step computed only for its observables, whose moves are never applied).
 
@@ -169,6 +219,25 @@ class SGA:
         recorded. The gradients come from ``oracle`` (default: the minibatches of the runs' streams);
         with the default oracle and ``run.workers`` > 1 the runs are split over processes
         (``games.chunks``), to the same bits.
+
+        Args:
+            steps: N ≥ 0, the number of iterations.
+            K: the number of runs (default: the rows of a 2-D ``x0``); needed unless ``x0`` is 2-D or
+                ``streams`` is given.
+            x0: the initial state, [d] (shared by every run) or [K, d] (None: ``game.init``).
+            seed: the seed of the runs' streams (``Streams.from_seed``), when ``streams`` is None.
+            streams: the runs' random streams (overrides ``seed`` and ``K``).
+            record_every: rows at iterations 0, record_every, 2·record_every, … and N.
+            record_states: keep the states in the record (False: observables only, states of width 0).
+            device: where the runs' tensors live.
+            dtype: the runs' floating-point type.
+            progress: show a progress bar.
+            metadata: entries added to the Trajectory's metadata.
+            oracle: where the gradients come from (None: the minibatches of the runs' streams).
+
+        Returns:
+            The Trajectory: times [T] on the clock t = Σ η_k, states [T, K, d], the observables [T, K]
+            and the set-up, seeds and diverged runs in its metadata.
         """
         steps = check_int("sga.steps", steps, minimum=0)
         record_every = check_int("run.record_every", record_every)
@@ -316,7 +385,17 @@ class _Training:
 
 
 def train(game: Game, steps: int, **options) -> Trajectory:
-    """Train ``game`` with SGA: options are SGA's fields and ``SGA.run``'s keywords."""
+    """Train ``game`` with SGA: options are SGA's fields and ``SGA.run``'s keywords.
+
+    Args:
+        game: the game trained.
+        steps: the number of iterations.
+        **options: ``SGA``'s fields (``lr``, ``update``, ``batch_size``, …) and ``SGA.run``'s keywords
+            (``K``, ``x0``, ``seed``, ``record_every``, …).
+
+    Returns:
+        The Trajectory of ``SGA.run``.
+    """
     run_keys = {"K", "x0", "seed", "streams", "record_every", "record_states", "device", "dtype",
                 "progress", "metadata"}
     run_options = {k: options.pop(k) for k in list(options) if k in run_keys}

@@ -18,6 +18,13 @@ class Trajectory:
 
     ``times`` are on the common clock t = Σ η_k (cumulative reference learning rate). ``p`` splits
     the state into θ = states[..., :p] and ω = states[..., p:].
+
+    Args:
+        times: the record's times t_n, shape [T].
+        states: the runs' states at those times, shape [T, K, d].
+        p: the number of θ coordinates.
+        observables: {name: `[T, K]`}, the observables of the step taken from each recorded state.
+        metadata: JSON-serialisable facts about the run (set-up, seeds, diverged runs, wall time).
     """
 
     times: torch.Tensor
@@ -109,7 +116,13 @@ class Trajectory:
 
 def atomic_write(path: Path, write) -> None:
     """Write through a temporary file in the same directory, then rename over ``path`` (with the
-    permissions a plain ``open`` would give: mkstemp's are owner-only)."""
+    permissions a plain ``open`` would give: mkstemp's are owner-only).
+
+    Args:
+        path: the file to write; its directory is created if needed. A reader sees the old file or the
+            whole new one, never a part.
+        write: a function of a binary file object that writes the contents.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

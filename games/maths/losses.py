@@ -14,7 +14,15 @@ import torch.nn.functional as F
 def softplus(t: torch.Tensor, one_by_one: bool = False) -> torch.Tensor:
     """log(1 + eᵗ); ``one_by_one``: as max(t, 0) + log(1 + e^{−|t|}), from ops whose CPU kernels round alike
     at every position of a tensor (torch's softplus and log1p take another path for a vector's tail), so
-    that run k of an ensemble is bitwise run k alone."""
+    that run k of an ensemble is bitwise run k alone.
+
+    Args:
+        t: any tensor.
+        one_by_one: use the elementwise form, rounded alike at every position.
+
+    Returns:
+        log(1 + eᵗ), shaped as t.
+    """
     return torch.relu(t) + torch.log(1 + torch.exp(-t.abs())) if one_by_one else F.softplus(t)
 
 
@@ -38,12 +46,28 @@ def f(t: torch.Tensor, loss: str, one_by_one: bool = False) -> torch.Tensor:
 
 
 def f_prime(t: torch.Tensor, loss: str) -> torch.Tensor:
-    """f'(t): 1 (wgan) or σ(−t) (gan, ns-gan)."""
+    """f'(t): 1 (wgan) or σ(−t) (gan, ns-gan).
+
+    Args:
+        t: the critic's values.
+        loss: the loss's name.
+
+    Returns:
+        f'(t), shaped as t.
+    """
     return torch.ones_like(t) if is_linear(loss) else torch.sigmoid(-t)
 
 
 def f_second(t: torch.Tensor, loss: str) -> torch.Tensor:
-    """f''(t): 0 (wgan) or −σ(t)σ(−t) (gan, ns-gan)."""
+    """f''(t): 0 (wgan) or −σ(t)σ(−t) (gan, ns-gan).
+
+    Args:
+        t: the critic's values.
+        loss: the loss's name.
+
+    Returns:
+        f''(t), shaped as t.
+    """
     return torch.zeros_like(t) if is_linear(loss) else -torch.sigmoid(t) * torch.sigmoid(-t)
 
 
@@ -62,7 +86,15 @@ def generator_loss(d_fake: torch.Tensor, loss: str, one_by_one: bool = False) ->
 
 
 def generator_loss_slope(d_fake: torch.Tensor, loss: str) -> torch.Tensor:
-    """ℓ_G'(t): −f'(t) (ns-gan) or −f'(−t) (zero-sum)."""
+    """ℓ_G'(t): −f'(t) (ns-gan) or −f'(−t) (zero-sum).
+
+    Args:
+        d_fake: the critic's values t = D(x) at generated samples.
+        loss: the loss's name.
+
+    Returns:
+        dℓ_G/dt, shaped as d_fake.
+    """
     return -f_prime(d_fake, loss) if loss == "ns-gan" else -f_prime(-d_fake, loss)
 
 

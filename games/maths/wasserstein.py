@@ -8,7 +8,15 @@ from ..linalg import psd_power
 
 def gaussian_fit(samples: torch.Tensor, unbiased: bool = False):
     """(mean [..., n], covariance [..., n, n]) of samples [..., N, n]: the maximum-likelihood fit (1/N), or
-    with ``unbiased`` the sample covariance (1/(N − 1))."""
+    with ``unbiased`` the sample covariance (1/(N − 1)).
+
+    Args:
+        samples: N points in ℝⁿ per batch entry, shape [..., N, n].
+        unbiased: divide by N − 1 rather than N.
+
+    Returns:
+        (mean `[..., n]`, covariance `[..., n, n]`).
+    """
     mean = samples.mean(-2)
     centred = samples - mean[..., None, :]
     return mean, centred.transpose(-1, -2) @ centred / (samples.shape[-2] - (1 if unbiased else 0))

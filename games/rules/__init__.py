@@ -20,7 +20,18 @@ RULES = tuple(_FAMILIES)  # the names sga.update accepts
 
 def make_rule(name: str, n_d: int = 1, field: str = "sga", **options) -> UpdateRule:
     """The rule ``name`` (``sga.update``) with its ``options`` (config keys ``field``.<option>); n_d > 1
-    only for alternating rules (and lookahead's inner one). A ConfigError names the bad key."""
+    only for alternating rules (and lookahead's inner one). A ConfigError names the bad key.
+
+    Args:
+        name: one of ``RULES``.
+        n_d: discriminator steps per iteration (alternating rules only).
+        field: the config key prefix of the options, for errors.
+        **options: the rule's options (lookahead: ``k``, ``alpha``, ``inner`` and the inner rule's
+            options).
+
+    Returns:
+        The rule.
+    """
     check_choice(f"{field}.update", name, RULES)
     n_d = check_int(f"{field}.n_d", n_d)
     if name == "lookahead":

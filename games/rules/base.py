@@ -33,25 +33,80 @@ class Step(Protocol):
     """What a rule's ``step`` may do; ``games.sga`` (training) and ``games.expansion`` implement it."""
 
     def gradients(self, y: Params, players: Sequence[str] = PLAYERS, batch: str = "g") -> Vectors:
-        """ξ_player(y) = ∇ of each player's own loss (weight decay included) on ``batch``'s minibatch."""
+        """ξ_player(y) = ∇ of each player's own loss (weight decay included) on ``batch``'s minibatch.
+
+        Args:
+            y: the point {player: `[K, n_player]`}.
+            players: the players whose gradients are wanted ("theta", "omega").
+            batch: the batch key: each key and player has its own minibatch (with ``shared_batch``,
+                one minibatch serves the whole iteration).
+
+        Returns:
+            {player: ξ_player(y) `[K, n_player]`} for the players given.
+        """
 
     def jacobian_transpose_product(self, y: Params, u: Vectors, batch: str = "g") -> Vectors:
-        """Jᵀu at y, J = Dξ on ``batch``'s minibatches."""
+        """Jᵀu at y, J = Dξ on ``batch``'s minibatches.
+
+        Args:
+            y: the point {player: `[K, n_player]`}.
+            u: the vector multiplied, {player: `[K, n_player]`} for both players.
+            batch: the batch key of J's minibatches.
+
+        Returns:
+            Jᵀu, {player: `[K, n_player]`}.
+        """
 
     def jacobian_product(self, y: Params, v: Vectors, batch: str = "g") -> Vectors:
-        """J v at y."""
+        """J v at y.
+
+        Args:
+            y: the point {player: `[K, n_player]`}.
+            v: the vector multiplied, {player: `[K, n_player]`} for both players.
+            batch: the batch key of J's minibatches.
+
+        Returns:
+            J v, {player: `[K, n_player]`}.
+        """
 
     def directions(self, gradients: Vectors) -> Vectors:
         """Each player's optimiser's direction D from its gradient (SGD: D = g); advances its state."""
 
     def descend(self, y: Params, directions: Vectors) -> Params:
-        """y − η_player·D for the players given (the others stay), then the game's projection."""
+        """y − η_player·D for the players given (the others stay), then the game's projection.
+
+        Args:
+            y: the point {player: `[K, n_player]`}.
+            directions: {player: D_player `[K, n_player]`} of the players that move.
+
+        Returns:
+            The point reached, {player: `[K, n_player]`}.
+        """
 
     def explore(self, y: Params, gradients: Vectors, rho: float = 1.0, tied: bool = True) -> Params:
-        """y − ρ_player·g: ρ = rho·η_player (``tied``) or rho·c_player, held fixed as η → 0."""
+        """y − ρ_player·g: ρ = rho·η_player (``tied``) or rho·c_player, held fixed as η → 0.
+
+        Args:
+            y: the point {player: `[K, n_player]`}.
+            gradients: {player: g_player `[K, n_player]`} of the players that move (no optimiser).
+            rho: the scale of the step (> 0).
+            tied: whether the step scales with η (rather than staying fixed as η → 0).
+
+        Returns:
+            The point reached, {player: `[K, n_player]`}, after the game's projection.
+        """
 
     def interpolate(self, y: Params, z: Params, alpha: float) -> Params:
-        """y + α(z − y): the step actually taken from y."""
+        """y + α(z − y): the step actually taken from y.
+
+        Args:
+            y: the point the step starts from, {player: `[K, n_player]`}.
+            z: the point it moves towards, {player: `[K, n_player]`}.
+            alpha: α in (0, 1].
+
+        Returns:
+            The point reached, {player: `[K, n_player]`}, after the game's projection.
+        """
 
     def previous(self, x: Params) -> Params:
         """The point one iteration before x on the rule's underlying one-step method (expansion only)."""
@@ -79,12 +134,34 @@ class UpdateRule(ABC):
 
     @abstractmethod
     def step(self, x: Params, state: dict, ctx: Step) -> Tuple[Params, dict]:
-        """One iteration from x: (x', state')."""
+        """One iteration from x: (x', state').
+
+        Args:
+            x: the point x_k, {"theta": `[K, p]`, "omega": `[K, q]`}, opaque to the rule (moved only
+                through ``ctx``).
+            state: the rule's state (``init`` at the first iteration); not modified.
+            ctx: the primitives the iteration is built from: gradients, Jacobian products, optimisers'
+                directions and moves.
+
+        Returns:
+            (x_{k+1}, the rule's new state).
+        """
 
     def underlying_state(self, x: Params, ctx: Step) -> dict:
         """The state the rule has at x on its underlying one-step method (Hairer, Lubich & Wanner 2006,
         §XV.2), where ``ctx.previous(x)`` is the point one step before x: what the expansion of a rule
-        with memory reads its continuous limits from. Stateless rules: ``init``."""
+        with memory reads its continuous limits from. Stateless rules: ``init``.
+
+        Args:
+            x: the point, {"theta": `[K, p]`, "omega": `[K, q]`}.
+            ctx: the expansion's context, whose ``previous`` gives the point before x.
+
+        Returns:
+            The rule's state at x.
+
+        Raises:
+            ConfigError: for a rule with memory that states no underlying one-step method.
+        """
         if self.stateful:
             raise ConfigError("sga.update", f"{self.label} keeps state between iterations and states no "
                                             "underlying one-step method, so its continuous limit is not derived")
@@ -92,7 +169,18 @@ class UpdateRule(ABC):
 
     @classmethod
     def checked(cls, field: str, **options) -> "UpdateRule":
-        """An instance from ``options`` after validating them; errors name ``field``.<option>."""
+        """An instance from ``options`` after validating them; errors name ``field``.<option>.
+
+        Args:
+            field: the config key prefix of the options (``sga``).
+            **options: the rule's options (its dataclass fields), by name.
+
+        Returns:
+            The rule.
+
+        Raises:
+            ConfigError: naming ``field``.<option> for an option out of its range.
+        """
         return cls(**options)
 
     def options(self) -> dict:
@@ -118,7 +206,15 @@ def trace(sga, x=None) -> list:
     """The gradient evaluations of one iteration of ``sga``'s rule, as data: one dict per evaluation
     with its kind ("gradient", "jacobian", "jacobian-transpose"), players, batch key and minibatch
     groups (numbered in the order the iteration first uses them), read off the step by running it once
-    on the game's initial state (one run)."""
+    on the game's initial state (one run).
+
+    Args:
+        sga: the training set-up (``games.sga.SGA``) whose rule is traced.
+        x: the state the step is taken from, shape [1, d] (None: the game's initial state of one run).
+
+    Returns:
+        A list of dicts, one per gradient evaluation, in the order of the step.
+    """
     from ..oracle import Minibatch
     from ..random import Streams
 

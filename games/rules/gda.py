@@ -29,6 +29,10 @@ class Alternating(UpdateRule):
 
     Continuous limits (THEORY §2, §3): b₁ = (V_θ, n_d V_ω); alt-d with n_d = 1 has the modified field
     b_θ = V_θ − (η/2)(J_θθV_θ − J_θωV_ω), b_ω = V_ω − (η/2)(J_ωθV_θ + J_ωωV_ω) (Rosca et al. 2021).
+
+    Args:
+        first: the player that moves first, "omega" (alt-d) or "theta" (alt-g).
+        n_d: the discriminator's sub-steps per iteration (≥ 1).
     """
 
     first: str = "omega"

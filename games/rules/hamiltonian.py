@@ -28,6 +28,9 @@ class Hamiltonian(UpdateRule):
 
     Continuous limits: b₁ = −∇½|V|² = −DVᵀV; with one minibatch (``sample`` = "same") b₁ also carries the
     noise's bias −E[Dζᵀζ], of order 1/B.
+
+    Args:
+        sample: "fresh" (ξ and J on independent minibatches) or "same" (on one).
     """
 
     sample: str = "fresh"
@@ -46,7 +49,12 @@ class Hamiltonian(UpdateRule):
 @dataclass(frozen=True)
 class Consensus(UpdateRule):
     """Consensus optimisation: x' = x − η·d(ξ + γ∇H), i.e. x' = x + η(V − γ∇½|V|²) with SGD (Mescheder,
-    Nowozin & Geiger 2017, arXiv:1705.10461). Continuous limit: b₁ = V − γDVᵀV."""
+    Nowozin & Geiger 2017, arXiv:1705.10461). Continuous limit: b₁ = V − γDVᵀV.
+
+    Args:
+        gamma: γ ≥ 0, the weight of ∇H.
+        sample: "fresh" (ξ and J on independent minibatches) or "same" (on one).
+    """
 
     gamma: float = 0.1
     sample: str = "fresh"
@@ -65,7 +73,12 @@ class Consensus(UpdateRule):
 @dataclass(frozen=True)
 class Symplectic(UpdateRule):
     """Symplectic gradient adjustment: x' = x − η·d(ξ + λAᵀξ), A = ½(J − Jᵀ) the antisymmetric part of J
-    (Balduzzi et al. 2018, arXiv:1802.05642), Aᵀξ = ½(Jᵀξ − Jξ). Continuous limit: b₁ = V − (λ/2)(DVᵀ − DV)V."""
+    (Balduzzi et al. 2018, arXiv:1802.05642), Aᵀξ = ½(Jᵀξ − Jξ). Continuous limit: b₁ = V − (λ/2)(DVᵀ − DV)V.
+
+    Args:
+        lam: λ ≥ 0, the weight of the adjustment.
+        sample: "fresh" (ξ and J on independent minibatches) or "same" (on one).
+    """
 
     lam: float = 1.0
     sample: str = "fresh"

@@ -16,6 +16,11 @@ class Lookahead(UpdateRule):
 
     Continuous limits: b₁ = αk·b₁(inner); the rest is read off the code. An adaptive schedule is refused:
     it would have to judge the fast iterates, which are not the ones kept.
+
+    Args:
+        inner: the rule of the fast iterations (not lookahead itself).
+        k: the fast iterations per outer one (≥ 1).
+        alpha: α in (0, 1], the fraction of the way to x_fast taken.
     """
 
     inner: UpdateRule = field(default_factory=Simultaneous)
