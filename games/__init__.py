@@ -18,7 +18,15 @@ GAMES = {g.name: g for g in (GaussianGame, DiracGAN, BilinearGame, OneLayerGAN, 
 
 
 def make_game(name: str, **options) -> Game:
-    """The catalog game ``name`` built with ``options``; ConfigError names a bad name or option."""
+    """The catalog game ``name`` built with ``options``; ConfigError names a bad name or option.
+
+    Args:
+        name: a key of ``GAMES`` ("gaussian", "dirac", "bilinear", "onelayer", "mixture", "digits").
+        **options: the game's constructor options.
+
+    Returns:
+        The game.
+    """
     if name not in GAMES:
         raise ConfigError("game.name", f"unknown game {name!r}; expected one of {', '.join(GAMES)}")
     accepted = inspect.signature(GAMES[name]).parameters

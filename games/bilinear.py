@@ -18,7 +18,19 @@ from .errors import ConfigError, check_int, check_positive
 
 @dataclass(frozen=True)
 class BilinearGame(Game):
-    """Bilinear game in R^p × R^q with coupling A (identity-like by default), offsets b, c, ridge λ."""
+    """Bilinear game in R^p × R^q with coupling A (identity-like by default), offsets b, c, ridge λ.
+
+    Args:
+        p: the generator's dimension.
+        q: the discriminator's dimension.
+        coupling: the coupling matrix A [p, q] (nested sequences), or None for ones on the diagonal.
+        b: every entry of the generator's offset b.
+        c: every entry of the discriminator's offset c.
+        ridge: the ridge λ ≥ 0 of both players.
+        noise_coupling: the standard deviation s_A ≥ 0 of each entry of the coupling's noise E.
+        noise_offset: the standard deviation s_b = s_c ≥ 0 of each entry of the offsets' noise e, e'.
+        x0: every coordinate of the initial state.
+    """
 
     p: int = 1
     q: int = 1
@@ -106,7 +118,16 @@ class BilinearGame(Game):
         1 − η|μ|²; consensus 1 + z − ηγ|μ|²; symplectic 1 + η(−λ − λ_s a² ± ia(1 − λ_s λ)); alternating
         (n_d = 1) T/2 ± √(T²/4 − (1 − ηλ)²), T = 2(1 − ηλ) − η²a²; lookahead 1 + α(ν^k − 1) over the
         inner rule's ν. (Rules: ``games.rules``; extragradient with an alternating extrapolation is not
-        given.)"""
+        given.)
+
+        Args:
+            rule: the update rule, an instance of one of the rules above (``games.rules``).
+            eta: the learning rate η of both players.
+
+        Returns:
+            The one-step map's eigenvalues (complex numbers, two per eigenvalue pair of M; for optimistic
+            GDA the four of the augmented map).
+        """
         from .rules import Alternating, Consensus, Extragradient, Hamiltonian, Lookahead, Optimistic, \
             Simultaneous, Symplectic
 
@@ -136,7 +157,7 @@ class BilinearGame(Game):
         raise ValueError(f"no closed form for {rule.label}")
 
     def gradient_noise_product(self, x, B, w):
-        """F w [*, K, d] for w [*, K, m] (m = ``noise_dim``): a sample's field noise is (−Eω − e, Eᵀθ + e'),
+        """F w `[*, K, d]` for w `[*, K, m]` (m = ``noise_dim``): a sample's field noise is (−Eω − e, Eᵀθ + e'),
         linear in its normals (E = s_A·ξ_E [p, q], e = s_b·ξ_e, e' = s_b·ξ_e'), so F w is that noise over √B
         with the normals replaced by w's blocks, exactly; ``gradient_noise_factor`` is this map on the unit
         vectors (the cubature of autograd's ``sample_fields`` is the test)."""

@@ -20,6 +20,19 @@ class Custom(Game):
     def __init__(self, p: int, q: int, losses: Callable, sample: Optional[Callable] = None,
                  sample_losses: Optional[Callable] = None, init: Optional[Callable] = None,
                  x_star=None, name: str = "custom"):
+        """The game of the given functions.
+
+        Args:
+            p: the generator's dimension.
+            q: the discriminator's dimension.
+            losses: (θ [K, p], ω [K, q], batch) ↦ (L̂_G [K], L̂_D [K]), the minibatch losses.
+            sample: (K, B, generator) ↦ batch, drawing through the ``games.random.Streams`` generator; None
+                for a game without randomness (batch None).
+            sample_losses: (θ, ω, batch) ↦ (L_G, L_D), each [K, B], or None (then no covariance estimates).
+            init: (K, generator) ↦ x₀ [K, d], or None for zeros.
+            x_star: a known equilibrium x* [d] (array-like), or None.
+            name: the game's name in metadata and reports.
+        """
         self.p, self.q = check_int("game.p", p), check_int("game.q", q)
         if not callable(losses):
             raise ConfigError("game.losses", "must be a function (theta, omega, batch) -> (L_G, L_D)")

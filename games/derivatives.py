@@ -1,7 +1,7 @@
 """Directional derivatives by reverse mode, for the small batched tensors of gandyn's games.
 
-Eager forward mode (torch.func.jvp) runs many operations through Python decompositions and costs up to
-tens of times a reverse pass on tensors of a few coordinates; a Jacobian–vector product is instead
+Eager forward mode (torch.func.jvp) runs many operations through Python decompositions, costly on tensors
+of a few coordinates; a Jacobian–vector product is instead
 taken as two reverse passes (the double-backward trick: J v = ∂_u[(Jᵀu)·v]). Where x or the vector
 already takes part in a derivative (requires grad), the result keeps its graph, so that the outer
 derivative stays exact; otherwise it is returned without one.
@@ -20,7 +20,16 @@ def _traced(fn: Callable, x: torch.Tensor):
 
 
 def vjp(fn: Callable, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """J_fn(x)ᵀu for fn: [K, n] → [K, m] acting on x, u [K, m]."""
+    """J_fn(x)ᵀu for fn: [K, n] → [K, m] acting on x, u [K, m].
+
+    Args:
+        fn: the function [K, n] → [K, m].
+        x: the point [K, n].
+        u: the cotangent [K, m].
+
+    Returns:
+        J_fn(x)ᵀu [K, n] (zeros where fn does not depend on x); with a graph when x or u requires grad.
+    """
     outer = x.requires_grad or u.requires_grad
     with torch.enable_grad():
         tracked, out = _traced(fn, x)
@@ -30,7 +39,16 @@ def vjp(fn: Callable, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 
 
 def jvp(fn: Callable, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """J_fn(x)·v for fn: [K, n] → [K, m] acting on x, v [K, n]."""
+    """J_fn(x)·v for fn: [K, n] → [K, m] acting on x, v [K, n].
+
+    Args:
+        fn: the function [K, n] → [K, m].
+        x: the point [K, n].
+        v: the direction [K, n].
+
+    Returns:
+        J_fn(x)·v [K, m] (zeros where fn is constant); with a graph when x or v requires grad.
+    """
     outer = x.requires_grad or v.requires_grad
     with torch.enable_grad():
         tracked, out = _traced(fn, x)

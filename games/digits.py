@@ -35,7 +35,17 @@ def _load():
 
 def digits(split: str = "train", device="cpu", dtype=torch.float64):
     """(images [N, 64] in [−1, 1], labels [N]) of ``split``: "train" (the first ``TRAIN`` of a seed-0
-    permutation), "test" (the rest) or "all"."""
+    permutation), "test" (the rest) or "all".
+
+    Args:
+        split: "train", "test" or "all".
+        device: the device of the result.
+        dtype: the floating dtype of the images.
+
+    Returns:
+        (images, labels): the N images of the split, flattened row-major to 64 pixels in [−1, 1], `[N, 64]`,
+        and their digits 0…9 [N] (int64).
+    """
     images, labels = _load()
     part = {"train": slice(0, TRAIN), "test": slice(TRAIN, None), "all": slice(None)}[
         check_choice("split", split, SPLITS)]
@@ -55,6 +65,16 @@ class DigitsGAN(NetworkGAN):
 
     def __init__(self, loss: str = "ns-gan", latent: int = 16, hidden=(128, 128), activation: str = "tanh",
                  gp_weight: float = 10.0, images: int = 0):
+        """The digits GAN.
+
+        Args:
+            loss: "gan", "ns-gan" or "wgan-gp" (``games.networks``).
+            latent: the latent dimension of G_θ.
+            hidden: the hidden layer widths of both MLPs.
+            activation: the hidden activation, "tanh" or "relu".
+            gp_weight: the WGAN-GP penalty weight λ ≥ 0.
+            images: learn from the first ``images`` of the training split only, or 0 for all ``TRAIN``.
+        """
         super().__init__(loss, latent, hidden, activation, gp_weight, generator_output="tanh",
                          latent_key="game.latent")
         self.latent = self.z_dim
@@ -63,11 +83,27 @@ class DigitsGAN(NetworkGAN):
             raise ConfigError("game.images", f"the training split has {TRAIN} images, got {images}")
 
     def training_images(self, device="cpu", dtype=torch.float64) -> torch.Tensor:
-        """The images the GAN learns [N, 64]: the training split, or its first ``images`` (0: all)."""
+        """The images the GAN learns [N, 64]: the training split, or its first ``images`` (0: all).
+
+        Args:
+            device: the device of the result.
+            dtype: the floating dtype of the result.
+
+        Returns:
+            The N training images `[N, 64]`, pixels in [−1, 1].
+        """
         images = digits("train", device, dtype)[0]
         return images[: self.images] if self.images else images
 
     def real_samples(self, B: int, generator: Streams) -> torch.Tensor:
-        """B training images per run, drawn uniformly with replacement, [K, B, 64]."""
+        """B training images per run, drawn uniformly with replacement, [K, B, 64].
+
+        Args:
+            B: the images per run.
+            generator: the K runs' random streams.
+
+        Returns:
+            The images [K, B, 64].
+        """
         images = self.training_images(generator.device, generator.dtype)
         return images[generator.randint(len(images), B)]

@@ -23,7 +23,18 @@ PENALTIES = ("r1", "r2")
 
 @dataclass(frozen=True)
 class DiracGAN(Game):
-    """Dirac-GAN with losses GAN, NS-GAN, WGAN (optional clipping), WGAN-GP, and an R1/R2 penalty γ."""
+    """Dirac-GAN with losses GAN, NS-GAN, WGAN (optional clipping), WGAN-GP, and an R1/R2 penalty γ.
+
+    Args:
+        loss: "gan", "ns-gan", "wgan" or "wgan-gp" (the f of the module's L).
+        gamma: the penalty weight γ ≥ 0: R1/R2 (γ/2)ψ², or the WGAN-GP penalty (γ/2)(|ψ| − g₀)².
+        penalty: "r1" or "r2" (the same (γ/2)ψ² here, since ∇_x D = ψ everywhere).
+        gp_target: the WGAN-GP target slope g₀.
+        clip: the WGAN weight clipping bound, |ψ| ≤ clip, or None for none.
+        noise: the instance noise σ ≥ 0 added to real and fake samples.
+        theta0: the initial generator position θ₀.
+        psi0: the initial critic slope ψ₀.
+    """
 
     loss: str = "gan"
     gamma: float = 0.0  # R1/R2 penalty (γ/2)ψ², or the WGAN-GP weight for loss = wgan-gp
@@ -161,6 +172,15 @@ class DiracGAN(Game):
 
         Simultaneous: 1 + hλ for λ of DV. Alternating without penalty:
         1 − a²/2 ± √((1 − a²/2)² − 1), a = √n_d · h f'(0).
+
+        Args:
+            h: the learning rate of both players.
+            update: "sim" for simultaneous updates; anything else (say "alt") for alternating ones, whose
+                closed form needs γ = 0.
+            n_d: the discriminator steps per generator step (alternating only).
+
+        Returns:
+            The two eigenvalues (complex numbers).
         """
         if update == "sim":
             return [1 + h * lam for lam in self.flow_eigenvalues()]

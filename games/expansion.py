@@ -51,6 +51,12 @@ class Jet:
     __slots__ = ("value", "tangent")
 
     def __init__(self, value, tangent=None):
+        """The jet value + ε·tangent.
+
+        Args:
+            value: the quantity at ε = 0 (a tensor, say [K, p]).
+            tangent: its derivative along the seed direction, same shape, or None for zero.
+        """
         self.value, self.tangent = value, tangent
 
     def __add__(self, other):
@@ -198,6 +204,12 @@ class Expansion:
     ratio) and its modified equation at reference rate ``eta`` (default: sga's rate at step 0)."""
 
     def __init__(self, sga: SGA, eta: Optional[float] = None):
+        """The expansion of ``sga``'s one-step map; ConfigError for a stateful optimiser, a schedule or SVAG.
+
+        Args:
+            sga: the trainer: its game, rule, players' rate ratios c and weight decays, and shared batches.
+            eta: the reference learning rate η of the modified equation, or None for sga's rate at step 0.
+        """
         for who, player in sga.players.items():
             if not isinstance(sga.optimizers[who], SGD) or player.schedule is not None:
                 raise ConfigError(f"sga.{'gen' if who == 'theta' else 'disc'}.optimizer",
@@ -225,7 +237,15 @@ class Expansion:
     # -- evaluating the rule ---------------------------------------------------------------------
     def oracle(self, noise=None, mean: bool = True) -> Oracle:
         """The expected gradients (weight decay included), less ``noise`` if given (an ``Injected``
-        oracle's noise; ``mean`` = False: the noise alone)."""
+        oracle's noise; ``mean`` = False: the noise alone).
+
+        Args:
+            noise: (g, y [K, d]) ↦ ζ_g(y) [K, d] or None, as for ``Injected``; None for a ``Mean`` oracle.
+            mean: False for the noise alone (with ``noise`` only).
+
+        Returns:
+            The oracle, on sga's shared-batch setting and weight decays.
+        """
         shared = self.sga.shared_batch
         if noise is None:
             return Mean(self.game, shared, self.decay)
@@ -253,12 +273,30 @@ class Expansion:
         return value, tangent, ctx
 
     def direction(self, x: torch.Tensor, oracle: Optional[Oracle] = None) -> torch.Tensor:
-        """D(x, 0) [K, d] on ``oracle`` (default: the expected gradients): Φ_η(x) = x + ηD(x, 0) + O(η²)."""
+        """D(x, 0) [K, d] on ``oracle`` (default: the expected gradients): Φ_η(x) = x + ηD(x, 0) + O(η²).
+
+        Args:
+            x: the states [K, d].
+            oracle: where the gradients come from, or None for the expected gradients (``oracle()``).
+
+        Returns:
+            D(x, 0) [K, d].
+        """
         return self._run(x, oracle or self.oracle())[0]
 
     def direction_derivative(self, x: torch.Tensor, oracle: Optional[Oracle] = None, along=None,
                              eta: float = 0.0) -> torch.Tensor:
-        """The derivative of D(x, η) at η = 0 along x + εv (``along`` = v) and η = ε·``eta`` [K, d]."""
+        """The derivative of D(x, η) at η = 0 along x + εv (``along`` = v) and η = ε·``eta`` [K, d].
+
+        Args:
+            x: the states [K, d].
+            oracle: where the gradients come from, or None for the expected gradients.
+            along: the direction v [K, d] of x, or None for zero.
+            eta: the rate of change of η with ε (0: a derivative along x alone).
+
+        Returns:
+            d/dε D(x + εv, ε·eta) at ε = 0, [K, d] (zeros where D does not depend on the seed).
+        """
         tangent = self._run(x, oracle or self.oracle(), along, eta)[1]
         return torch.zeros_like(x) if tangent is None else tangent
 
@@ -268,19 +306,43 @@ class Expansion:
         return self.direction(x)
 
     def leading_drift_jvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Db₁(x)·v."""
+        """Db₁(x)·v.
+
+        Args:
+            x: the states [K, d].
+            v: the directions [K, d].
+
+        Returns:
+            The derivative of b₁ at x along v, [K, d].
+        """
         return self.direction_derivative(x, along=v)
 
     def second_moment_term(self, x: torch.Tensor, oracle: Optional[Oracle] = None) -> torch.Tensor:
         """m₂(x) = ∂_η D(x, η) at η = 0 = ½∂²_η Φ̄_η(x) (on ``oracle``, default the expected gradients); zero
-        for a rule whose step is x + ηD(x) exactly."""
+        for a rule whose step is x + ηD(x) exactly.
+
+        Args:
+            x: the states [K, d].
+            oracle: where the gradients come from, or None for the expected gradients.
+
+        Returns:
+            m₂(x) [K, d].
+        """
         if self.linear_in_eta:
             return torch.zeros_like(x)
         return self.direction_derivative(x, oracle, eta=1.0)
 
     def modified_field(self, x: torch.Tensor, eta: Optional[float] = None) -> torch.Tensor:
         """b₁ + η(m₂ − ½ Db₁·b₁): the modified equation's field to first order in η (default: ``eta``). The
-        bracket is one derivative of D, along x − ½εb₁ and η = ε together."""
+        bracket is one derivative of D, along x − ½εb₁ and η = ε together.
+
+        Args:
+            x: the states [K, d].
+            eta: the learning rate η, or None for the expansion's ``eta``.
+
+        Returns:
+            The modified field [K, d].
+        """
         eta = self.eta if eta is None else eta
         b1 = self.leading_drift(x)
         return b1 + eta * self.direction_derivative(x, along=-0.5 * b1, eta=0.0 if self.linear_in_eta else 1.0)
@@ -295,7 +357,15 @@ class Expansion:
 
     def mean_step(self, x: torch.Tensor, eta) -> torch.Tensor:
         """Φ̄_η(x): one iteration of the training code (``SGA.step``) on the expected field, η a number or a
-        0-dim tensor (possibly dual), from the rule's initial state."""
+        0-dim tensor (possibly dual), from the rule's initial state.
+
+        Args:
+            x: the states [K, d].
+            eta: the learning rate η: a number or a 0-dim tensor (differentiable, say a forward-mode dual).
+
+        Returns:
+            Φ̄_η(x) [K, d].
+        """
         trainer = self.trainer(eta)
         oracle = Mean(self.game, self.sga.shared_batch, self.decay)
         x_new, _, _ = trainer.step(x, trainer.init_state(x), 0, _NO_STREAMS, oracle=oracle)
@@ -303,7 +373,15 @@ class Expansion:
 
     def mean_chain(self, steps: int, **run_options) -> Trajectory:
         """x_{k+1} = Φ̄_η(x_k), k < ``steps``: training on the expected field at rate ``eta`` by the training
-        code itself (``SGA.run``'s keywords: K, x0, record_every, …)."""
+        code itself (``SGA.run``'s keywords: K, x0, record_every, …).
+
+        Args:
+            steps: the number of iterations.
+            **run_options: keywords of ``SGA.run``.
+
+        Returns:
+            The trajectory of ``SGA.run``.
+        """
         trainer = replace(self.sga, lr=self.eta, compile=False)
         return trainer.run(steps, oracle=Mean(self.game, self.sga.shared_batch, self.decay), **run_options)
 
@@ -318,7 +396,18 @@ class Expansion:
 def noise_bias(g, x: torch.Tensor, r: int, columns, chunk: int = 64) -> torch.Tensor:
     """E g(x, w) − g(x, 0) [K, d] over w ~ N(0, I_r), for g(x [K, d], w [K, P, r]) → [K, P, d]: exact when g
     is a polynomial of degree ≤ 3 in w whose even terms involve only ``columns``, as
-    ½ Σ_c (g(e_c) + g(−e_c) − 2g(0)) over them (the odd terms average out; every point in one evaluation)."""
+    ½ Σ_c (g(e_c) + g(−e_c) − 2g(0)) over them (the odd terms average out; every point in one evaluation).
+
+    Args:
+        g: the function (x [K, d], w [K, P, r]) ↦ [K, P, d].
+        x: the states [K, d].
+        r: the dimension of w.
+        columns: the coordinates of w that the even terms of g involve (indices in 0…r − 1).
+        chunk: the columns evaluated per call of g (at most 2·chunk + 1 points at once).
+
+    Returns:
+        E g(x, w) − g(x, 0) [K, d].
+    """
     columns, total = list(columns), 0.0
     for start in range(0, len(columns), chunk):  # at most 2·chunk + 1 points at once
         eye = torch.eye(r, dtype=x.dtype, device=x.device)[columns[start : start + chunk]]
@@ -330,7 +419,17 @@ def noise_bias(g, x: torch.Tensor, r: int, columns, chunk: int = 64) -> torch.Te
 
 def stacked(fn, x: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
     """fn(x, w) evaluated at P noise points at once: x [K, d], w [K, P, groups·m] → [K, P, d], with
-    fn(x [K', d], w [K', groups, m]) → [K', d] called once on the K·P rows."""
+    fn(x [K', d], w [K', groups, m]) → [K', d] called once on the K·P rows.
+
+    Args:
+        fn: the function (x [K', d], w [K', groups, m]) ↦ [K', d].
+        x: the states [K, d].
+        w: P noise points per run [K, P, groups·m], each the m numbers of each group, group by group.
+        groups: the number of groups G that each point's numbers split into.
+
+    Returns:
+        fn at every (x_k, w_kp), [K, P, d].
+    """
     K, P, _ = w.shape
     rows = x[:, None].expand(-1, P, -1).reshape(K * P, -1)
     return fn(rows, w.reshape(K * P, groups, -1)).reshape(K, P, -1)

@@ -29,6 +29,14 @@ class GaussianGame(Game):
     """Gaussian target, affine generator, quadratic critic with ridge λ (n-dimensional, n = 1 default).
 
     ``mean`` and ``std`` give the target N(mean·1, std²·I); ``mu0``, ``sigma0`` the initial generator.
+
+    Args:
+        n: the dimension of the data space Rⁿ (d = 2(n + n²)).
+        mean: every coordinate of the target's mean m = mean·1.
+        std: the target's standard deviation, S = std²·I; positive.
+        ridge: the critic's ridge λ ≥ 0 on |v|² + ‖U‖².
+        mu0: every coordinate of the initial generator mean μ₀ = mu0·1.
+        sigma0: the initial generator scale, W₀ = sigma0·I; positive.
     """
 
     n: int = 1
@@ -108,7 +116,15 @@ class GaussianGame(Game):
         return torch.cat([m, self.std * eye, torch.zeros(self.q, device=device, dtype=dtype)])
 
     def points(self, x, batch):
-        """The batch's data points r = m + S^½ξ (S^½ = std·I) and generated points f = μ + Wz [K, B, n]."""
+        """The batch's data points r = m + S^½ξ (S^½ = std·I) and generated points f = μ + Wz [K, B, n].
+
+        Args:
+            x: the states [K, d].
+            batch: the minibatch (ξ, z) of ``sample``, each [K, B, n] standard normal.
+
+        Returns:
+            (r, f), each [K, B, n].
+        """
         xi, z = batch
         mu, W, _, _ = self.unpack(x)
         m, _ = self.target(x)
@@ -116,7 +132,16 @@ class GaussianGame(Game):
 
     @staticmethod
     def critic(x, v, U):
-        """D(x) = vᵀx + xᵀUx for x [K, B, n]."""
+        """D(x) = vᵀx + xᵀUx for x [K, B, n].
+
+        Args:
+            x: the points [K, B, n].
+            v: the critic's linear coefficients [K, n].
+            U: the critic's quadratic coefficients [K, n, n].
+
+        Returns:
+            D(x) [K, B].
+        """
         return (x * v[:, None]).sum(-1) + torch.einsum("kbi,kij,kbj->kb", x, U, x)
 
     def sample_losses(self, theta, omega, batch):
@@ -175,7 +200,7 @@ class GaussianGame(Game):
         return 2 * self.n + 2 * self.n**2
 
     def gradient_noise_product(self, x, B, w):
-        """F w [*, K, d] for w [*, K, m] (m = ``noise_dim``): the closed form of the gradient noise, from
+        """F w `[*, K, d]` for w `[*, K, m]` (m = ``noise_dim``): the closed form of the gradient noise, from
         which ``gradient_noise_factor`` is read (F = this map on the unit vectors).
 
         A sample's field is quadratic in its noise u = (ξ, z) ~ N(0, I_2n) with no ξ–z cross terms, so

@@ -36,12 +36,30 @@ class MixtureGAN(NetworkGAN):
 
     def __init__(self, target: str = "ring", loss: str = "ns-gan", z_dim: int = 2, hidden=(64, 64),
                  activation: str = "tanh", gp_weight: float = 10.0):
+        """The mixture GAN on ``target``.
+
+        Args:
+            target: "ring" or "grid" (``TARGETS``).
+            loss: "gan", "ns-gan" or "wgan-gp" (``games.networks``).
+            z_dim: the latent dimension of G_θ.
+            hidden: the hidden layer widths of both MLPs.
+            activation: the hidden activation, "tanh" or "relu".
+            gp_weight: the WGAN-GP penalty weight λ ≥ 0.
+        """
         self.target = check_choice("game.target", target, tuple(TARGETS))
         self.sigma = TARGETS[self.target]
         super().__init__(loss, z_dim, hidden, activation, gp_weight)
 
     def modes(self, device="cpu", dtype=torch.float64) -> torch.Tensor:
-        """The mode centres [M, 2]."""
+        """The mode centres [M, 2].
+
+        Args:
+            device: the device of the result.
+            dtype: the floating dtype of the result.
+
+        Returns:
+            The M mode centres [M, 2] (M = 8 for "ring", 25 for "grid").
+        """
         if self.target == "ring":
             angle = torch.arange(8, device=device, dtype=dtype) * (2 * math.pi / 8)
             return 2.0 * torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1)
@@ -53,7 +71,15 @@ class MixtureGAN(NetworkGAN):
         return MixtureLaw(self.modes(device, dtype), self.sigma)
 
     def real_samples(self, B: int, generator: Streams) -> torch.Tensor:
-        """A mode drawn uniformly, plus σ·N(0, I), [K, B, 2]."""
+        """A mode drawn uniformly, plus σ·N(0, I), [K, B, 2].
+
+        Args:
+            B: the samples per run.
+            generator: the K runs' random streams.
+
+        Returns:
+            The data samples [K, B, 2].
+        """
         modes = self.modes(generator.device, generator.dtype)
         return modes[generator.randint(len(modes), B)] + self.sigma * generator.normal(B, 2)
 
@@ -64,9 +90,25 @@ class MixtureGAN(NetworkGAN):
         return (samples[..., None, :] - modes).square().sum(-1) < r * r
 
     def mode_coverage(self, samples: torch.Tensor, radius=None) -> torch.Tensor:
-        """Fraction of modes with at least one of the samples [K, N, 2] within ``radius``, [K]."""
+        """Fraction of modes with at least one of the samples [K, N, 2] within ``radius``, [K].
+
+        Args:
+            samples: N generated points per run [K, N, 2].
+            radius: the distance within which a point covers a mode, or None for 3σ.
+
+        Returns:
+            The fraction of covered modes [K], in [0, 1].
+        """
         return self._near(samples, radius).any(1).to(samples.dtype).mean(-1)
 
     def quality(self, samples: torch.Tensor, radius=None) -> torch.Tensor:
-        """Fraction of the samples [K, N, 2] within ``radius`` of some mode, [K]."""
+        """Fraction of the samples [K, N, 2] within ``radius`` of some mode, [K].
+
+        Args:
+            samples: N generated points per run [K, N, 2].
+            radius: the distance to a mode's centre within which a point counts, or None for 3σ.
+
+        Returns:
+            The fraction of points near a mode [K], in [0, 1].
+        """
         return self._near(samples, radius).any(-1).to(samples.dtype).mean(-1)

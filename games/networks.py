@@ -32,7 +32,16 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
 def mlp(sizes, activation: str, output: Optional[str] = None) -> nn.Sequential:
     """Linear layers sizes[0] → … → sizes[-1] with ``activation`` between them and ``output`` (None: none)
-    after the last, on the meta device."""
+    after the last, on the meta device.
+
+    Args:
+        sizes: the layer widths, input first and output last.
+        activation: the activation between layers, a key of ``ACTIVATIONS`` ("relu", "tanh").
+        output: the activation after the last layer, a key of ``ACTIVATIONS``, or None.
+
+    Returns:
+        The nn.Sequential (parameters on the meta device: an architecture, not values).
+    """
     layers = []
     for a, b in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(a, b, device="meta"), ACTIVATIONS[activation]()]
@@ -40,7 +49,15 @@ def mlp(sizes, activation: str, output: Optional[str] = None) -> nn.Sequential:
 
 
 def unflatten(flat: torch.Tensor, shapes) -> dict:
-    """Split flat parameters [K, n] into {name: [K, *shape]} for ``shapes`` = [(name, shape), …]."""
+    """Split flat parameters [K, n] into {name: `[K, *shape]`} for ``shapes`` = [(name, shape), …].
+
+    Args:
+        flat: the K runs' parameters [K, n], in the order of ``shapes``, each row-major.
+        shapes: the parameters' names and shapes [(name, shape), …], n the total of their sizes.
+
+    Returns:
+        {name: its parameters, shape `[K, *shape]`}.
+    """
     sizes = [math.prod(shape) for _, shape in shapes]
     parts = torch.split(flat, sizes, dim=-1)
     return {name: part.reshape(flat.shape[0], *shape) for (name, shape), part in zip(shapes, parts)}
@@ -91,6 +108,17 @@ class NetworkGAN(Game):
 
     def __init__(self, loss: str, z_dim: int, hidden, activation: str, gp_weight: float,
                  generator_output: Optional[str] = None, latent_key: str = "game.z_dim"):
+        """The two MLPs; the subclass sets ``n`` first.
+
+        Args:
+            loss: "gan", "ns-gan" or "wgan-gp".
+            z_dim: the latent dimension of G_θ.
+            hidden: the hidden layer widths of both MLPs.
+            activation: the hidden activation, "relu" or "tanh".
+            gp_weight: the WGAN-GP penalty weight λ ≥ 0.
+            generator_output: the activation after the generator's last layer, or None.
+            latent_key: the configuration key that a bad ``z_dim`` is reported under.
+        """
         self.loss = check_choice("game.loss", loss, LOSSES)
         self.z_dim = check_int(latent_key, z_dim)
         self.hidden = check_hidden(hidden)
@@ -105,19 +133,51 @@ class NetworkGAN(Game):
         self._bounds = torch.cat([init_bounds(self.generator_module), init_bounds(self.discriminator_module)])
 
     def real_samples(self, B: int, generator: Streams) -> torch.Tensor:
-        """B samples of the data law per run, [K, B, n]."""
+        """B samples of the data law per run, [K, B, n].
+
+        Args:
+            B: the samples per run.
+            generator: the K runs' random streams.
+
+        Returns:
+            The data samples [K, B, n].
+        """
         raise NotImplementedError
 
     def generate(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """G_θ(z) [K, N, n] for states x [K, d] (or θ [K, p]) and latents z [K, N, z_dim]."""
+        """G_θ(z) [K, N, n] for states x [K, d] (or θ [K, p]) and latents z [K, N, z_dim].
+
+        Args:
+            x: the states [K, d], or the generator's parameters θ [K, p].
+            z: the latents [K, N, z_dim].
+
+        Returns:
+            The generated points [K, N, n].
+        """
         return batched(self.generator_module, self._g_shapes, x[..., : self.p], z, self.one_by_one)
 
     def discriminate(self, omega: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-        """D_ω(points) [K, N] for ω [K, q] and points [K, N, n]."""
+        """D_ω(points) [K, N] for ω [K, q] and points [K, N, n].
+
+        Args:
+            omega: the discriminator's parameters ω [K, q].
+            points: the points [K, N, n].
+
+        Returns:
+            The discriminator's outputs [K, N] (logits for "gan" and "ns-gan", critic values for "wgan-gp").
+        """
         return batched(self.discriminator_module, self._d_shapes, omega, points, self.one_by_one)[..., 0]
 
     def discriminator_input_grad(self, omega: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-        """∇_x D_ω(x) at each point [K, N, n]; torch.func, so it composes with autograd and jacrev."""
+        """∇_x D_ω(x) at each point [K, N, n]; torch.func, so it composes with autograd and jacrev.
+
+        Args:
+            omega: the discriminator's parameters ω [K, q].
+            points: the points [K, N, n].
+
+        Returns:
+            The input gradients [K, N, n].
+        """
         d_sum = lambda params, x: functional_call(self.discriminator_module, params, (x,)).sum()  # noqa: E731
         slope, params = grad(d_sum, argnums=1), unflatten(omega, self._d_shapes)
         if not self.one_by_one:

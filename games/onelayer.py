@@ -28,7 +28,15 @@ ACTIVATIONS = {
 
 
 def default_target(n: int, k: int) -> torch.Tensor:
-    """A* = U diag(1 … ½) Vᵀ [n, k], U, V the singular vectors of a seed-0 Gaussian matrix (float64)."""
+    """A* = U diag(1 … ½) Vᵀ [n, k], U, V the singular vectors of a seed-0 Gaussian matrix (float64).
+
+    Args:
+        n: the data dimension (rows of A*).
+        k: the latent dimension (columns of A*).
+
+    Returns:
+        A* [n, k], float64, its singular values evenly spaced from 1 down to ½.
+    """
     g = torch.Generator().manual_seed(0)
     u, _, vh = torch.linalg.svd(torch.randn(n, k, generator=g, dtype=torch.float64), full_matrices=False)
     return (u * torch.linspace(1.0, 0.5, min(n, k), dtype=torch.float64)) @ vh
@@ -46,6 +54,18 @@ class OneLayerGAN(Game):
 
     def __init__(self, n: int = 2, k: int = 2, activation: str = "linear", target=None,
                  init_scale: float = 1.0, samples: int = 0):
+        """The one-layer game with n-dimensional data and k-dimensional latents.
+
+        Args:
+            n: the data dimension (x ∈ Rⁿ, ω = vec(V) with q = n²).
+            k: the latent dimension (z ∈ R^k, θ = vec(A) with p = nk).
+            activation: the generator's φ: "linear", "tanh" or "leaky_relu" (slope 0.2); the closed forms
+                need "linear".
+            target: the target's A* [n, k] (array-like, finite), or None for ``default_target(n, k)``.
+            init_scale: the standard deviation of the initial A's entries; positive.
+            samples: the size s of each run's training set of real latents, or 0 for fresh draws (the
+                population game).
+        """
         self.samples = check_int("game.samples", samples, minimum=0)
         self._training_sets = {}
         self.n = check_int("game.n", n)

@@ -31,15 +31,17 @@ Params = Dict[str, torch.Tensor]  # {"theta": [K, p], "omega": [K, q]}
 
 
 class Oracle:
-    """Gradients of ``game``'s players on the minibatches of one iteration (``begin`` starts one).
-
-    Args:
-        game: the game.
-        shared: one minibatch for the whole iteration instead of one per batch key and player.
-        decay: each player's weight decay wd (added as wd·y to its gradient).
-    """
+    """Gradients of ``game``'s players on the minibatches of one iteration (``begin`` starts one)."""
 
     def __init__(self, game: Game, shared: bool = False, decay: Optional[Dict[str, float]] = None):
+        """An oracle of ``game``'s gradients.
+
+        Args:
+            game: the game.
+            shared: one minibatch for the whole iteration instead of one per batch key and player.
+            decay: each player's weight decay wd ≥ 0, {"theta": wd_θ, "omega": wd_ω} (added as wd·y to its
+                gradient; a missing player: 0), or None for none.
+        """
         self.game, self.shared = game, bool(shared)
         self.decay = {who: float((decay or {}).get(who, 0.0)) for who in PLAYERS}
         self.groups: Dict[tuple, int] = {}
@@ -57,7 +59,15 @@ class Oracle:
         pass
 
     def group(self, key: str, who: str) -> int:
-        """The index of the minibatch that ``who``'s loss uses under ``key`` (a new one at first use)."""
+        """The index of the minibatch that ``who``'s loss uses under ``key`` (a new one at first use).
+
+        Args:
+            key: the rule's batch key (say "g").
+            who: the player whose loss is evaluated, "theta" or "omega".
+
+        Returns:
+            The group g ≥ 0: minibatches are numbered in the order the iteration first uses them.
+        """
         identity = ("shared",) if self.shared else (key, who)
         return self.groups.setdefault(identity, len(self.groups))
 
@@ -70,7 +80,17 @@ class Oracle:
 
     # -- what rules call ---------------------------------------------------------------------------
     def gradients(self, y: Params, players: Sequence[str] = PLAYERS, key: str = "g"):
-        """({player: ξ_player(y) on key's minibatch, weight decay included}, {player: its loss [K]})."""
+        """({player: ξ_player(y) on key's minibatch, weight decay included}, {player: its loss [K]}).
+
+        Args:
+            y: the point {"theta": θ [K, p], "omega": ω [K, q]}.
+            players: the players whose gradients are needed.
+            key: the rule's batch key; each player's minibatch is its ``group`` under it.
+
+        Returns:
+            (grads, losses): grads[player] = ∇ of its own loss in its own parameters plus wd·y_player,
+            [K, p] or [K, q]; losses[player] its minibatch loss [K].
+        """
         grads, losses = {}, {}
         for group, members in self._by_group(key, players).items():
             g, l = self._raw_gradients(y, tuple(members), group)
@@ -80,12 +100,30 @@ class Oracle:
         return {who: self._decayed(who, grads[who], y[who]) for who in players}, losses
 
     def jacobian_transpose_product(self, y: Params, u: Params, key: str = "g") -> Params:
-        """Jᵀu at y, J = Dξ on key's minibatches (each row block on its player's)."""
+        """Jᵀu at y, J = Dξ on key's minibatches (each row block on its player's).
+
+        Args:
+            y: the point {"theta": θ [K, p], "omega": ω [K, q]}.
+            u: the vector {"theta": [K, p], "omega": [K, q]}.
+            key: the rule's batch key.
+
+        Returns:
+            Jᵀu as {"theta": [K, p], "omega": [K, q]}.
+        """
         self._record("jacobian-transpose", PLAYERS, key)
         return self.split(self._jacobian_product(self.join(y), self.join(u), key, transpose=True))
 
     def jacobian_product(self, y: Params, v: Params, key: str = "g") -> Params:
-        """J v at y, J = Dξ on key's minibatches."""
+        """J v at y, J = Dξ on key's minibatches.
+
+        Args:
+            y: the point {"theta": θ [K, p], "omega": ω [K, q]}.
+            v: the direction {"theta": [K, p], "omega": [K, q]}.
+            key: the rule's batch key.
+
+        Returns:
+            J v as {"theta": [K, p], "omega": [K, q]}: the derivative of ξ along v.
+        """
         self._record("jacobian", PLAYERS, key)
         return self.split(self._jacobian_product(self.join(y), self.join(v), key, transpose=False))
 
@@ -136,6 +174,17 @@ class Minibatch(Oracle):
 
     def __init__(self, game: Game, batch_size: int, streams: Streams, shared: bool = False, svag: int = 1,
                  decay: Optional[Dict[str, float]] = None, player_losses: Optional[Callable] = None):
+        """An oracle of the chain's minibatch gradients.
+
+        Args:
+            game: the game.
+            batch_size: the minibatch size B.
+            streams: the K runs' random streams, from which the minibatches are drawn.
+            shared: as for ``Oracle``.
+            svag: the SVAG factor l ≥ 1 (1: plain minibatches).
+            decay: as for ``Oracle``.
+            player_losses: a replacement for ``game.player_losses`` (same signature), or None.
+        """
         super().__init__(game, shared, decay)
         self.batch_size, self.streams, self.svag, self.player_losses = batch_size, streams, svag, player_losses
         self.batches: list = []
@@ -184,6 +233,14 @@ class Mean(Oracle):
 
     def __init__(self, game: Game, shared: bool = False, decay: Optional[Dict[str, float]] = None,
                  field: Optional[Callable] = None):
+        """An oracle of the expected gradients.
+
+        Args:
+            game: the game.
+            shared: as for ``Oracle``.
+            decay: as for ``Oracle``.
+            field: the expected field x [K, d] ↦ V(x) [K, d], or None for ``game.expected_field``.
+        """
         super().__init__(game, shared, decay)
         self.field = field or game.expected_field
         self._game_field = field is None  # the game's own field: its expected_field_jvp applies
@@ -199,7 +256,17 @@ class Mean(Oracle):
 
     def gradient_tangents(self, y: Params, v: Params, players: Sequence[str] = PLAYERS, key: str = "g") -> Params:
         """{player: J_player(y)·v}: the derivative of its gradient on key's minibatch along v (the game's
-        ``expected_field_jvp``, in closed form where the game has one), without recording an evaluation."""
+        ``expected_field_jvp``, in closed form where the game has one), without recording an evaluation.
+
+        Args:
+            y: the point {"theta": θ [K, p], "omega": ω [K, q]}.
+            v: the direction {"theta": [K, p], "omega": [K, q]}.
+            players: the players whose tangents are needed.
+            key: the rule's batch key.
+
+        Returns:
+            {player: J_player(y)·v}, [K, p] or [K, q], weight decay included (wd·v_player).
+        """
         x, direction = self.join(y), self.join(v)
         if self._game_field:
             mean = self.split(-self.game.expected_field_jvp(x, direction))
@@ -230,6 +297,17 @@ class Mean(Oracle):
         return (columns.reshape(d, K, d) * v[None]).sum(-1).T  # (Jᵀv)_j = (J e_j)·v
 
     def gradients(self, y, players=PLAYERS, key="g"):
+        """As ``Oracle.gradients``, with the expected gradient ξ(y) = −V(y) on every minibatch (less the
+        injected noise of ``Injected``); the losses are zero, not evaluated.
+
+        Args:
+            y: the point {"theta": θ [K, p], "omega": ω [K, q]}.
+            players: the players whose gradients are needed.
+            key: the rule's batch key.
+
+        Returns:
+            (grads, losses): grads[player], `[K, p]` or `[K, q]`, weight decay included; losses[player], zeros [K].
+        """
         for who in players:
             self.group(key, who)  # number the minibatches as the chain would draw them
         self._record("gradient", players, key)
@@ -244,21 +322,22 @@ class Mean(Oracle):
 
 
 class Injected(Mean):
-    """The expected gradient less a given noise on each minibatch g: ξ̂_g(y) = ξ(y) − ζ_g(y).
-
-    Args:
-        game: the game.
-        noise: (g, y [K, d]) ↦ ζ_g(y) [K, d], or None for none on that minibatch (see ``vectors`` and
-            ``driven``); a minibatch beyond those given has no noise.
-        noise_tangent: (g, y, v) ↦ Dζ_g(y)·v [K, d] or None for zero (default: zero, constant noise).
-        shared: as for ``Oracle``.
-        decay: as for ``Oracle``.
-        mean: False for the noise alone (ξ̂_g = −ζ_g, no expected gradient and no decay): the part of a
-            linear rule's step that the noise makes.
-    """
+    """The expected gradient less a given noise on each minibatch g: ξ̂_g(y) = ξ(y) − ζ_g(y)."""
 
     def __init__(self, game: Game, noise: Callable, shared: bool = False, decay=None, mean: bool = True,
                  noise_tangent: Optional[Callable] = None):
+        """An oracle of the expected gradients with injected noise.
+
+        Args:
+            game: the game.
+            noise: (g, y [K, d]) ↦ ζ_g(y) [K, d], or None for none on that minibatch (see ``vectors`` and
+                ``driven``); a minibatch beyond those given has no noise.
+            shared: as for ``Oracle``.
+            decay: as for ``Oracle``.
+            mean: False for the noise alone (ξ̂_g = −ζ_g, no expected gradient and no decay): the part of a
+                linear rule's step that the noise makes.
+            noise_tangent: (g, y, v) ↦ Dζ_g(y)·v [K, d] or None for zero (default: zero, constant noise).
+        """
         super().__init__(game, shared, decay if mean else None)
         self.noise, self.mean, self.noise_tangent = noise, mean, noise_tangent
         if not mean:
@@ -266,14 +345,33 @@ class Injected(Mean):
 
     @classmethod
     def vectors(cls, game: Game, vectors: Sequence[torch.Tensor], **options) -> "Injected":
-        """ζ_g = ``vectors[g]`` [K, d] (constant in y)."""
+        """ζ_g = ``vectors[g]`` [K, d] (constant in y).
+
+        Args:
+            game: the game.
+            vectors: the noise ζ_g [K, d] of minibatch g = 0, 1, …; later minibatches have none.
+            **options: ``Injected``'s other options (shared, decay, mean).
+
+        Returns:
+            The oracle.
+        """
         vectors = list(vectors)
         return cls(game, lambda g, y: vectors[g] if g < len(vectors) else None, **options)
 
     @classmethod
     def driven(cls, game: Game, batch_size: int, w: torch.Tensor, **options) -> "Injected":
         """ζ_g(y) = F(y)w_g, F the game's factor of the minibatch noise (``gradient_noise_product``), for
-        normals w [K, G, m] (minibatch g takes w[:, g])."""
+        normals w [K, G, m] (minibatch g takes w[:, g]).
+
+        Args:
+            game: the game, whose ``gradient_noise_product`` gives F(y)w.
+            batch_size: the minibatch size B of the noise's covariance Σ_B.
+            w: the driving normals [K, G, m], m = the game's noise columns; minibatches g ≥ G have none.
+            **options: ``Injected``'s other options (shared, decay, mean).
+
+        Returns:
+            The oracle (whose noise moves with y unless the game's noise is additive).
+        """
         def noise(g, y):
             return game.gradient_noise_product(y, batch_size, w[:, g]) if g < w.shape[1] else None
 
@@ -300,6 +398,18 @@ class Injected(Mean):
 
 
 def svag_combine(l: int, first, second):
-    """SVAG's a₊·first + a₋·second, a± = (1 ± √(2l − 1))/2 (Li, Malladi & Arora 2021, arXiv:2102.12470)."""
+    """SVAG's a₊·first + a₋·second, a± = (1 ± √(2l − 1))/2 (Li, Malladi & Arora 2021, arXiv:2102.12470).
+
+    Since a₊ + a₋ = 1 and a₊² + a₋² = l, two independent unbiased estimates combine into one with the same
+    mean and l times the covariance.
+
+    Args:
+        l: the SVAG factor l ≥ 1.
+        first: the estimate on the first minibatch of the pair (a tensor or anything with + and scalar ·).
+        second: the estimate on the second, same shape.
+
+    Returns:
+        a₊·first + a₋·second, same shape.
+    """
     root = math.sqrt(2 * l - 1)
     return (1 + root) / 2 * first + (1 - root) / 2 * second
