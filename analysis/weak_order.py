@@ -99,10 +99,13 @@ def coupled_point(chain: torch.Tensor, sde, start, horizon: float, refined: dict
 
     Args:
         chain: the chain's end states [K, d].
-        sde: the SDE; start its initial state.
+        sde: the SDE.
+        start: its initial state.
         horizon: the time of the comparison.
         refined: ``refine``'s increments.
-        eta: the point's rate; label and log name it in the progress line.
+        eta: the point's rate.
+        label: the point's name in the progress line.
+        log: a callable taking that line.
 
     Returns:
         {"eta", "error", "se", "bias", "kept", "why"}: the error, its standard error, the solver's bias (the two
@@ -123,7 +126,9 @@ def why_dropped(error: float, se: float, bias: float):
     of it), or None where it counts.
 
     Args:
-        error, se, bias: the point's error, standard error and solver bias.
+        error: the point's weak error.
+        se: its Monte Carlo standard error.
+        bias: the solver's bias at the point.
 
     Returns:
         The reason, or None.
