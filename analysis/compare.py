@@ -186,7 +186,17 @@ def _mean_and_se(values: torch.Tensor):
 @dataclass(frozen=True, eq=False)
 class Comparison:
     """Weak errors E φ(a) − E φ(b) [T, n] and their standard errors on the common times [T]; strong
-    errors [T] (and se) when the paths share noise, else None; runs left out of (a, b)."""
+    errors [T] (and se) when the paths share noise, else None; runs left out of (a, b).
+
+    Attributes:
+        times: the common times [T].
+        weak: E φ(a) − E φ(b) `[T, n]`.
+        weak_se: their standard errors `[T, n]`.
+        strong: (E|x_a − x_b|²)^{1/2} [T] when paired, else None.
+        strong_se: its standard errors [T], or None.
+        left_out: the runs left out of (a, b) as non-finite.
+        paired: whether the paths share their noise.
+    """
 
     times: torch.Tensor
     weak: torch.Tensor

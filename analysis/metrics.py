@@ -311,7 +311,14 @@ def tv_gaussian(S1: torch.Tensor, S2: torch.Tensor, samples: int = 4096, seed: i
 class ModeCoverage:
     """per_mode [..., C]: fraction of all samples that are near mode c (nearest centre c, within the
     radius); covered [...] (int64): the number of modes with per_mode ≥ threshold; high_quality
-    [...]: the fraction of samples within the radius of their nearest centre (= per_mode summed)."""
+    [...]: the fraction of samples within the radius of their nearest centre (= per_mode summed).
+
+    Attributes:
+        per_mode: the fraction of all samples near each mode [..., C].
+        covered: the number of covered modes [...], int64.
+        high_quality: the fraction of high-quality samples [...].
+        threshold: the share a mode needs to count as covered.
+    """
 
     per_mode: torch.Tensor
     covered: torch.Tensor

@@ -11,7 +11,14 @@ from scipy import stats
 
 @dataclass(frozen=True)
 class OrderFit:
-    """error ≈ C·hˢ: the slope s with its 95% interval [low, high], and log C."""
+    """error ≈ C·hˢ: the slope s with its 95% interval [low, high], and log C.
+
+    Attributes:
+        slope: the order s.
+        low: the interval's lower bound.
+        high: the interval's upper bound.
+        log_constant: log C.
+    """
 
     slope: float
     low: float
