@@ -69,9 +69,11 @@ def mixture_flow(name: str, alpha: float, ridge: float, particles: int, t_end: f
         alpha: the critic's time scale α.
         ridge: its ridge λ.
         particles: N.
-        t_end: the horizon; n_records records over it.
+        t_end: the horizon.
+        n_records: the number of records over it.
         seed: the seed of targets and blob.
-        dtype, device: the tensors'.
+        dtype: the tensors' floating dtype.
+        device: the tensors' device.
 
     Returns:
         {"trajectory", "times", "modes", "target", and ``coverage``'s series}.

@@ -25,7 +25,21 @@ def align(a: Trajectory, b: Trajectory, times=None, tol: Optional[float] = None)
     """a and b at the instants both recorded (``times``, if given, must be among them): matches are the
     nearest records within ``tol`` (default a thousandth of the finer grid's spacing, i.e. rounding of
     t = Σ η_k), so for nested grids these are the coarser grid's records in the span both cover.
-    Only the observables both carry are kept."""
+    Only the observables both carry are kept.
+
+    Args:
+        a: the first Trajectory (times [T_a], states `[T_a, K_a, d]`).
+        b: the second Trajectory (times [T_b], states `[T_b, K_b, d]`).
+        times: the instants to keep (a sequence or tensor of times); None keeps every common record.
+        tol: the largest distance between a wanted time and a record that still matches it; None for a
+            thousandth of the finer grid's smallest spacing.
+
+    Returns:
+        (a, b) restricted to the common records, on the same times [T] and with the observables both carry.
+
+    Raises:
+        ValueError: if the clocks do not overlap or share no record, or a wanted time is missing from one side.
+    """
     ta, tb = a.times.double().contiguous(), b.times.double().contiguous()
     if tol is None:
         tol = 1e-3 * min(_spacing(ta), _spacing(tb))
@@ -83,7 +97,15 @@ class Estimate(NamedTuple):
 
 def mean_interval(values, level: float = 0.95) -> Tuple[float, float, float]:
     """(mean, low, high) of the values of independent runs [n]: Student's t interval of the mean at ``level``
-    (NaN bounds with one run)."""
+    (NaN bounds with one run).
+
+    Args:
+        values: one value per independent run [n] (anything ``numpy.asarray`` takes).
+        level: the confidence level, in (0, 1).
+
+    Returns:
+        (mean, low, high) as floats; low and high are NaN when there is a single run.
+    """
     values = np.asarray(values, dtype=float)
     mean = float(np.mean(values))
     if len(values) < 2:
@@ -96,7 +118,17 @@ def weak_error(xa: torch.Tensor, xb: torch.Tensor, phi: Optional[TestFunction] =
                paired: bool = False) -> Estimate:
     """E φ(x_a) − E φ(x_b) [.., n] from ensembles [.., K, d]. Independent ensembles: se² = Var φ(x_a)/K_a
     + Var φ(x_b)/K_b; ``paired`` (run k of each driven by the same noise): se² = Var[φ(x_a) − φ(x_b)]/K.
-    A run non-finite anywhere (diverged) is left out everywhere, with its partner when paired."""
+    A run non-finite anywhere (diverged) is left out everywhere, with its partner when paired.
+
+    Args:
+        xa: the first ensemble's states [.., K_a, d].
+        xb: the second ensemble's states [.., K_b, d], of the same d (and K_b = K_a when paired).
+        phi: the test function, [.., K, d] → [.., K, n]; None for ``moments`` (n = 2d).
+        paired: whether run k of each ensemble is driven by the same noise.
+
+    Returns:
+        An Estimate: value and se [.., n], and the runs left out of (a, b).
+    """
     phi = phi or moments
     if xa.shape[-1] != xb.shape[-1]:
         raise ValueError(f"the ensembles' states differ in dimension: {xa.shape[-1]} and {xb.shape[-1]}")
@@ -114,7 +146,15 @@ def weak_error(xa: torch.Tensor, xb: torch.Tensor, phi: Optional[TestFunction] =
 
 def strong_error(xa: torch.Tensor, xb: torch.Tensor) -> Estimate:
     """(E|x_a − x_b|²)^{1/2} [..] of paths sharing noise, [.., K, d] each; se by the delta method,
-    se(√m) = se(m)/(2√m). Pairs with a non-finite side are left out."""
+    se(√m) = se(m)/(2√m). Pairs with a non-finite side are left out.
+
+    Args:
+        xa: the first ensemble's paths [.., K, d].
+        xb: the second ensemble's paths [.., K, d], run k driven by the same noise as xa's.
+
+    Returns:
+        An Estimate: value and se [..], and the pairs left out (the same count on both sides).
+    """
     _same_runs(xa, xb)
     keep = _finite_runs(xa, xa) & _finite_runs(xb, xb)
     m, se = _mean_and_se(((xa[..., keep, :] - xb[..., keep, :]) ** 2).sum(-1, keepdim=True))
@@ -146,7 +186,17 @@ def _mean_and_se(values: torch.Tensor):
 @dataclass(frozen=True, eq=False)
 class Comparison:
     """Weak errors E φ(a) − E φ(b) [T, n] and their standard errors on the common times [T]; strong
-    errors [T] (and se) when the paths share noise, else None; runs left out of (a, b)."""
+    errors [T] (and se) when the paths share noise, else None; runs left out of (a, b).
+
+    Attributes:
+        times: the common times [T].
+        weak: E φ(a) − E φ(b) `[T, n]`.
+        weak_se: their standard errors `[T, n]`.
+        strong: (E|x_a − x_b|²)^{1/2} [T] when paired, else None.
+        strong_se: its standard errors [T], or None.
+        left_out: the runs left out of (a, b) as non-finite.
+        paired: whether the paths share their noise.
+    """
 
     times: torch.Tensor
     weak: torch.Tensor
@@ -168,7 +218,18 @@ class Comparison:
 
 def compare(a: Trajectory, b: Trajectory, phi: Optional[TestFunction] = None, paired: bool = False,
             times=None) -> Comparison:
-    """Weak (and, for ``paired`` paths, strong) errors of a against b on their common clock."""
+    """Weak (and, for ``paired`` paths, strong) errors of a against b on their common clock.
+
+    Args:
+        a: the first Trajectory.
+        b: the second Trajectory (the reference the errors are taken against).
+        phi: the test function, [.., K, d] → [.., K, n]; None for ``moments``.
+        paired: whether run k of a and of b share their noise (adds strong errors).
+        times: the instants to compare at; None for every record both carry (see ``align``).
+
+    Returns:
+        The Comparison on the common times.
+    """
     a, b = align(a, b, times)
     weak = weak_error(a.states, b.states, phi, paired)
     strong, strong_se = strong_error(a.states, b.states)[:2] if paired else (None, None)

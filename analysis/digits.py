@@ -122,20 +122,45 @@ def classifier(seed: int = 0) -> Classifier:
 
 def frechet_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """|μ_x − μ_y|² + tr(Σ_x + Σ_y − 2(Σ_y^½ Σ_x Σ_y^½)^½) between Gaussian fits of features x [..., N, F]
-    and y [..., M, F] (Fréchet 1957; Dowson & Landau 1982) → [...]."""
+    and y [..., M, F] (Fréchet 1957; Dowson & Landau 1982) → [...].
+
+    Args:
+        x: the first set of features [..., N, F].
+        y: the second set of features [..., M, F].
+
+    Returns:
+        The squared Fréchet distance [...].
+    """
     return w2_gaussian(*gaussian_fit(x, unbiased=True), *gaussian_fit(y, unbiased=True)).square()
 
 
 def fdd(images: torch.Tensor, reference: torch.Tensor = None, seed: int = 0) -> torch.Tensor:
     """The Fréchet digits distance of images [..., N, 64] to ``reference`` [M, 64] (default: the held-out
-    digits) in the features of ``classifier(seed)`` → [...]."""
+    digits) in the features of ``classifier(seed)`` → [...].
+
+    Args:
+        images: the images [..., N, 64], pixels as in ``games.digits``.
+        reference: the reference images [M, 64]; None for the held-out split.
+        seed: the seed of the classifier whose features are compared.
+
+    Returns:
+        The Fréchet digits distance [...].
+    """
     net = classifier(seed)
     reference = digits("test")[0] if reference is None else reference
     return frechet_distance(net.features(images), net.features(reference))
 
 
 def coverage(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """The number of classes [...] that receive at least ``COVERAGE_SHARE`` of the images [..., N, 64]."""
+    """The number of classes [...] that receive at least ``COVERAGE_SHARE`` of the images [..., N, 64].
+
+    Args:
+        images: the images [..., N, 64].
+        seed: the seed of the classifier that labels them.
+
+    Returns:
+        The number of covered classes [...], an integer tensor in 0..10.
+    """
     predicted = classifier(seed).predict(images)
     counts = nn.functional.one_hot(predicted, CLASSES).sum(-2)
     return (counts >= COVERAGE_SHARE * images.shape[-2]).sum(-1)
@@ -143,7 +168,17 @@ def coverage(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 def generator_quality(game, states: torch.Tensor, latents: torch.Tensor, seed: int = 0):
     """(fdd [K], coverage [K]) of the generators of ``game`` (a ``games.DigitsGAN``) at states [K, d], each
-    on its own latents [K, N, latent]."""
+    on its own latents [K, N, latent].
+
+    Args:
+        game: the ``games.DigitsGAN`` whose generator maps states and latents to images.
+        states: the runs' states [K, d].
+        latents: each run's latent draws [K, N, latent].
+        seed: the seed of the classifier behind fdd and coverage.
+
+    Returns:
+        (fdd [K], coverage [K]).
+    """
     with torch.no_grad():
         images = game.generate(states.to(latents), latents)
     return fdd(images, seed=seed), coverage(images, seed=seed)

@@ -22,12 +22,34 @@ from .metrics import sliced_w2
 
 
 def chain_covariance(sga: SGA, x_star: torch.Tensor) -> np.ndarray:
-    """The chain's stationary covariance P = MPMᵀ + Σ_g N_g Σ_B N_gᵀ at x* (discrete Lyapunov)."""
+    """The chain's stationary covariance P = MPMᵀ + Σ_g N_g Σ_B N_gᵀ at x* (discrete Lyapunov).
+
+    Args:
+        sga: the training (game, rule, rates, batch size).
+        x_star: the equilibrium x* [d].
+
+    Returns:
+        P [d, d].
+
+    Raises:
+        ValueError: if the chain's linearisation is unstable.
+    """
     return Linearisation.of_training(sga, x_star).chain_covariance()
 
 
 def sde_covariance(sme, x_star: torch.Tensor) -> np.ndarray:
-    """An SME's stationary covariance: Ã P + P Ãᵀ + η σσᵀ(x*) = 0, Ã = Db(x*) (continuous Lyapunov)."""
+    """An SME's stationary covariance: Ã P + P Ãᵀ + η σσᵀ(x*) = 0, Ã = Db(x*) (continuous Lyapunov).
+
+    Args:
+        sme: the SME, with ``drift``, ``covariance``, ``eta`` and ``game.p``.
+        x_star: the equilibrium x* [d] (or [1, d]).
+
+    Returns:
+        P [d, d].
+
+    Raises:
+        ValueError: if the drift's linearisation is unstable.
+    """
     x_star = x_star.reshape(-1)
     lin = Linearisation(jacobian_at(sme.drift, x_star).detach(), sme.covariance(x_star[None])[0].detach(), x_star,
                         sme.game.p)
@@ -35,7 +57,15 @@ def sde_covariance(sme, x_star: torch.Tensor) -> np.ndarray:
 
 
 def relative_error(P: np.ndarray, reference: np.ndarray) -> float:
-    """‖P − P_ref‖_F / ‖P_ref‖_F."""
+    """‖P − P_ref‖_F / ‖P_ref‖_F.
+
+    Args:
+        P: the covariance [d, d].
+        reference: the reference covariance P_ref [d, d].
+
+    Returns:
+        The relative error, a float ≥ 0.
+    """
     return float(np.linalg.norm(P - reference) / np.linalg.norm(reference))
 
 
@@ -43,7 +73,8 @@ def closed_form_errors(game, x_star: torch.Tensor, update: str, etas, batch: int
     """{order: [relative error of the SME's stationary covariance against the chain's exact one, per η]}.
 
     Args:
-        game: the game; x_star its equilibrium.
+        game: the game.
+        x_star: its equilibrium x* [d].
         update: the update rule.
         etas: the rates.
         batch: the batch size.
@@ -65,7 +96,8 @@ def settling_steps(trainer: SGA, x_star: torch.Tensor, tolerance: float = 1e-4) 
     """Iterations after which the covariance from a point start is within ``tolerance`` of stationary: ρ(M)^{2k}.
 
     Args:
-        trainer: the training; x_star the equilibrium of its linearisation M.
+        trainer: the training.
+        x_star: the equilibrium x* [d] at which its chain is linearised (M).
         tolerance: the relative distance to the stationary covariance.
 
     Returns:

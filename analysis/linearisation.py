@@ -10,7 +10,15 @@ def eigenvalues(M: torch.Tensor) -> list:
 
 
 def max_eigen_difference(a: list, b: list) -> float:
-    """Largest |λ_a − λ_b| after sorting both spectra by (real, imag), rounded to match conjugates."""
+    """Largest |λ_a − λ_b| after sorting both spectra by (real, imag), rounded to match conjugates.
+
+    Args:
+        a: the first spectrum, complex numbers.
+        b: the second spectrum, of the same length.
+
+    Returns:
+        The largest distance between paired eigenvalues.
+    """
     key = lambda z: (round(z.real, 6), round(z.imag, 6))  # noqa: E731
     return max(abs(x - y) for x, y in zip(sorted(a, key=key), sorted(b, key=key)))
 

@@ -103,7 +103,18 @@ def _w2sq_1d(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def w2_1d(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """W₂ = (∫₀¹ (F⁻¹(u) − G⁻¹(u))² du)^½ of empirical measures on ℝ, x [..., N], y [..., M] →
-    [...], exact for any N, M (Villani 2003, Thm 2.18)."""
+    [...], exact for any N, M (Villani 2003, Thm 2.18).
+
+    Args:
+        x: the first samples [..., N].
+        y: the second samples [..., M], leading shape broadcasting against x's.
+
+    Returns:
+        W₂ [...], the broadcast leading shape.
+
+    Raises:
+        ConfigError: if an input is not a non-empty floating tensor or the leading shapes do not broadcast.
+    """
     x, y = _pair(x, y, 1, "samples [..., N]")
     _leading("y", x.shape[:-1], y.shape[:-1])
     return _w2sq_1d(x, y).sqrt()
@@ -111,7 +122,20 @@ def w2_1d(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def w2_gaussian(m1: torch.Tensor, S1: torch.Tensor, m2: torch.Tensor, S2: torch.Tensor) -> torch.Tensor:
     """``games.maths.wasserstein.w2_gaussian`` with checked inputs: means [..., n], covariances [..., n, n]
-    (symmetrised, projected on the PSD cone) → [...]."""
+    (symmetrised, projected on the PSD cone) → [...].
+
+    Args:
+        m1: the first mean [..., n].
+        S1: the first covariance [..., n, n].
+        m2: the second mean [..., n].
+        S2: the second covariance [..., n, n].
+
+    Returns:
+        W₂ [...], the broadcast leading shape.
+
+    Raises:
+        ConfigError: if the dimensions disagree or the leading shapes do not broadcast.
+    """
     m1, m2 = _pair(m1, m2, 1, "a mean [..., n]")
     n = m1.shape[-1]
     if m2.shape[-1] != n:
@@ -128,7 +152,19 @@ def w2_gaussian(m1: torch.Tensor, S1: torch.Tensor, m2: torch.Tensor, S2: torch.
 def w2_samples(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """W₂ = (min_π Σ π_ij |x_i − y_j|²)^½ between uniform point clouds x [..., N, n], y [..., M, n] →
     [...], by exact OT (POT's network simplex; Bonneel et al. 2011); at most ``W2_SAMPLES_LIMIT``
-    points a cloud, one linear program per ensemble member."""
+    points a cloud, one linear program per ensemble member.
+
+    Args:
+        x: the first cloud [..., N, n], N ≤ ``W2_SAMPLES_LIMIT``.
+        y: the second cloud [..., M, n], M ≤ ``W2_SAMPLES_LIMIT``.
+
+    Returns:
+        W₂ [...], the broadcast leading shape.
+
+    Raises:
+        ConfigError: if a cloud is too large, empty or of another dimension.
+        RuntimeError: if the linear program does not reach optimality.
+    """
     import ot  # POT; imported here so that the rest of the module does not need it loaded
 
     x, y = _clouds(x, y)
@@ -152,7 +188,17 @@ def sliced_w2(x: torch.Tensor, y: torch.Tensor, n_projections: int = 128,
     """SW₂ = (mean over θ of W₂(θ·X, θ·Y)²)^½ with ``n_projections`` directions θ uniform on the
     sphere, x [..., N, n], y [..., M, n] → [...] (Bonneel et al. 2015). The directions come from
     ``seed`` (drawn on the CPU, so the same on every device) or from a given generator, and are
-    shared by the whole ensemble."""
+    shared by the whole ensemble.
+
+    Args:
+        x: the first cloud [..., N, n].
+        y: the second cloud [..., M, n].
+        n_projections: the number of random directions, a positive integer.
+        seed: the directions' seed (an integer ≥ 0) or a ``torch.Generator`` to draw them from.
+
+    Returns:
+        SW₂ [...], the broadcast leading shape.
+    """
     x, y = _clouds(x, y)
     n_projections = check_int("n_projections", n_projections)
     if isinstance(seed, torch.Generator):
@@ -190,7 +236,21 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, kernel: str = "rbf", bandwidth: Optio
     [...]: the U-statistic (unbiased, may be negative; needs N, M ≥ 2) or the V-statistic (biased,
     ≥ 0, the MMD² of the empirical measures). Kernels: "rbf" exp(−|x−y|²/2h²), "imq"
     (1 + |x−y|²/h²)^−½, "energy" −|x−y| (no bandwidth); h defaults to the median pairwise distance
-    of the pooled sample (the median heuristic)."""
+    of the pooled sample (the median heuristic).
+
+    Args:
+        x: the first cloud [..., N, n].
+        y: the second cloud [..., M, n].
+        kernel: "rbf", "imq" or "energy".
+        bandwidth: the kernel's h > 0; None for the median heuristic (ignored by "energy").
+        unbiased: the U-statistic (True) or the V-statistic (False).
+
+    Returns:
+        MMD² [...], the broadcast leading shape.
+
+    Raises:
+        ConfigError: for an unknown kernel, a non-positive bandwidth, or too few points.
+    """
     check_choice("kernel", kernel, KERNELS)
     x, y = _clouds(x, y, min_points=2 if unbiased else 1)
     dxx, dyy, dxy = _distances(x, x), _distances(y, y), _distances(x, y)
@@ -205,7 +265,16 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, kernel: str = "rbf", bandwidth: Optio
 def energy_distance(x: torch.Tensor, y: torch.Tensor, unbiased: bool = False) -> torch.Tensor:
     """E = 2E|X−Y| − E|X−X'| − E|Y−Y'| (Székely & Rizzo 2013), x [..., N, n], y [..., M, n] → [...]:
     by default the V-statistic, the energy distance of the empirical measures (≥ 0, the square of
-    scipy.stats.energy_distance in 1-D); the U-statistic with ``unbiased``."""
+    scipy.stats.energy_distance in 1-D); the U-statistic with ``unbiased``.
+
+    Args:
+        x: the first cloud [..., N, n].
+        y: the second cloud [..., M, n].
+        unbiased: the U-statistic (True; needs N, M ≥ 2) instead of the V-statistic.
+
+    Returns:
+        E [...], the broadcast leading shape.
+    """
     return mmd2(x, y, kernel="energy", unbiased=unbiased)
 
 
@@ -242,7 +311,14 @@ def tv_gaussian(S1: torch.Tensor, S2: torch.Tensor, samples: int = 4096, seed: i
 class ModeCoverage:
     """per_mode [..., C]: fraction of all samples that are near mode c (nearest centre c, within the
     radius); covered [...] (int64): the number of modes with per_mode ≥ threshold; high_quality
-    [...]: the fraction of samples within the radius of their nearest centre (= per_mode summed)."""
+    [...]: the fraction of samples within the radius of their nearest centre (= per_mode summed).
+
+    Attributes:
+        per_mode: the fraction of all samples near each mode [..., C].
+        covered: the number of covered modes [...], int64.
+        high_quality: the fraction of high-quality samples [...].
+        threshold: the share a mode needs to count as covered.
+    """
 
     per_mode: torch.Tensor
     covered: torch.Tensor
@@ -255,7 +331,20 @@ def mode_coverage(x: torch.Tensor, centers: torch.Tensor, radius: float,
     """Mode coverage of samples x [..., N, n] for a mixture with centres [C, n]: each sample belongs
     to its nearest centre and is high-quality if within ``radius`` of it (e.g. 3σ of the component);
     a mode is covered if it gets at least ``threshold`` of the samples, by default 1/(4C), a quarter
-    of a fair share (Metz et al. 2017; Srivastava et al. 2017)."""
+    of a fair share (Metz et al. 2017; Srivastava et al. 2017).
+
+    Args:
+        x: the samples [..., N, n].
+        centers: the mixture's centres [C, n].
+        radius: the distance to the nearest centre within which a sample is high-quality, > 0.
+        threshold: the share of samples a mode needs to count as covered, > 0; None for 1/(4C).
+
+    Returns:
+        The ModeCoverage, of leading shape [...].
+
+    Raises:
+        ConfigError: if the shapes disagree or radius or threshold is not positive.
+    """
     x, centers = _tensor("x", x, 2, "samples [..., N, n]"), _tensor("centers", centers, 2, "centres [C, n]")
     if centers.dim() != 2:
         raise ConfigError("centers", f"expected centres [C, n], got shape {tuple(centers.shape)}")

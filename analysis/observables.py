@@ -69,7 +69,15 @@ def digits_observables(game, probe):
 
 
 def curves(traj, phi) -> torch.Tensor:
-    """φ at every record of ``traj``, [T, K, m]."""
+    """φ at every record of ``traj``, [T, K, m].
+
+    Args:
+        traj: the Trajectory, states `[T, K, d]`.
+        phi: the observables, states [K, d] → [K, m] (as from ``mixture_observables``).
+
+    Returns:
+        The values [T, K, m], float64 on the CPU.
+    """
     return torch.stack([phi(x).cpu().double() for x in traj.states])
 
 
@@ -81,7 +89,8 @@ def probe_batch(game, paths: int, seed: int, size: int, device="cpu", dtype=torc
         paths: the number of runs K.
         seed: the streams' seed.
         size: samples per run.
-        device, dtype: the streams'.
+        device: the streams' device.
+        dtype: the streams' floating dtype.
 
     Returns:
         (real, z).

@@ -21,5 +21,13 @@ def learned_covariance(game, traj) -> torch.Tensor:
 
 
 def frobenius(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """‖a − b‖_F over the last two dimensions."""
+    """‖a − b‖_F over the last two dimensions.
+
+    Args:
+        a: the matrices [..., n, m].
+        b: the matrices [..., n, m] (broadcast against a).
+
+    Returns:
+        The norms [...].
+    """
     return (a - b).flatten(-2).norm(dim=-1)

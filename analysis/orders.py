@@ -11,7 +11,14 @@ from scipy import stats
 
 @dataclass(frozen=True)
 class OrderFit:
-    """error ≈ C·hˢ: the slope s with its 95% interval [low, high], and log C."""
+    """error ≈ C·hˢ: the slope s with its 95% interval [low, high], and log C.
+
+    Attributes:
+        slope: the order s.
+        low: the interval's lower bound.
+        high: the interval's upper bound.
+        log_constant: log C.
+    """
 
     slope: float
     low: float
@@ -25,7 +32,20 @@ def fit_order(steps: Sequence[float], errors: Sequence[float], se: Optional[Sequ
     method: sd(log e) = se/e; equal weights without them). The slope's standard error is scaled by
     the Birge ratio √(χ²/(n − 2)) when that exceeds 1, so misfit widens the interval; the interval
     uses Student's t with n − 2 degrees of freedom (normal quantiles when the weights are known
-    and the fit is consistent with them)."""
+    and the fit is consistent with them).
+
+    Args:
+        steps: the step sizes h [n], n ≥ 3, positive.
+        errors: the errors at them [n], positive.
+        se: the errors' standard errors [n]; None for equal weights.
+        level: the interval's confidence level, in (0, 1).
+
+    Returns:
+        The OrderFit: slope s, its interval, and log C.
+
+    Raises:
+        ValueError: with fewer than three points.
+    """
     h, e = np.log(np.asarray(steps, float)), np.log(np.asarray(errors, float))
     if len(h) < 3:
         raise ValueError(f"an order fit needs at least three points, got {len(h)}")
@@ -49,7 +69,18 @@ def fit_order(steps: Sequence[float], errors: Sequence[float], se: Optional[Sequ
 def fit_common_order(groups: Sequence[tuple], level: float = 0.95) -> OrderFit:
     """One slope s for several systems, error_g ≈ C_g·hˢ (a least-squares fit of log error on log h
     with an intercept per group (steps, errors)); Student-t interval with n − G − 1 degrees of
-    freedom. ``log_constant`` is the mean of the groups' intercepts."""
+    freedom. ``log_constant`` is the mean of the groups' intercepts.
+
+    Args:
+        groups: one (steps [n_g], errors [n_g]) pair per system, with more than G + 1 points in all.
+        level: the interval's confidence level, in (0, 1).
+
+    Returns:
+        The OrderFit of the common slope.
+
+    Raises:
+        ValueError: with too few points for the degrees of freedom.
+    """
     logs = [(np.log(np.asarray(h, float)), np.log(np.asarray(e, float))) for h, e in groups]
     n, G = sum(len(h) for h, _ in logs), len(logs)
     if n - G - 1 < 1:
@@ -67,7 +98,21 @@ def fit_order_bootstrap(steps: Sequence[float], samples: Sequence, n_boot: int =
                         seed: int = 0) -> OrderFit:
     """error ≈ C·hˢ with error_i = |mean of samples[i]| (per-run paired differences or errors at step
     h_i): the point fit is ``fit_order`` weighted by the means' standard errors; the interval is the
-    percentile bootstrap of the same fit, runs resampled with replacement within each step size."""
+    percentile bootstrap of the same fit, runs resampled with replacement within each step size.
+
+    Args:
+        steps: the step sizes h [n], positive.
+        samples: for each step size, the per-run values [n_i], n_i ≥ 2.
+        n_boot: the number of bootstrap resamples.
+        level: the interval's confidence level, in (0, 1).
+        seed: the resampling generator's seed.
+
+    Returns:
+        The OrderFit: the weighted point fit's slope and log C, and the bootstrap interval.
+
+    Raises:
+        ValueError: if steps and samples differ in length or a step has fewer than two runs.
+    """
     samples = [np.asarray(s, float).ravel() for s in samples]
     if len(samples) != len(steps):
         raise ValueError(f"{len(steps)} step sizes but {len(samples)} sets of samples")

@@ -16,7 +16,19 @@ from games.trajectory import Trajectory
 
 
 def band(ax, times, values, label=None, color=None, paths: int = 3):
-    """Mean ± one standard deviation over runs of values [T, K], with a few sample paths."""
+    """Mean ± one standard deviation over runs of values [T, K], with a few sample paths.
+
+    Args:
+        ax: the matplotlib axes to draw on.
+        times: the record times [T].
+        values: the runs' values [T, K] (NaNs left out of mean and std).
+        label: the legend label of the mean line.
+        color: its colour; None for the axes' next one.
+        paths: how many sample paths to draw (at most K).
+
+    Returns:
+        The mean's Line2D.
+    """
     times, values = np.asarray(times), np.asarray(values, dtype=float)
     mean, std = np.nanmean(values, axis=1), np.nanstd(values, axis=1)
     (line,) = ax.plot(times, mean, label=label, color=color, lw=1.8)
@@ -28,7 +40,16 @@ def band(ax, times, values, label=None, color=None, paths: int = 3):
 
 def fdr_panel(ax, traj, window: int, starts: dict = None, labels=("generator θ", "discriminator ω")):
     """Each player's FDR ratio 2E[(θ−c₀)·d]/(η E|d|²) over a moving window of ``window`` records with its
-    95% band, the line 1, and a dotted line at each player's time in ``starts`` (if not None)."""
+    95% band, the line 1, and a dotted line at each player's time in ``starts`` (if not None).
+
+    Args:
+        ax: the matplotlib axes to draw on.
+        traj: a discrete Trajectory recording the FDR observables (``analysis.fdr.sides``).
+        window: the moving window, in records.
+        starts: {"theta" or "omega": time} of the dotted lines (e.g. from ``analysis.fdr.stationary_from``);
+            None for none.
+        labels: the legend labels of the generator and the discriminator.
+    """
 
     for k, (who, label) in enumerate(zip(PLAYERS, labels)):
         times, ratio, se = (v.numpy() for v in moving_ratio(traj, who, window))
@@ -41,7 +62,17 @@ def fdr_panel(ax, traj, window: int, starts: dict = None, labels=("generator θ"
 
 
 def phase_portrait(ax, field, xlim, ylim, paths=(), labels=(), density: int = 21):
-    """Streamlines of a 2-D field ``field(x [N, 2]) -> [N, 2]`` with trajectories [T, 2] over them."""
+    """Streamlines of a 2-D field ``field(x [N, 2]) -> [N, 2]`` with trajectories [T, 2] over them.
+
+    Args:
+        ax: the matplotlib axes to draw on.
+        field: the vector field, float64 points [N, 2] → velocities [N, 2].
+        xlim: (low, high) of the first coordinate.
+        ylim: (low, high) of the second coordinate.
+        paths: trajectories to draw, each [T, 2].
+        labels: their legend labels; empty for none.
+        density: grid points per axis at which the field is evaluated.
+    """
     xs, ys = np.linspace(*xlim, density), np.linspace(*ylim, density)
     X, Y = np.meshgrid(xs, ys)
     grid = torch.tensor(np.stack([X.ravel(), Y.ravel()], 1), dtype=torch.float64)
@@ -61,13 +92,29 @@ def phase_portrait(ax, field, xlim, ylim, paths=(), labels=(), density: int = 21
 
 def new_figure(rows: int = 1, cols: int = 1, size=(4.0, 3.2), **kwargs):
     """(figure, axes [rows, cols]) of panels ``size`` inches each: a bare ``Figure``, outside pyplot, so that
-    making one neither needs nor changes the user's matplotlib backend."""
+    making one neither needs nor changes the user's matplotlib backend.
+
+    Args:
+        rows: the number of rows of panels.
+        cols: the number of columns.
+        size: (width, height) of one panel in inches.
+        **kwargs: passed to ``Figure.subplots`` (sharex, sharey…).
+
+    Returns:
+        (Figure, axes as a numpy array of shape [rows, cols]).
+    """
     fig = Figure(figsize=(size[0] * cols, size[1] * rows))
     return fig, fig.subplots(rows, cols, squeeze=False, **kwargs)
 
 
 def rate_axes(ax, rates, label: str = "η"):
-    """Log–log axes with the rates of a convergence study as the only x ticks."""
+    """Log–log axes with the rates of a convergence study as the only x ticks.
+
+    Args:
+        ax: the matplotlib axes to set up.
+        rates: the step sizes, positive, used as the x ticks.
+        label: the x axis label.
+    """
     ax.set_xscale("log")
     ax.set_yscale("log")
     labels = [str(int(r)) if float(r).is_integer() else f"{r:.3g}" for r in rates]  # 1024, not 1.02e+03
@@ -79,7 +126,19 @@ def rate_axes(ax, rates, label: str = "η"):
 def side_by_side(a: Trajectory, b: Trajectory, labels=("discrete", "SDE"), coords: Optional[Sequence[int]] = None,
                  paths: int = 3, paired: bool = False):
     """One column per coordinate: above, mean ± std of each (with ``paths`` sample paths); below, the
-    difference of means E x_a − E x_b with its 95% Monte Carlo band."""
+    difference of means E x_a − E x_b with its 95% Monte Carlo band.
+
+    Args:
+        a: the first Trajectory.
+        b: the second Trajectory (differences are a − b).
+        labels: the legend labels of a and b.
+        coords: the state coordinates to show; None for the first four at most.
+        paths: sample paths drawn per side and coordinate.
+        paired: whether run k of a and b share their noise (paired standard errors).
+
+    Returns:
+        The Figure, two rows by one column per coordinate.
+    """
     a, b = align(a, b)
     coords = list(range(min(a.states.shape[-1], 4)) if coords is None else coords)
     diff = compare(a, b, phi=lambda x: x[..., coords], paired=paired)
@@ -106,7 +165,8 @@ def weak_order_points(ax, points, label, color):
     Args:
         ax: the axes.
         points: the study's points.
-        label, color: the line's.
+        label: the line's legend label.
+        color: the line's colour.
     """
     etas = np.array([p["eta"] for p in points])
     err = np.array([p["error"] for p in points])

@@ -18,7 +18,19 @@ from analysis.compare import moments
 def settled_from(traj, tail: float = 0.25, level: float = 0.05):
     """The first record index s from which the ensemble means of x_i and x_i² stay within Monte Carlo
     error of their means over the last ``tail`` of the records; None if the ensemble still moves
-    there (the test's only violations are then in the tail itself)."""
+    there (the test's only violations are then in the tail itself).
+
+    Args:
+        traj: the ensemble's Trajectory, states `[T, K, d]`.
+        tail: the fraction of the last records taken as the stationary reference, in (0, 1).
+        level: the test's family-wise level, Bonferroni-corrected over the records and moments.
+
+    Returns:
+        The record index s (an int), or None.
+
+    Raises:
+        ValueError: with fewer than two finite runs or a tail of fewer than two records.
+    """
     values = moments(traj.states.double())  # [T, K, 2d]
     values = values[:, values.isfinite().all(-1).all(0)]  # runs finite throughout
     T, K, n = values.shape
@@ -38,7 +50,15 @@ def settled_from(traj, tail: float = 0.25, level: float = 0.05):
 
 def pooled(traj, start: int) -> torch.Tensor:
     """The states of every run over the records ``start:``, [N, d], runs with a non-finite state left out
-    (samples of the stationary law, correlated in time within each run)."""
+    (samples of the stationary law, correlated in time within each run).
+
+    Args:
+        traj: the ensemble's Trajectory, states `[T, K, d]`.
+        start: the first record of the window.
+
+    Returns:
+        The pooled states [N, d], N = (T − start)·(runs kept).
+    """
     window = traj.states[start:]
     keep = window.isfinite().all(-1).all(0)
     return window[:, keep].reshape(-1, window.shape[-1])

@@ -53,11 +53,14 @@ def study(game, x0, update, orders, etas, K: int, batch: int, seed: int, log, ho
     """{order: [per-η points (``coupled_point``)]} of the SMEs ``orders`` of one update rule at the rates ``etas``.
 
     Args:
-        game: the game; x0 [d] the common start.
+        game: the game.
+        x0: the common start [d].
         update: the update rule (a name or a rule object).
         orders: the SME orders ("1", "2", "2s").
         etas: the rates.
-        K, batch, seed: chain runs, batch size, seed of the streams.
+        K: the chain's runs.
+        batch: the batch size.
+        seed: the streams' seed (the coupled noise uses seed + 1).
         log: a callable taking a line of progress.
         horizon: the time T of the comparison.
 
@@ -99,10 +102,13 @@ def coupled_point(chain: torch.Tensor, sde, start, horizon: float, refined: dict
 
     Args:
         chain: the chain's end states [K, d].
-        sde: the SDE; start its initial state.
+        sde: the SDE.
+        start: its initial state.
         horizon: the time of the comparison.
         refined: ``refine``'s increments.
-        eta: the point's rate; label and log name it in the progress line.
+        eta: the point's rate.
+        label: the point's name in the progress line.
+        log: a callable taking that line.
 
     Returns:
         {"eta", "error", "se", "bias", "kept", "why"}: the error, its standard error, the solver's bias (the two
@@ -123,7 +129,9 @@ def why_dropped(error: float, se: float, bias: float):
     of it), or None where it counts.
 
     Args:
-        error, se, bias: the point's error, standard error and solver bias.
+        error: the point's weak error.
+        se: its Monte Carlo standard error.
+        bias: the solver's bias at the point.
 
     Returns:
         The reason, or None.
@@ -163,10 +171,12 @@ def scaling_points(sde, x0, horizon: float, ls, K: int, seed: int, log) -> list:
     bounded against a quarter), as ``study`` does for the SMEs.
 
     Args:
-        sde: an SDE of an optimiser with state (``sde.momentum``); x0 the start.
+        sde: an SDE of an optimiser with state (``sde.momentum``).
+        x0: the start.
         horizon: the time of the comparison.
         ls: the chain's parameters ℓ.
-        K, seed: runs and seed.
+        K: the runs per ℓ.
+        seed: the streams' base seed (offset by ℓ).
         log: a callable taking a line of progress.
 
     Returns:

@@ -31,7 +31,12 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 @dataclass(frozen=True)
 class GameConfig:
-    """Which game, and the options its constructor takes."""
+    """Which game, and the options its constructor takes.
+
+    Attributes:
+        name: the game's name in ``games.GAMES``.
+        options: the keyword arguments of its constructor (``game.<option>`` keys).
+    """
 
     name: str = "gaussian"
     options: Dict[str, Any] = field(default_factory=dict)
@@ -45,7 +50,14 @@ class GameConfig:
 
 @dataclass(frozen=True)
 class PlayerConfig:
-    """One player's optimiser (with its options), rate scale c and weight decay."""
+    """One player's optimiser (with its options), rate scale c and weight decay.
+
+    Attributes:
+        optimizer: the optimiser's name (``games.optim``).
+        scale: the rate scale c > 0 (η_player = c·η_k).
+        weight_decay: the weight decay, ≥ 0.
+        options: the optimiser's options.
+    """
 
     optimizer: str = "sgd"
     scale: float = 1.0
@@ -53,6 +65,18 @@ class PlayerConfig:
     options: Dict[str, Any] = field(default_factory=dict)
 
     def player(self, field: str, center=0.0) -> Player:
+        """The ``games.sga.Player`` these settings describe, validated.
+
+        Args:
+            field: the player's dotted key ("sga.gen" or "sga.disc"), named by a ConfigError.
+            center: the player's FDR centre c₀, a number or a tensor of its dimension.
+
+        Returns:
+            The Player.
+
+        Raises:
+            ConfigError: for a non-positive scale, a negative weight decay or a bad optimiser.
+        """
         check_positive(f"{field}.scale", self.scale)
         check_positive(f"{field}.weight_decay", self.weight_decay, allow_zero=True)
         opt = make_optimizer(self.optimizer, field=f"{field}.optimizer", **self.options)
@@ -62,7 +86,22 @@ class PlayerConfig:
 @dataclass(frozen=True)
 class SGAConfig:
     """Discrete training: update rule (with its options), reference rate η and its schedule, batches,
-    SVAG's l, players."""
+    SVAG's l, players.
+
+    Attributes:
+        update: the update rule's name (``games.rules.RULES``).
+        n_d: discriminator steps per iteration, for the rules that take it.
+        lr: the reference rate η > 0.
+        steps: the number of iterations.
+        batch_size: samples per gradient evaluation.
+        shared_batch: one minibatch for the whole iteration instead of one per batch key and player.
+        svag: SVAG's l ≥ 1 (1: plain training).
+        schedule: the rate schedule's name (``games.schedules``).
+        schedule_options: its options.
+        gen: the generator's settings.
+        disc: the discriminator's settings.
+        update_options: the rule's options (``sga.<option>`` keys).
+    """
 
     update: str = "sim"
     n_d: int = 1
@@ -87,7 +126,15 @@ class SGAConfig:
         make_schedule(self.schedule, self.lr, field="sga.schedule", **self.schedule_options)
 
     def build(self, game, centers=(0.0, 0.0)) -> SGA:
-        """The trainer; ``centers`` are the players' FDR centres c₀ (see games.sga.Player)."""
+        """The trainer; ``centers`` are the players' FDR centres c₀ (see games.sga.Player).
+
+        Args:
+            game: the game to train (``GameConfig.build``'s).
+            centers: (c₀ of θ, c₀ of ω), each a number or a tensor of the player's dimension.
+
+        Returns:
+            The SGA.
+        """
         lr = make_schedule(self.schedule, self.lr, field="sga.schedule", **self.schedule_options)
         return SGA(game, lr=lr, update=self.update, n_d=self.n_d, batch_size=self.batch_size,
                    shared_batch=self.shared_batch, svag=self.svag, gen=self.gen.player("sga.gen", centers[0]),
@@ -98,7 +145,19 @@ class SGAConfig:
 class RunConfig:
     """The ensemble (K paths, seed, recording interval, device and dtype) and how it runs
     (``games.execution``): worker processes, threads (0: chosen from the work per step), the divergence
-    bound and the seconds between checkpoints."""
+    bound and the seconds between checkpoints.
+
+    Attributes:
+        paths: the number of runs K.
+        seed: the ensemble's seed, ≥ 0.
+        record_every: iterations between records.
+        device: the torch device ("cpu", "cuda"…).
+        dtype: "float64" or "float32".
+        workers: the worker processes.
+        threads: CPU threads per worker (0: chosen from the work per step).
+        blowup: a run is diverged once max_i |x_i| exceeds blowup · max(1, max_i |x_{0,i}|), > 1.
+        checkpoint_every: seconds between checkpoints (0: at every opportunity).
+    """
 
     paths: int = 256
     seed: int = 0
@@ -138,6 +197,14 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """The whole configuration: the game, its discrete training and the ensemble's run.
+
+    Attributes:
+        game: the ``game.*`` keys.
+        sga: the ``sga.*`` keys.
+        run: the ``run.*`` keys.
+    """
+
     game: GameConfig = field(default_factory=GameConfig)
     sga: SGAConfig = field(default_factory=SGAConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -155,7 +222,19 @@ class Config:
 
 # -- building from dictionaries, TOML and --set ------------------------------------------------------
 def from_dict(tree: dict, cls=Config, prefix: str = ""):
-    """Build ``cls`` from nested dictionaries; unknown keys raise ConfigError naming them."""
+    """Build ``cls`` from nested dictionaries; unknown keys raise ConfigError naming them.
+
+    Args:
+        tree: nested {key: value or section}, as in a TOML file.
+        cls: the dataclass to build (Config or one of its sections).
+        prefix: the dotted path of ``tree``, prepended to keys in error messages.
+
+    Returns:
+        An instance of ``cls``, validated.
+
+    Raises:
+        ConfigError: for an unknown key, a value of the wrong type, or an invalid value.
+    """
     known = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in tree.items():

@@ -23,7 +23,16 @@ DEFAULT_OUT = Path("docs/gallery")
 
 def thumbnail(source: Path, target: Path, width: int = WIDTH) -> Path:
     """``source`` scaled to fit a ``width``-pixel square (never up), as an optimised 8-bit-palette PNG at
-    ``target``."""
+    ``target``.
+
+    Args:
+        source: the image to shrink.
+        target: the PNG to write (its directory is created).
+        width: the side in pixels of the square the image must fit.
+
+    Returns:
+        ``target``.
+    """
     with Image.open(source) as image:
         image = image.convert("RGB")
         scale = min(1.0, width / image.width, width / image.height)
@@ -35,7 +44,15 @@ def thumbnail(source: Path, target: Path, width: int = WIDTH) -> Path:
 
 
 def gallery_figure(name: str, run_dir: Path) -> Path:
-    """The figure of entry ``name`` that the gallery shows, from its run directory."""
+    """The figure of entry ``name`` that the gallery shows, from its run directory.
+
+    Args:
+        name: the catalog entry's name.
+        run_dir: the directory its run wrote.
+
+    Returns:
+        The path of the figure's PNG in ``run_dir``.
+    """
     chosen = catalog.get(name).gallery
     if not chosen:
         report = (run_dir / "report.md").read_text()
@@ -44,7 +61,18 @@ def gallery_figure(name: str, run_dir: Path) -> Path:
 
 
 def make_gallery(names=None, out: Path = DEFAULT_OUT, quick: bool = True, overrides=None, quiet: bool = False) -> list:
-    """Run each entry of ``names`` (default: the whole catalog) and write its gallery image; the paths."""
+    """Run each entry of ``names`` (default: the whole catalog) and write its gallery image; the paths.
+
+    Args:
+        names: the entries' names; None for the whole catalog.
+        out: the directory the images are written to, as NAME.png.
+        quick: whether each entry runs its ``--quick`` variant.
+        overrides: {dotted key: value} applied to every entry's configuration.
+        quiet: whether to silence the runs' progress messages.
+
+    Returns:
+        The paths of the images written, in the entries' order.
+    """
     written = []
     for name in names or list(catalog.catalog()):
         with tempfile.TemporaryDirectory() as scratch:

@@ -6,7 +6,12 @@ from pathlib import Path
 
 
 def show(out, *names) -> None:
-    """Display the entry's figures NAME.png from its output directory ``out`` (in a notebook)."""
+    """Display the entry's figures NAME.png from its output directory ``out`` (in a notebook).
+
+    Args:
+        out: the entry's output directory.
+        *names: the figures' names, without ``.png``.
+    """
     from IPython.display import Image, display
 
     for name in names:
@@ -14,7 +19,15 @@ def show(out, *names) -> None:
 
 
 def key_figures(out, *names) -> dict:
-    """Print the named keys of the entry's summary.json and return the whole summary."""
+    """Print the named keys of the entry's summary.json and return the whole summary.
+
+    Args:
+        out: the entry's output directory.
+        *names: the keys to print.
+
+    Returns:
+        The whole summary, {key: value}.
+    """
     summary = json.loads((Path(out) / "summary.json").read_text())
     for name in names:
         value = summary.get(name)

@@ -16,6 +16,13 @@ class Report:
     """Collects an experiment's sections, figures and key figures, and writes them into ``out``."""
 
     def __init__(self, out, title: str, quiet: bool = False):
+        """A report written into ``out``, created if need be; its clock (``wall_time_s``) starts now.
+
+        Args:
+            out: the run directory.
+            title: the report's title, the heading of report.md.
+            quiet: whether ``log`` stays silent.
+        """
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.title, self.quiet = title, quiet
@@ -27,11 +34,22 @@ class Report:
             print(message, flush=True)
 
     def text(self, markdown: str, first: bool = False) -> None:
-        """A section of report.md, after the others (or before them: ``first``, for a lead paragraph)."""
+        """A section of report.md, after the others (or before them: ``first``, for a lead paragraph).
+
+        Args:
+            markdown: the section's Markdown text.
+            first: whether it goes before the others.
+        """
         self.sections.insert(0 if first else len(self.sections), markdown.strip())
 
     def figure(self, fig, name: str, caption: str) -> None:
-        """Save ``fig`` as NAME.png and NAME.pdf and cite it in the report."""
+        """Save ``fig`` as NAME.png and NAME.pdf and cite it in the report.
+
+        Args:
+            fig: the matplotlib figure (closed once saved).
+            name: the files' stem, NAME.png and NAME.pdf in ``out``.
+            caption: the caption in the report.
+        """
         fig.tight_layout()
         for suffix, options in (("png", {"dpi": 110}), ("pdf", {})):
             buffer = io.BytesIO()
@@ -41,19 +59,39 @@ class Report:
         self.sections.append(f"![{caption}]({name}.png)\n\n*{caption}*")
 
     def trajectory(self, traj: Trajectory, name: str) -> None:
-        """Save ``traj``; if it was stopped by Ctrl-C, pass the interrupt on once it is on disk."""
+        """Save ``traj``; if it was stopped by Ctrl-C, pass the interrupt on once it is on disk.
+
+        Args:
+            traj: the Trajectory.
+            name: its directory's name under ``out``/trajectories.
+
+        Raises:
+            KeyboardInterrupt: if ``traj`` records an interruption, once it is saved.
+        """
         traj.save(self.out / "trajectories" / name)
         if traj.metadata.get("interrupted") is not None:
             raise KeyboardInterrupt
 
     def key(self, name: str, value) -> None:
-        """One figure of ``summary.json``: a number (NaN/inf stored as null), string or bool."""
+        """One figure of ``summary.json``: a number (NaN/inf stored as null), string or bool.
+
+        Args:
+            name: the key.
+            value: a number, string or bool (a non-finite float is stored as null).
+        """
         if isinstance(value, float) and not math.isfinite(value):
             value = None
         self.summary[name] = value
 
     def interval(self, name: str, value: float, low: float, high: float) -> None:
-        """A figure with its confidence interval: ``name``, ``name_low`` and ``name_high``."""
+        """A figure with its confidence interval: ``name``, ``name_low`` and ``name_high``.
+
+        Args:
+            name: the key.
+            value: the estimate.
+            low: the interval's lower bound.
+            high: the interval's upper bound.
+        """
         self.key(name, value)
         self.key(f"{name}_low", low)
         self.key(f"{name}_high", high)

@@ -36,7 +36,20 @@ def writable(out: Path) -> Path:
 def prepare(out: Path, identity: dict, fresh: bool, every: float) -> Checkpoints:
     """The checkpoints of the run ``identity`` ({"entry", "quick", "config"}) in ``out``: those of an
     unfinished run of the same identity (resumed), else a new, empty store (``fresh`` discards an
-    unfinished run; without it, one of another identity is refused naming the first differing key)."""
+    unfinished run; without it, one of another identity is refused naming the first differing key).
+
+    Args:
+        out: the run directory.
+        identity: {"entry": name, "quick": bool, "config": the configuration as a dictionary}.
+        fresh: whether to discard an unfinished run there.
+        every: seconds between checkpoints (0: at every opportunity).
+
+    Returns:
+        The Checkpoints, ``resuming`` when an unfinished run goes on.
+
+    Raises:
+        ConfigError: if ``out`` holds an unfinished run of another identity and ``fresh`` is not set.
+    """
     state = Path(out) / STATE
     held = _read(state / "run.json")
     if held is not None and not held.get("finished") and not fresh:
@@ -55,7 +68,18 @@ def prepare(out: Path, identity: dict, fresh: bool, every: float) -> Checkpoints
 def resumable(out: Path, identity: dict, run, fresh: bool = False, address=None):
     """A context that runs ``identity``'s loops as ``run`` (a ``RunConfig``) says, checkpointed in ``out``
     (resumed if ``out`` holds its unfinished run, see ``prepare``), and marks the run finished on leaving
-    without an error. It yields the checkpoints (``resuming``: whether an unfinished run goes on)."""
+    without an error. It yields the checkpoints (``resuming``: whether an unfinished run goes on).
+
+    Args:
+        out: the run directory.
+        identity: {"entry": name, "quick": bool, "config": the configuration as a dictionary}.
+        run: the RunConfig saying how the loops run (workers, threads, divergence bound, checkpoint interval).
+        fresh: whether to discard an unfinished run there.
+        address: the Ray cluster's address for worker processes; None for this machine.
+
+    Yields:
+        The Checkpoints.
+    """
     checkpoints = prepare(out, identity, fresh, run.checkpoint_every)
     with using(**run.execution(checkpoints=checkpoints, address=address)):
         yield checkpoints
@@ -70,7 +94,16 @@ def finish(out: Path) -> None:
 
 
 def first_difference(a, b, prefix: str = "") -> Optional[str]:
-    """The first dotted key at which the nested dictionaries ``a`` and ``b`` differ (None if equal)."""
+    """The first dotted key at which the nested dictionaries ``a`` and ``b`` differ (None if equal).
+
+    Args:
+        a: the first value (a nested dictionary, or a leaf).
+        b: the second value.
+        prefix: the dotted path of a and b, prepended to the key found.
+
+    Returns:
+        The dotted key, or None.
+    """
     if isinstance(a, dict) and isinstance(b, dict):
         for key in sorted(set(a) | set(b), key=str):
             found = first_difference(a.get(key), b.get(key), f"{prefix}{key}.")

@@ -16,7 +16,24 @@ def reproduce(name: str, quick: bool = False, out=None, overrides=None, quiet: b
     An unfinished run of the same entry and configuration in ``out`` is resumed from its checkpoints
     (``gandyn.rundir``), to the same results; ``fresh`` starts over instead. The loops run as the
     ``run.*`` keys say (``games.execution``): worker processes (on the Ray cluster at ``address``),
-    threads, the divergence bound, checkpoints every ``run.checkpoint_every`` seconds."""
+    threads, the divergence bound, checkpoints every ``run.checkpoint_every`` seconds.
+
+    Args:
+        name: the catalog entry's name.
+        quick: whether to apply the entry's ``--quick`` overrides.
+        out: the output directory; None for runs/NAME.
+        overrides: {dotted key: value} of configuration keys, on top of the entry's defaults.
+        quiet: whether to silence progress messages.
+        fresh: whether to discard an unfinished run in ``out`` instead of resuming it.
+        address: the Ray cluster's address for worker processes; None for this machine.
+
+    Returns:
+        The output directory.
+
+    Raises:
+        ConfigError: for an unknown entry, a bad key or value, or an ``out`` that cannot be used.
+        KeyboardInterrupt: if interrupted, once what was computed is written.
+    """
     experiment = catalog.get(name)
     config = experiment.config(quick, dict(overrides or {}))
     out = rundir.writable(out or Path("runs") / name)

@@ -73,7 +73,15 @@ class MissingRay(MissingExtra):
 # ---------------------------------------------------------------------------- one trial
 
 def schedules_of(config: dict, budget: int) -> Dict[str, Schedule]:
-    """The schedule {"theta": …, "omega": …} of each player for a trial config and a budget."""
+    """The schedule {"theta": …, "omega": …} of each player for a trial config and a budget.
+
+    Args:
+        config: the trial's config, with ``<player>_lr`` (> 0) and ``<player>_decay`` ("constant" or "step").
+        budget: the number of iterations, ≥ 1 (the step decay's milestones are at its half and three quarters).
+
+    Returns:
+        {"theta": Schedule, "omega": Schedule}.
+    """
     budget = check_int("budget", budget)
     half = max(1, budget // 2)
     milestones = [half, max(half + 1, 3 * budget // 4)]
@@ -108,7 +116,18 @@ def trial_progress(config: dict) -> Iterator[dict]:
 
 
 def build_game(name: str, hidden):
-    """The swept game ``name`` ("mixture" or "digits") with ``hidden`` widths."""
+    """The swept game ``name`` ("mixture" or "digits") with ``hidden`` widths.
+
+    Args:
+        name: "mixture" or "digits".
+        hidden: the hidden widths of both networks.
+
+    Returns:
+        The MixtureGAN (on the 8-mode ring) or the DigitsGAN, NS-GAN loss.
+
+    Raises:
+        ConfigError: for another name.
+    """
     if name == "digits":
         return DigitsGAN(loss="ns-gan", latent=LATENT, hidden=tuple(hidden))
     if name == "mixture":
@@ -118,7 +137,19 @@ def build_game(name: str, hidden):
 
 def evaluate(game, params: dict, latents: torch.Tensor, targets: torch.Tensor, step: int,
              per_run: bool = False) -> dict:
-    """The metrics of the runs at ``params`` (see the module docstring)."""
+    """The metrics of the runs at ``params`` (see the module docstring).
+
+    Args:
+        game: the trial's game (MixtureGAN or DigitsGAN).
+        params: {"theta": [runs, p], "omega": [runs, d − p]}, the players' parameters.
+        latents: each run's evaluation latents [runs, EVAL, z_dim].
+        targets: each run's target samples [runs, EVAL, 2] (unused for the digits GAN).
+        step: the iteration reached, reported as ``step``.
+        per_run: whether to add ``per_run``, each run's metric.
+
+    Returns:
+        {"step", the game's metric (inf if a run diverged), its extras, "diverged", and "per_run" if asked}.
+    """
     with torch.no_grad():
         finite = torch.stack([torch.isfinite(v).all(-1) for v in params.values()]).all(0)
         if isinstance(game, DigitsGAN):
@@ -157,6 +188,22 @@ def ray_sweep(out: Path, budget: int, *, samples: int = 8, runs: int = 8, addres
     ``quiet`` and refuses other values of the settings in ``FIXED``. Raises ConfigError for a bad setting, MissingRay
     without Ray, RuntimeError if trials failed and KeyboardInterrupt if Tune was interrupted (Ctrl-C):
     trials.jsonl then holds those that finished, and calling again resumes the rest.
+
+    Args:
+        out: the sweep's directory.
+        budget: iterations per trial.
+        samples: the number of trials.
+        runs: GANs trained per trial.
+        address: the Ray cluster's address; None for this machine.
+        seed: the seed of the configurations drawn and of every trial's runs.
+        device: the torch device the trials train on.
+        quiet: whether to silence Ray and Tune.
+        max_concurrent: the most trials running at once; None for one per CPU.
+        hidden: the hidden widths of both networks.
+        game: "mixture" or "digits".
+
+    Returns:
+        The finished trials' records (as in trials.jsonl), best first.
     """
     out = Path(out).resolve()
     spec = _spec(budget, samples, runs, seed, device, hidden, max_concurrent, game)

@@ -37,7 +37,15 @@ RECORD = 20
 
 
 def tune(args, overrides: dict) -> Path:
-    """Run ``gandyn tune`` for parsed ``args`` (game, budget, method, …) and configuration ``overrides``."""
+    """Run ``gandyn tune`` for parsed ``args`` (game, budget, method, …) and configuration ``overrides``.
+
+    Args:
+        args: the parsed command line (``game``, ``budget``, ``method``, ``runs``, ``out``, ``quiet``…).
+        overrides: {dotted key: value} of configuration keys.
+
+    Returns:
+        The run directory.
+    """
     method = check_choice("--method", args.method, METHODS)
     out = rundir.writable(args.out or Path("runs") / f"tune-{args.game}-{method}")
     report = Report(out, f"Schedule for {args.game} by {method}", quiet=args.quiet)
