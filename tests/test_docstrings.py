@@ -59,7 +59,8 @@ def problems(function, where: str, cls=None) -> list:
     doc = inspect.getdoc(function) or ""
     if function.__name__ == "__init__" and cls is not None:
         doc += inspect.getdoc(cls) or ""  # a class may document its constructor's arguments (dataclasses must)
-    found = [] if "Args:" in doc else [f"{where}: no Args"]
+    documented = "Args:" in doc or (function.__name__ == "__init__" and "Attributes:" in doc)
+    found = [] if documented else [f"{where}: no Args"]
     if function.__name__ != "__init__" and returns_value(function) and "Returns:" not in doc and "Yields:" not in doc:
         found.append(f"{where}: no Returns")
     return found
