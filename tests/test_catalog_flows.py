@@ -1,6 +1,8 @@
 """The flow catalog entries in --quick mode: their summary keys land in the ranges THEORY §3 and §5 expect."""
 import json
 
+import pytest
+
 from gandyn.cli import main
 
 
@@ -9,6 +11,7 @@ def quick(name, tmp_path) -> dict:
     return json.loads((tmp_path / "summary.json").read_text())
 
 
+@pytest.mark.slow
 def test_modified_ode_orders(tmp_path):
     summary = quick("modified-ode", tmp_path)
     for update in ("sim", "alt"):
@@ -19,6 +22,7 @@ def test_modified_ode_orders(tmp_path):
     assert (tmp_path / "modified_ode.png").exists()
 
 
+@pytest.mark.slow
 def test_dual_flow_limit_is_first_order(tmp_path):
     summary = quick("dual-flow-limit", tmp_path)
     assert 0.8 <= summary["slope_dual_limit"] <= 1.2, summary
@@ -26,6 +30,7 @@ def test_dual_flow_limit_is_first_order(tmp_path):
         assert summary[f"slope_dual_limit_{system}_low"] <= 1.0 + 0.2 and summary[f"slope_dual_limit_{system}"] > 0.8
 
 
+@pytest.mark.slow
 def test_gradient_layer_entry_reaches_the_ring(tmp_path):
     """Both generators end far below the start's MMD² (about 0.7); the gradient layer covers most of
     the 8 modes, the parametric generator (still improving at 1000 updates) at least half."""

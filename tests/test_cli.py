@@ -55,6 +55,7 @@ def test_list_names_the_catalog(capsys):
     assert "dirac-phase" in out and "overview" in out
 
 
+@pytest.mark.slow
 def test_dirac_phase_quick_eigenvalues(tmp_path):
     assert main(["reproduce", "dirac-phase", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -63,6 +64,7 @@ def test_dirac_phase_quick_eigenvalues(tmp_path):
     assert (tmp_path / "dirac_phase.png").exists() and (tmp_path / "report.md").exists()
 
 
+@pytest.mark.slow
 def test_run_quick_writes_a_report(tmp_path):
     assert main(["run", "--quick", "--quiet", "--out", str(tmp_path), "--set", "run.paths=32",
                  "--set", "sga.steps=600"]) == 0
@@ -77,6 +79,7 @@ def test_run_quick_writes_a_report(tmp_path):
     assert summary["sme2_mean_gap"] < summary["sme1_mean_gap"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("game", ["dirac", "bilinear", "onelayer", "mixture"])
 def test_run_works_for_every_game(game, tmp_path):
     assert main(["run", "--quick", "--quiet", "--out", str(tmp_path), "--set", f"game.name={game}",

@@ -30,6 +30,7 @@ def load_hooks():
     return module
 
 
+@pytest.mark.slow
 def test_site_builds_in_strict_mode(tmp_path):
     """`mkdocs build --strict` (what `make docs` runs) passes and leaves no token unreplaced."""
     pytest.importorskip("mkdocs")

@@ -123,6 +123,7 @@ def test_sde_relation_balances_under_the_exact_invariant_measure_and_not_under_a
     assert abs(wrong.value - 1) > 10 * wrong.se and abs(wrong.value - 1) > 0.2
 
 
+@pytest.mark.slow
 def test_fdr_entry_quick(tmp_path):
     """The catalog entry at a small size writes its keys, figures and a ratio near 1 for both players."""
     import json

@@ -99,6 +99,7 @@ def test_unstable_linearisations_are_named():
         sde_covariance(SME(SGA(unstable, lr=0.01, batch_size=2)), unstable.equilibrium())
 
 
+@pytest.mark.slow
 def test_invariant_measure_entry(tmp_path):
     """--quick: the issue's expected slopes (about 1, 1–1.2, 2–2.3), the chain within Monte Carlo error of
     the discrete Lyapunov solution, and on the nonlinear game SME-1's stationary law measurably off

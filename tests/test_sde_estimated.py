@@ -1,6 +1,7 @@
 """Reference-batch estimates of the SME coefficients, and a user-defined game through the SDE path."""
 import math
 
+import pytest
 import torch
 
 from games import SGA, Custom, GaussianGame, Player
@@ -41,6 +42,7 @@ def linear_custom_game():
                   sample=lambda K, B, gen: 1.0 + gen.normal(B, 2))
 
 
+@pytest.mark.slow
 def test_custom_game_through_the_sde_path():
     game = linear_custom_game()
     x = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))

@@ -35,6 +35,7 @@ def test_same_seed_same_trajectory():
         assert torch.equal(a[name], b[name])
 
 
+@pytest.mark.slow
 def test_bilinear_simultaneous_spirals_out_alternating_stays_bounded():
     game = BilinearGame(noise_offset=0.0)  # L = θω: a pure rotation field
     x0 = torch.tensor([1.0, 0.0])

@@ -24,6 +24,7 @@ def test_weak_error_against_sme1_falls_with_l_on_a_linear_game():
     assert runs[8].times[-1].item() == pytest.approx(1.5, rel=1e-12) == runs[1].times[-1].item()
 
 
+@pytest.mark.slow
 def test_svag_entry(tmp_path):
     assert main(["reproduce", "svag", "--quick", "--quiet", "--out", str(tmp_path), "--set", "run.paths=1500"]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())

@@ -56,6 +56,7 @@ def test_without_ray_the_message_says_how_to_install_it(tmp_path, monkeypatch):
     assert isinstance(error.value, ImportError)
 
 
+@pytest.mark.slow
 def test_ray_sweep_streams_its_trials_and_resumes(tmp_path, ray_down):
     pytest.importorskip("ray")
     settings = dict(budget=4, samples=2, runs=2, hidden=(8,), quiet=True)

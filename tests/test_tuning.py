@@ -39,6 +39,7 @@ def _overrides(settings: dict) -> list:
     return [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["moments", "surrogate"])
 def test_tune_writes_a_validated_schedule(method, tmp_path):
     assert main(["tune", "--game", "gaussian", "--budget", "300", "--method", method, "--runs", "100", "--quiet",
@@ -57,6 +58,7 @@ def test_tune_names_bad_input(capsys, tmp_path):
     assert "--method" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_lr_schedule_entry_beats_its_baselines(tmp_path):
     """At a reduced size (1000 iterations, 300 runs) the moment-optimised schedule still beats the best
     constant rate and step decay on discrete training."""
