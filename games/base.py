@@ -112,7 +112,7 @@ class Game:
             (L_G, L_D), each [K, B]: sample b's loss of the generator (which θ minimises) and of the
             discriminator (which ω minimises) in run k.
         """
-        raise NotImplementedError(f"{self.name} gives minibatch losses only")
+        raise NotAvailable(f"{self.name} gives minibatch losses only")
 
     def losses(self, theta, omega, batch) -> Tuple[torch.Tensor, torch.Tensor]:
         """Minibatch losses (L̂_G, L̂_D), each [K].
@@ -214,7 +214,7 @@ class Game:
         """
         try:
             return getattr(self, what)(*args, **kwargs)
-        except NotImplementedError:
+        except NotAvailable:  # not a bare NotImplementedError: a missing implementation is a bug, not an absence
             return None
 
     # -- closed forms, where a game has them ---------------------------------------------------
@@ -278,7 +278,7 @@ class Game:
         Returns:
             w [K, m], in the columns of ``gradient_noise_factor``.
         """
-        raise NotImplementedError(f"{self.name} cannot turn its minibatches into Brownian increments")
+        raise NotAvailable(f"{self.name} cannot turn its minibatches into Brownian increments")
 
     def gradient_covariance(self, x: torch.Tensor, B: int) -> torch.Tensor:
         """Σ_B(x) = F Fᵀ [K, d, d] (dense: for small games, tests and Lyapunov equations).

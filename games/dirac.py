@@ -118,7 +118,7 @@ class DiracGAN(Game):
     def expected_field(self, x):
         """(−ψ f'(ψθ), θ f'(ψθ) − R'(ψ)); NS-GAN's generator term is −ψ f'(−ψθ). Needs σ = 0 unless WGAN."""
         if self.noise > 0 and not is_linear(self.loss):
-            raise NotImplementedError("the GAN field with instance noise has no closed form")
+            raise NotAvailable("the GAN field with instance noise has no closed form")
         theta, psi = x[:, :1], x[:, 1:]
         g_arg = -psi * theta if self.loss == "ns-gan" else psi * theta
         v_theta = -psi * self.fprime(g_arg)
@@ -156,7 +156,7 @@ class DiracGAN(Game):
 
     def _check_linear_noise(self):
         if self.noise > 0 and not is_linear(self.loss):
-            raise NotImplementedError("the GAN field with instance noise has no closed-form covariance; "
+            raise NotAvailable("the GAN field with instance noise has no closed-form covariance; "
                                       "use loss = wgan (linear in the noise) or sde.estimated")
 
     def flow_eigenvalues(self) -> list:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import Game, gaussian_quadratic_factor
+from .base import Game, NotAvailable, gaussian_quadratic_factor
 from .errors import ConfigError, check_choice, check_int, check_positive
 from .gaussian import GaussianLaw
 from .random import Streams
@@ -92,11 +92,11 @@ class OneLayerGAN(Game):
 
     def _linear_only(self, what: str):
         if self.activation != "linear":
-            raise NotImplementedError(f"onelayer: {what} is closed-form for activation 'linear' only")
+            raise NotAvailable(f"onelayer: {what} is closed-form for activation 'linear' only")
 
     def _population_only(self, what: str):
         if self.samples:
-            raise NotImplementedError(f"onelayer: {what} is closed-form for the population game (samples = 0)")
+            raise NotAvailable(f"onelayer: {what} is closed-form for the population game (samples = 0)")
 
     def sample(self, K: int, B: int, generator: Streams):
         """(z_real, z_fake), each [K, B, k] standard normal; z_real from the runs' training sets if

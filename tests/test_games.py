@@ -210,6 +210,17 @@ def test_games_declare_what_they_offer_and_name_what_they_do_not():
     assert MixtureGAN().offered("equilibrium") is None
 
 
+def test_offered_lets_a_missing_implementation_through():
+    """Only NotAvailable means "not offered": a bare NotImplementedError is a bug and must surface."""
+
+    class Broken(BilinearGame):
+        def equilibrium(self):
+            raise NotImplementedError
+
+    with pytest.raises(NotImplementedError):
+        Broken().offered("equilibrium")
+
+
 def test_presets_are_their_options_and_unknown_ones_are_named():
     assert GaussianGame.preset("damped") == GaussianGame(mean=0.5, std=0.5, ridge=1.0, mu0=0.0, sigma0=1.0)
     assert GaussianGame.preset("damped", sigma0=0.3) == GaussianGame.preset("damped-narrow")
