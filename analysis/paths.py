@@ -34,7 +34,8 @@ def distance_to_flow(game, x0, distance, tau: float, horizon: float, alpha: floa
     expected field, and the flow ẋ = (V_θ, αV_ω)); the times stop where training diverged.
 
     Args:
-        game: a game of ``flows.dual``; x0 [1, d] the start.
+        game: a game of ``flows.dual``.
+        x0: the start, [1, d].
         distance: (a, b) ↦ [T, K], as ``generator_w2`` or ``particle_rms`` give.
         tau: the rate.
         horizon: T.

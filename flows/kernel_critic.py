@@ -45,6 +45,8 @@ from games.driver import Stepper, drive
 from games.errors import ConfigError, check_choice, check_int, check_positive
 from games.linalg import symmetric_expm_multiply
 from games.maths.kernels import rbf_kernel
+from games.optim import Adam
+from games.random import Streams
 from games.trajectory import Trajectory
 
 KERNELS = ("rbf", "ntk", "relu-ntk")
@@ -419,14 +421,14 @@ def ga_ntk_generator(game, real: torch.Tensor, steps: int, *, K: int, lr: float 
         kernel: the critic's kernel (``gram``).
         bandwidth: the kernel's bandwidth.
         fakes: generator samples per step.
+        seed: the seed of the runs' streams.
         record_every: rows every that many steps.
+        dtype: the floating dtype of the parameters and streams.
+        progress: whether to show a progress bar.
 
     Returns:
         The Trajectory of θ [T, K, p], with the loss as an observable.
     """
-    from games.optim import Adam
-    from games.random import Streams
-
     streams = Streams.from_seed(seed, check_int("run.paths", K), dtype=dtype)
     theta = game.init(K, streams)[:, : game.p]
     critic = dict(t=check_positive("t", t), kernel=kernel, bandwidth=bandwidth)

@@ -130,7 +130,15 @@ class DiracGAN(Game):
 
     def expected_field_jvp(self, x, u):
         """DV·u in closed form: with g = sψθ (s = −1 for NS-GAN's generator, else 1) and h = ψθ,
-        dV_θ = −u_ψ f'(g) − ψ f''(g) s(u_ψθ + ψu_θ), dV_ψ = u_θ f'(h) + θ f''(h)(u_ψθ + ψu_θ) − R''(ψ)u_ψ."""
+        dV_θ = −u_ψ f'(g) − ψ f''(g) s(u_ψθ + ψu_θ), dV_ψ = u_θ f'(h) + θ f''(h)(u_ψθ + ψu_θ) − R''(ψ)u_ψ.
+
+        Args:
+            x: the states (θ, ψ) [K, 2].
+            u: the directions (u_θ, u_ψ) [K, 2].
+
+        Returns:
+            DV(x)·u [K, 2].
+        """
         theta, psi, u_theta, u_psi = x[:, :1], x[:, 1:], u[:, :1], u[:, 1:]
         s = -1.0 if self.loss == "ns-gan" else 1.0
         h, d_h = psi * theta, u_psi * theta + psi * u_theta  # ψθ and its derivative along u

@@ -48,19 +48,49 @@ def arguments(function) -> list:
     return [n for n in parameters if n not in ("self", "cls")]
 
 
-def inherited(cls, name: str) -> bool:
-    """Whether a base class of ``cls`` documents method ``name`` with an Args section."""
-    return any("Args:" in (getattr(getattr(base, name, None), "__doc__", None) or "") for base in cls.__mro__[1:])
+def inherited(cls, function) -> bool:
+    """Whether a base class of ``cls`` documents ``function``'s method, with every argument the override takes."""
+    for base in cls.__mro__[1:]:
+        method = getattr(base, function.__name__, None)
+        doc = getattr(method, "__doc__", None) or ""
+        open_ended = method is not None and any(  # a base taking **options covers an override's named options
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(method).parameters.values())
+        if "Args:" in doc and (open_ended or set(arguments(function)) <= documented_names(doc)):
+            return True
+    return False
+
+
+def documented_names(doc: str) -> set:
+    """The parameter names of a Google-style docstring's Args and Attributes sections."""
+    names, inside, indent = set(), False, None
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped in ("Args:", "Attributes:"):
+            inside, indent = True, None
+            continue
+        if not inside:
+            continue
+        depth = len(line) - len(line.lstrip())
+        if stripped and depth == 0:
+            inside = False
+            continue
+        if stripped and (indent is None or depth == indent):
+            indent = depth
+            names.add(stripped.split(":")[0].split(" (")[0].lstrip("*").strip())
+    return names
 
 
 def problems(function, where: str, cls=None) -> list:
-    if len(arguments(function)) < 2 or (cls is not None and inherited(cls, function.__name__)):
+    if len(arguments(function)) < 2 or (cls is not None and inherited(cls, function)):
         return []
     doc = inspect.getdoc(function) or ""
     if function.__name__ == "__init__" and cls is not None:
         doc += inspect.getdoc(cls) or ""  # a class may document its constructor's arguments (dataclasses must)
     documented = "Args:" in doc or (function.__name__ == "__init__" and "Attributes:" in doc)
     found = [] if documented else [f"{where}: no Args"]
+    missing = [n for n in arguments(function) if n.lstrip("*") not in documented_names(doc)]
+    if documented and missing:
+        found.append(f"{where}: Args lacks {', '.join(missing)}")
     if function.__name__ != "__init__" and returns_value(function) and "Returns:" not in doc and "Yields:" not in doc:
         found.append(f"{where}: no Returns")
     return found
