@@ -19,6 +19,7 @@ def run_block(marker: str, *replace: str, cwd=None, monkeypatch=None) -> dict:
     ``replace``), in ``cwd`` if given; its variables."""
     block = python_block(marker)
     for old, new in zip(replace[::2], replace[1::2]):
+        assert old in block, f"the block with {marker!r} no longer has {old!r} to shrink"
         block = block.replace(old, new)
     if cwd is not None:
         monkeypatch.chdir(cwd)
