@@ -27,11 +27,15 @@ bench: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
-# Rerun each catalog entry with the command its page names, and store its summary.json as the page's results.
+# Rerun each catalog entry with the command its page names; store its summary.json as the page's results and
+# the figures the page shows (docs/figures/FIGURE.png, as the run names them).
 results: $(STAMP)
 	@for page in docs/catalog/*.md; do \
 	  name=$$(basename $$page .md); command=$$(sed -n 's/^command: //p' $$page); \
 	  $(VENV)/bin/$$command --quiet --out runs/docs/$$name && cp runs/docs/$$name/summary.json docs/results/$$name.json || exit 1; \
+	  for figure in $$(grep -o 'figures/[A-Za-z0-9_]*\.png' $$page | sort -u); do \
+	    cp runs/docs/$$name/$$(basename $$figure) docs/$$figure || exit 1; \
+	  done; \
 	done
 
 clean:

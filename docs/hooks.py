@@ -121,7 +121,9 @@ def on_page_markdown(markdown, page, config, files):
     if entry is not None:
         lead = (f'!!! note "Where the numbers come from"\n    Every number on this page is read from '
                 f"`docs/results/{entry}.json`, the `summary.json` of `{page.meta.get('command', f'gandyn reproduce {entry}')}`.\n\n")
-        markdown = re.sub(r"^(# .*\n)", lambda m: m.group(1) + "\n" + lead, markdown, count=1)
+        markdown, found = re.subn(r"^(# .*\n)", lambda m: m.group(1) + "\n" + lead, markdown, count=1, flags=re.M)
+        if not found:
+            raise PluginError(f"{page.file.src_uri}: a catalog page needs a '# title' line")
     return "\n".join(substitute(line, entry) for line in markdown.split("\n"))
 
 

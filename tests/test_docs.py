@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from gandyn.catalog import catalog
 from pages import DOCS, ROOT, blocks, pages
@@ -17,9 +18,9 @@ FRONT = re.compile(r"\A---\n(.*?)\n---\n", re.S)
 
 
 def front_matter(page) -> dict:
-    """The ``key: value`` lines of a page's front matter."""
+    """A page's YAML front matter."""
     match = FRONT.match(page.read_text())
-    return dict(line.split(": ", 1) for line in match.group(1).splitlines()) if match else {}
+    return yaml.safe_load(match.group(1)) if match else {}
 
 
 def load_hooks():
@@ -45,8 +46,11 @@ def test_site_builds_in_strict_mode(tmp_path):
 
 
 def test_every_entry_has_a_page_and_results():
-    """Each entry's page names it and the command of its results, and its results hold the keys of a run."""
-    for name in catalog():
+    """Each entry's page names it and the command of its results, and no page or results outlive an entry."""
+    names = set(catalog())
+    assert {p.stem for p in (DOCS / "catalog").glob("*.md")} == names
+    assert {p.stem for p in (DOCS / "results").glob("*.json")} == names
+    for name in names:
         meta = front_matter(DOCS / "catalog" / f"{name}.md")
         assert meta.get("entry") == name, name
         assert meta.get("command") in (f"gandyn reproduce {name}", f"gandyn reproduce {name} --quick"), name
@@ -88,3 +92,20 @@ def test_page_code_runs(page, tmp_path, monkeypatch):
 def test_readme_is_a_front_door():
     """The README stays short: what gandyn is, set-up, getting started, the catalog; the rest is in docs/."""
     assert len((ROOT / "README.md").read_bytes()) <= 12 * 1024
+
+
+def test_every_token_of_every_page_is_in_its_results():
+    """The fast tier's check of what the strict build checks: each page's {{ … }} tokens name stored keys."""
+    pytest.importorskip("mkdocs")
+    hooks = load_hooks()
+    for page in sorted(DOCS.rglob("*.md")):
+        entry = front_matter(page).get("entry")
+        for name, spec in hooks.TOKEN.findall(page.read_text()):
+            assert hooks.render(name, spec, entry), (page.name, name)
+
+
+def test_every_figure_of_a_catalog_page_exists():
+    """The fast tier's check of the pages' figures (`make results` copies them from each run by name)."""
+    for page in sorted((DOCS / "catalog").glob("*.md")):
+        for figure in re.findall(r"\.\./figures/([A-Za-z0-9_]+)\.png", page.read_text()):
+            assert (DOCS / "figures" / f"{figure}.png").exists(), (page.name, figure)
