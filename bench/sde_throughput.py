@@ -9,7 +9,7 @@ through the SME's ``g_prod`` (σ(x)ΔW in the game's closed form, no [K, d, m] f
 solvers call it too); repeats are
 interleaved and each figure is a median, after one warm-up run of each (which holds the
 compilation of the fused step). Prints one JSON line last: "ratio" = torchsde time / fused time
-(``--compile``, the default: each step fused by torch.compile), "ratio_eager" = the same without
+(each step fused by torch.compile, ``integrate(compile=True)``), "ratio_eager" = the same without
 compilation, and the fused path-steps per second.
 
 Beside them, in the same run and on the same SDE (the SME-1 of simultaneous GDA, whatever ``--update``),
