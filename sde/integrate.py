@@ -31,6 +31,7 @@ from games.errors import ConfigError, check_choice, check_int, check_positive
 from games.random import Streams
 from games.trajectory import Trajectory
 
+from .layout import compile_step
 from .solvers import SOLVERS
 
 NOISE_TYPES = ("general", "additive")  # both have g(t, y) of shape [K, d, m]
@@ -132,7 +133,7 @@ class _SDELoop(Stepper):
         self.sde, self.dt, self.streams, self.increments, self.compile = sde, dt, streams, increments, compile
         self.K, self.n, self.block, self.screen_every = x.shape[0], 0, block, block
         self.x = self.x_start = _layout(x, compile)
-        scaled_step = _compiled_step(solver, sde) if compile else _scaled_step(solver, sde)
+        scaled_step = _compiled_step(solver, sde, self.K) if compile else _scaled_step(solver, sde)
         scale = torch.tensor(1.0 if increments is not None else math.sqrt(dt), dtype=x.dtype, device=x.device)
         self._step = lambda t, y, z: scaled_step(t, y, dt, z, scale)  # ΔW = scale·z
         if increments is None:  # one buffer for every block's normals
@@ -152,11 +153,12 @@ class _SDELoop(Stepper):
         if j == 0:
             self.x_start = self.x
             self._draw(n)
-        self.x = self._step(_clock(n, self.dt, self.x), self.x, self.dw[j])
+        self.x = self._step(self.clock[j], self.x, self.dw[j])
         self.n = n + 1
 
     def _draw(self, n: int) -> None:
-        """The block of increments that starts at step n: [nb, K, m]."""
+        """The block of increments that starts at step n, [nb, K, m], and its times t_n … t_{n+nb−1}."""
+        self.clock = _clock(range(n, n + self.block), self.dt, self.x)
         if self.increments is not None:
             self.dw = self.increments[n : n + self.block]
             return
@@ -170,7 +172,7 @@ class _SDELoop(Stepper):
         increments to find each run's first step out of bounds."""
         pending, found, y = set(torch.nonzero(bad).flatten().tolist()), {}, self.x_start
         for n in range(n_from, n_to):
-            y = self._step(_clock(n, self.dt, y), y, self.dw[n % self.block])
+            y = self._step(self.clock[n % self.block], y, self.dw[n % self.block])
             out = torch.nonzero(~inside_bound(y.abs().amax(dim=-1), bound.to(y.device))).flatten().tolist()
             for run in pending.intersection(out):
                 found[run] = n + 1
@@ -239,24 +241,23 @@ def _scaled_step(solver, sde):
     return step
 
 
-def _clock(n: int, dt: float, like: torch.Tensor) -> torch.Tensor:
-    """t_n = n·dt as a 0-dim tensor (a tensor, so that a compiled step is not specialised to each t)."""
-    return torch.tensor(n * dt, dtype=like.dtype, device=like.device)
+def _clock(steps: range, dt: float, like: torch.Tensor) -> torch.Tensor:
+    """t_n = n·dt for the steps n, a tensor whose 0-dim entries a step takes (tensors, so that a compiled
+    step is not specialised to each t; one tensor for a block, as making one costs more than indexing)."""
+    return torch.tensor([n * dt for n in steps], dtype=like.dtype, device=like.device)
 
 
-def _compiled_step(solver, sde):
-    """``_scaled_step`` for ``sde``, torch.compile'd with static shapes (cached while ``sde`` lives)."""
+def _compiled_step(solver, sde, K: int):
+    """``_scaled_step`` for ``sde`` and K paths, compiled with static shapes and the paths innermost
+    (``sde.layout.compile_step``; cached while ``sde`` lives)."""
     cache = _COMPILED.setdefault(sde, {})
-    if type(solver) not in cache:
-        cache[type(solver)] = torch.compile(_scaled_step(solver, sde), dynamic=False, options=STEP_OPTIONS)
-    return cache[type(solver)]
+    if (type(solver), K) not in cache:
+        cache[type(solver), K] = compile_step(_scaled_step(solver, sde), K, STEP_OPTIONS)
+    return cache[type(solver), K]
 
 
 _COMPILED = weakref.WeakKeyDictionary()
-# On the CPU inductor vectorises a step's kernel along the innermost dimension of its intermediates, the
-# few coordinates of a path ([K, d], [K, m]), so that most lanes of a vector are masked; scalar loops
-# over the paths run faster (bench/sde_throughput.py measures it).
-STEP_OPTIONS = {"cpp.simdlen": 0}
+STEP_OPTIONS = {}  # inductor's configuration for compiled steps
 
 
 # -- torchsde (the reference path) --------------------------------------------------------------------
