@@ -8,7 +8,8 @@ included), ``noise_type = "general"`` (or ``"additive"``), ``sde_type = "ito"``,
 - ``integrate`` (``euler_maruyama`` for its Euler scheme): the fast path (DESIGN.md, "Performance
   model"): no Python loop over paths, Brownian increments drawn from the per-path ``Streams`` in
   blocks of ``block`` steps, one solver step (``sde.solvers``) per time step, optionally fused by
-  torch.compile, divergence screened once per block.
+  torch.compile (a few steps to a call, laid out with the paths innermost: ``sde.layout``),
+  divergence screened once per block.
 - ``sdeint``: the reference path, through ``torchsde.sdeint``, with the same Trajectory layout.
 - ``brownian_from_increments``: a torchsde Brownian motion made of given increments, so that
   torchsde's Euler and ``euler_maruyama`` can be compared path by path.
@@ -52,8 +53,10 @@ def integrate(sde, x0, t_end: float, dt: float, *, solver="euler", K: Optional[i
     of K paths equals K single paths with the same seeds exactly. ``increments`` [N, K, m], if
     given, are used as the ΔW_n instead (for pathwise comparisons; no streams are used).
 
-    ``compile`` fuses each step (coefficients, noise and update) and the normals' generator with
-    torch.compile (one compilation per SDE object and shapes): the same numbers to rounding.
+    ``compile`` fuses the steps (coefficients, noise and update) and the normals' generator with
+    torch.compile (one compilation per SDE object and shapes): the same numbers to rounding. A compiled
+    call takes up to ``FUSED_STEPS`` steps, as many as divide both ``block`` and ``record_every``
+    (``metadata['fused_steps']``).
 
     The loop runs under ``games.driver``: the state is recorded at t = 0, every ``record_every`` steps
     and at t_end (on the CPU). A path whose state stops being finite or leaves the driver's bound
@@ -80,7 +83,7 @@ def integrate(sde, x0, t_end: float, dt: float, *, solver="euler", K: Optional[i
         dtype: the dtype of the state (without streams).
         progress: show a progress bar.
         block: steps per draw of normals and per divergence screen (part of a path's noise).
-        compile: fuse each step with torch.compile.
+        compile: fuse the steps with torch.compile.
         metadata: extra entries for the Trajectory's metadata.
 
     Returns:
@@ -117,10 +120,10 @@ def integrate(sde, x0, t_end: float, dt: float, *, solver="euler", K: Optional[i
                              increments=chunk, record_every=record_every, device=device, dtype=dtype,
                              block=block, compile=compile, metadata=metadata)
         return chunks.run_split(job, K, [streams] if streams is not None else [], Trajectory.join_runs)
-    loop = _SDELoop(sde, solver, x, dt, streams, increments, block, compile)
+    loop = _SDELoop(sde, solver, x, dt, streams, increments, block, compile, N, record_every)
     outcome = drive(loop, N, record_every=record_every, progress=progress, desc="sde",
                     stop_when_dead=not chunks.inside())
-    return outcome.trajectory(sde.p, {**meta, **outcome.metadata(), **(metadata or {})})
+    return outcome.trajectory(sde.p, {**meta, "fused_steps": loop.fuse, **outcome.metadata(), **(metadata or {})})
 
 
 class _SDELoop(Stepper):
@@ -129,13 +132,19 @@ class _SDELoop(Stepper):
 
     observes = False
 
-    def __init__(self, sde, solver, x, dt: float, streams: Optional[Streams], increments, block: int, compile: bool):
+    def __init__(self, sde, solver, x, dt: float, streams: Optional[Streams], increments, block: int, compile: bool,
+                 steps: int, record_every: int):
         self.sde, self.dt, self.streams, self.increments, self.compile = sde, dt, streams, increments, compile
         self.K, self.n, self.block, self.screen_every = x.shape[0], 0, block, block
         self.x = self.x_start = _layout(x, compile)
-        scaled_step = _compiled_step(solver, sde, self.K) if compile else _scaled_step(solver, sde)
+        self.steps, self.ready = steps, 0  # the state x is x_ready (ready ≥ n within a fused call)
+        # a compiled call takes ``fuse`` steps: they end on every screened and every recorded step
+        self.fuse = math.gcd(FUSED_STEPS, block, record_every) if compile else 1
         scale = torch.tensor(1.0 if increments is not None else math.sqrt(dt), dtype=x.dtype, device=x.device)
-        self._step = lambda t, y, z: scaled_step(t, y, dt, z, scale)  # ΔW = scale·z
+        single = _compiled_steps(solver, sde, self.K, 1) if compile else _scaled_steps(solver, sde, 1)
+        fused = _compiled_steps(solver, sde, self.K, self.fuse) if self.fuse > 1 else None  # compiled when called
+        self._step = lambda t, y, z: single(t, y, dt, z, scale)  # one step at t on normals z (ΔW = scale·z)
+        self._fused = None if fused is None else lambda t, y, z: fused(t, y, dt, z, scale)  # fuse steps at t[i], z[i]
         if increments is None:  # one buffer for every block's normals
             shape = (block * sde.m, self.K) if compile else (self.K, block * sde.m)
             self.buffer = torch.empty(shape, dtype=streams.buffer_dtype, device=streams.device)
@@ -153,7 +162,12 @@ class _SDELoop(Stepper):
         if j == 0:
             self.x_start = self.x
             self._draw(n)
-        self.x = self._step(self.clock[j], self.x, self.dw[j])
+        if n == self.ready:
+            if self._fused is not None and j % self.fuse == 0 and n + self.fuse <= self.steps:
+                span = slice(j, j + self.fuse)
+                self.x, self.ready = self._fused(self.clock[span], self.x, self.dw[span]), n + self.fuse
+            else:
+                self.x, self.ready = self._step(self.clock[j], self.x, self.dw[j]), n + 1
         self.n = n + 1
 
     def _draw(self, n: int) -> None:
@@ -196,7 +210,7 @@ class _SDELoop(Stepper):
 
     def load_state_dict(self, state: dict) -> None:
         self.x = self.x_start = _layout(state["x"].to(self.x.device), self.compile)
-        self.n = state["n"]
+        self.n = self.ready = state["n"]
         if self.streams is not None:
             self.streams.counter = self.counter = state["counter"]
         if self.n % self.block:  # within a block (a finished loop): its increments, and the streams past them
@@ -233,31 +247,39 @@ def _layout(x: torch.Tensor, paths_inner: bool) -> torch.Tensor:
     return x.t().contiguous().t() if paths_inner else x
 
 
-def _scaled_step(solver, sde):
-    """(t, x, dt, z, scale) ↦ solver.step(sde, t, x, dt, scale·z): a step on unscaled normals z, so that
-    a compiled step reads them where the generator left them and scales them in its own kernel."""
-    def step(t, x, dt, z, scale):
-        return solver.step(sde, t, x, dt, z.to(x.dtype) * scale)
-    return step
-
-
 def _clock(steps: range, dt: float, like: torch.Tensor) -> torch.Tensor:
-    """t_n = n·dt for the steps n, a tensor whose 0-dim entries a step takes (tensors, so that a compiled
-    step is not specialised to each t; one tensor for a block, as making one costs more than indexing)."""
+    """t_n = n·dt for the steps n, a tensor whose entries the steps take (tensors, so that a compiled step
+    is not specialised to each t; one tensor for a block, as making one costs more than indexing)."""
     return torch.tensor([n * dt for n in steps], dtype=like.dtype, device=like.device)
 
 
-def _compiled_step(solver, sde, K: int):
-    """``_scaled_step`` for ``sde`` and K paths, compiled with static shapes and the paths innermost
-    (``sde.layout.compile_step``; cached while ``sde`` lives)."""
+def _scaled_steps(solver, sde, count: int):
+    """(t, x, dt, z, scale) ↦ x after ``count`` steps of solver.step(sde, t_i, x, dt, scale·z_i), on unscaled
+    normals z (so that a compiled step reads them where the generator left them and scales them in its
+    own kernel): for count = 1 one step at the 0-dim t on z [K, m], else steps at t [count] on z [count, K, m]."""
+    def step(t, x, dt, z, scale):
+        return solver.step(sde, t, x, dt, z.to(x.dtype) * scale)
+
+    def steps(t, x, dt, z, scale):
+        for i in range(count):
+            x = step(t[i], x, dt, z[i], scale)
+        return x
+    return step if count == 1 else steps
+
+
+def _compiled_steps(solver, sde, K: int, count: int):
+    """``_scaled_steps`` for ``sde``, K paths and ``count`` steps, compiled as one call with static shapes and
+    the paths innermost (``sde.layout.compile_step``); cached while ``sde`` lives."""
     cache = _COMPILED.setdefault(sde, {})
-    if (type(solver), K) not in cache:
-        cache[type(solver), K] = compile_step(_scaled_step(solver, sde), K, STEP_OPTIONS)
-    return cache[type(solver), K]
+    key = (type(solver), K, count)
+    if key not in cache:
+        cache[key] = compile_step(_scaled_steps(solver, sde, count), K, STEP_OPTIONS)
+    return cache[key]
 
 
 _COMPILED = weakref.WeakKeyDictionary()
 STEP_OPTIONS = {}  # inductor's configuration for compiled steps
+FUSED_STEPS = 4  # steps per compiled call, at most: each call has a fixed cost (bench/sde_throughput.py)
 
 
 # -- torchsde (the reference path) --------------------------------------------------------------------

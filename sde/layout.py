@@ -20,6 +20,7 @@ the paths. ``compile_step`` compiles a step with that rewrite.
 from __future__ import annotations
 
 import operator
+import types
 from typing import Callable, Optional
 
 import torch
@@ -88,7 +89,7 @@ def compile_step(step: Callable, K: int, options: Optional[dict] = None) -> Call
         options: inductor's configuration for the compilation (``torch.compile``'s ``options``).
 
     Returns:
-        The compiled function (compiled at its first call, once per input shapes).
+        The compiled function (compiled at its first call, once per input shapes and thread count).
     """
     from torch._inductor.compile_fx import compile_fx
 
@@ -96,7 +97,18 @@ def compile_step(step: Callable, K: int, options: Optional[dict] = None) -> Call
         paths_innermost(graph_module, K)
         return compile_fx(graph_module, example_inputs, config_patches=dict(options or {}))
 
-    return torch.compile(step, backend=backend, dynamic=False)
+    return torch.compile(_own_code(step), backend=backend, dynamic=False)
+
+
+def _own_code(fn: Callable) -> Callable:
+    """``fn`` with a copy of its code object. dynamo keeps its compilations per code object, at most
+    ``recompile_limit`` (8) of them, and runs the function uncompiled past that: the closures of one
+    ``def`` (a step for each SDE, K and count) would share, and exhaust, one allowance."""
+    if not isinstance(fn, types.FunctionType):
+        return fn
+    copy = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__kwdefaults__, copy.__qualname__ = fn.__kwdefaults__, fn.__qualname__
+    return copy
 
 
 def _rejoined(tensors: list, dim: int):

@@ -86,9 +86,31 @@ def test_a_compiled_sme_step_gives_the_eager_step_to_rounding():
 
 
 def test_compiled_integration_of_an_sme_follows_the_eager_paths():
+    """Four steps to a compiled call (records every 4 steps), and one (every 2), against eager steps; 22
+    steps, so that the last two are taken one by one."""
     sme = SME(SGA(GaussianGame(), lr=0.05, batch_size=4), order="1")
     x0 = sme.game.equilibrium()
-    eager = integrate(sme, x0, 1.0, 0.05, K=32, seed=3, block=8)
-    fused = integrate(sme, x0, 1.0, 0.05, K=32, seed=3, block=8, compile=True)
+    eager = integrate(sme, x0, 1.1, 0.05, K=32, seed=3, block=8, record_every=2)
+    fours = integrate(sme, x0, 1.1, 0.05, K=32, seed=3, block=8, record_every=4, compile=True)
+    twos = integrate(sme, x0, 1.1, 0.05, K=32, seed=3, block=8, record_every=2, compile=True)
+    assert (fours.metadata["fused_steps"], twos.metadata["fused_steps"]) == (4, 2)
+    assert fours.times.tolist() == eager.times[::2].tolist() + [eager.times[-1].item()]
     # the normals are float32 Box–Muller, whose log/cos/sin round differently when fused
-    assert torch.allclose(fused.states, eager.states, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(twos.states, eager.states, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(fours.states, torch.cat([eager.states[::2], eager.states[-1:]]), rtol=1e-5, atol=1e-6)
+
+
+def test_steps_made_by_one_def_each_keep_their_compilation():
+    """dynamo keeps at most 8 compilations per code object and runs the function eagerly past them;
+    nine closures of one def (as a step for each of nine SDEs) are all compiled."""
+    from torch._dynamo.utils import counters
+
+    def scaled(c):
+        return lambda x: x * c
+
+    torch._dynamo.reset()
+    counters.clear()
+    x = torch.ones(K, 2)
+    outs = [compile_step(scaled(float(c)), K)(x) for c in range(9)]
+    assert all(torch.equal(out, x * c) for c, out in enumerate(outs))
+    assert counters["stats"]["unique_graphs"] == 9

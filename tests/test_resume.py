@@ -134,6 +134,22 @@ def test_a_killed_loop_resumes_within_itself_to_the_same_bits(tmp_path):
     assert "resumed at step 160 of 300" in (sde_store / "resume.log").read_text()  # the first block end past 150
 
 
+def test_a_killed_compiled_integration_resumes_to_the_same_bits(tmp_path):
+    """The compiled integrator, four steps to a call, cut at a block end and resumed."""
+    game = GaussianGame()
+    sme = SME(SGA(game, lr=0.05, batch_size=4), order="1")
+    options = dict(K=6, seed=4, record_every=8, block=16, compile=True)
+    whole = integrate(sme, game.equilibrium(), 3.0, 0.01, **options)
+    with using(checkpoints=Checkpoints(tmp_path, every=0.0)), _killed_after_steps(150):
+        with pytest.raises(_Killed):
+            integrate(sme, game.equilibrium(), 3.0, 0.01, **options)
+    with using(checkpoints=Checkpoints(tmp_path, every=0.0)):
+        resumed = integrate(sme, game.equilibrium(), 3.0, 0.01, **options)
+    assert whole.metadata["fused_steps"] == 4
+    _assert_same_trajectory(whole, resumed)
+    assert "resumed at step 160 of 300" in (tmp_path / "resume.log").read_text()
+
+
 def test_a_finished_loop_is_loaded_with_its_streams_where_they_were(tmp_path):
     """A rerun loads a finished loop instead of running it, and the streams it drew from stand where the
     run left them, so that what follows draws the same numbers."""
