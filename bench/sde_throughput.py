@@ -9,7 +9,7 @@ through the SME's ``g_prod`` (σ(x)ΔW in the game's closed form, no [K, d, m] f
 solvers call it too); repeats are
 interleaved and each figure is a median, after one warm-up run of each (which holds the
 compilation of the fused step). Prints one JSON line last: "ratio" = torchsde time / fused time
-(each step fused by torch.compile, ``integrate(compile=True)``), "ratio_eager" = the same without
+(the steps fused by torch.compile, ``integrate(compile=True)``), "ratio_eager" = the same without
 compilation, and the fused path-steps per second.
 
 Beside them, in the same run and on the same SDE (the SME-1 of simultaneous GDA, whatever ``--update``),
@@ -22,8 +22,10 @@ and g_prod at 8 random states (to 1e-10 relative; the script exits if they diffe
 "baseline_mean_gap" = the largest gap between diffrax's and the scan's ensemble means at t_end over the
 coordinates, in standard errors ("fused_mean_gap": the fused run's against the scan's). Without jax or
 diffrax these keys are null and a note goes to stderr. "floor_multiple" = the fused time / "normals_s",
-the time to draw the fused run's normals alone (the same draws, into the same buffer layout, as
-``integrate`` with compile=True): how far the fused step is from its random-number floor.
+the time to draw the fused run's normals alone (the same draws, into the same buffer layout and on the
+same number of threads, "normals_threads", as ``integrate`` with compile=True: the driver's
+``threads_for`` of its work): how far the fused step is from its random-number floor.
+"normals_all_threads_s" draws them on all of torch's threads.
 
 ``--large K`` (default 10⁶ on a GPU, off on the CPU) also times the fused step alone at K paths and
 sets its memory traffic against the device's copy bandwidth measured in the same run: a step must
@@ -46,6 +48,7 @@ import numpy as np
 import torch
 
 from games import SGA, GaussianGame
+from games.driver import threads, threads_for
 from games.random import Streams
 from sde import SME, euler_maruyama, integrate, sdeint
 
@@ -85,8 +88,9 @@ def main() -> None:
         runs.update({f"fused{suffix}": lambda one=one: euler_maruyama(one, x0, t_end, dt, compile=True, **options),
                      f"eager{suffix}": lambda one=one: euler_maruyama(one, x0, t_end, dt, **options),
                      f"torchsde{suffix}": lambda one=one: sdeint(one, x0, t_end, dt, method="euler", **options)})
-        euler_maruyama(one, x0, 10 * dt, dt, compile=True, **{**options, "record_every": 1})  # compile
-    runs["normals"] = normals_run(sme.m, args, dtype)
+        euler_maruyama(one, x0, 8 * dt, dt, compile=True, **options)  # compile (the calls of the timed runs)
+    runs["normals"] = normals_run(sme.m, args, dtype, threads_for(args.K * (sme.d + sme.m)))
+    runs["normals_all_threads"] = normals_run(sme.m, args, dtype, torch.get_num_threads())
     runs["normals"]()  # compile
     finals = {}
     for name, solve in jax_solvers(smes["sim"], x0, dt, args).items():
@@ -110,7 +114,9 @@ def main() -> None:
                       "fused_s": round(med["fused"], 3), "eager_s": round(med["eager"], 3),
                       "torchsde_s": round(med["torchsde"], 3), **baselines,
                       "floor_multiple": round(med["fused"] / med["normals"], 2),
-                      "normals_s": round(med["normals"], 3), "dtype": args.dtype,
+                      "normals_s": round(med["normals"], 3),
+                      "normals_threads": threads_for(args.K * (sme.d + sme.m)),
+                      "normals_all_threads_s": round(med["normals_all_threads"], 3), "dtype": args.dtype,
                       "path_steps_per_s": round(args.K * args.steps / med["fused"]), "K": args.K,
                       "steps": args.steps, "repeats": args.repeats, "device": args.device,
                       "threads": torch.get_num_threads(), "torch": torch.__version__,
@@ -138,16 +144,17 @@ def copy_bandwidth(device, nbytes: int = 2**28, repeats: int = 5) -> float:
     return 2 * nbytes / statistics.median(timed(lambda: dst.copy_(src), device) for _ in range(repeats))
 
 
-def normals_run(m, args, dtype):
+def normals_run(m, args, dtype, count: int):
     """The normals of a fused (compile=True) run alone: ``integrate``'s draws of one block of steps into
-    one [block·m, K] buffer, ⌈steps/block⌉ of them."""
+    one [block·m, K] buffer, ⌈steps/block⌉ of them, on ``count`` threads."""
     block = inspect.signature(integrate).parameters["block"].default
 
     def run():
         streams = Streams.from_seed(0, args.K, device=args.device, dtype=dtype)
         buffer = torch.empty(block * m, args.K, dtype=streams.buffer_dtype, device=streams.device)
-        for _ in range(-(-args.steps // block)):
-            streams.normal(block, m, compiled=True, paths_inner=True, out=buffer)
+        with threads(count):
+            for _ in range(-(-args.steps // block)):
+                streams.normal(block, m, compiled=True, paths_inner=True, out=buffer)
     return run
 
 
