@@ -7,13 +7,19 @@ task with its share of the threads; 1 (the default) runs in this process without
 chunk's loops checkpoint under their own keys, so a rerun after a kill loads the finished chunks
 instead of running them again.
 
+The same chunking cuts an ensemble into tiles inside one process (``tiles``): a loop that advances
+a tile of runs, small enough that a step's data stay in the L2 cache, through several steps before it
+moves to the next tile streams less of the ensemble through memory (``sde.integrate``).
+
 One difference remains: a loop in one process stops once every run has diverged, while a chunk cannot
 know about the others and runs on to the end; the two agree whenever some run survives.
 """
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
@@ -33,6 +39,59 @@ def inside() -> bool:
 def splits(K: int) -> bool:
     """Whether an ensemble of K runs is split over workers here."""
     return current().workers > 1 and K > 1 and not inside()
+
+
+MIN_TILE = 4096  # runs: a compiled call's fixed cost (about 20 µs) wants thousands of runs behind it
+L2_FALLBACK = 1 << 20  # bytes, where the cache size cannot be read
+
+
+def tiles(K: int, bytes_per_run: int, device="cpu") -> int:
+    """How many in-process tiles an ensemble of K runs on ``device`` splits into: none on a GPU, in a
+    chunk, or with workers; else tiles of at least ``run.tile`` runs (default ``tile_size``).
+
+    Args:
+        K: the number of runs.
+        bytes_per_run: the bytes one step of one run touches (its state and noise).
+        device: where the runs live.
+
+    Returns:
+        The number of tiles, ≥ 1 (1: the whole ensemble at once).
+    """
+    if inside() or current().workers > 1 or torch.device(device).type != "cpu":
+        return 1
+    return max(1, K // (current().tile or tile_size(bytes_per_run)))
+
+
+def tile_size(bytes_per_run: int) -> int:
+    """Runs per tile: as many as the L2 cache holds the step data of (``l2_cache_bytes``), ≥ ``MIN_TILE``.
+
+    Args:
+        bytes_per_run: the bytes one step of one run touches.
+
+    Returns:
+        The number of runs in a tile.
+    """
+    return max(MIN_TILE, l2_cache_bytes() // max(1, bytes_per_run))
+
+
+@functools.lru_cache(maxsize=None)
+def l2_cache_bytes(cpu: Path = Path("/sys/devices/system/cpu/cpu0")) -> int:
+    """The L2 (data or unified) cache of a CPU in bytes, from Linux's sysfs (``L2_FALLBACK`` elsewhere).
+
+    Args:
+        cpu: the CPU's sysfs directory (its ``cache/index*/{level,type,size}``).
+
+    Returns:
+        The cache's size in bytes.
+    """
+    for index in sorted((cpu / "cache").glob("index*")):
+        try:
+            level, kind, size = ((index / name).read_text().strip() for name in ("level", "type", "size"))
+            if level == "2" and kind != "Instruction":
+                return int(size.rstrip("KMGkmg")) << {"K": 10, "M": 20, "G": 30}.get(size[-1:].upper(), 0)
+        except (OSError, ValueError):
+            break
+    return L2_FALLBACK
 
 
 def chunk_slices(K: int, chunks: int) -> list:

@@ -34,6 +34,7 @@ class Execution:
         blowup: a run is diverged once max_i |x_i| > blowup · max(1, max_i |x_{0,i}|), x_0 its own start
             (math.inf: only once it is non-finite).
         checkpoints: the ``games.checkpoint.Checkpoints`` the loops save to and resume from (None: none).
+        tile: runs per in-process tile of a CPU ensemble (``games.chunks.tiles``; None: from the L2 cache).
     """
 
     workers: int = 1
@@ -41,11 +42,14 @@ class Execution:
     threads: Optional[int] = None
     blowup: float = BLOWUP
     checkpoints: object = None
+    tile: Optional[int] = None
 
     def __post_init__(self):
         check_int("run.workers", self.workers)
         if self.threads is not None:
             check_int("run.threads", self.threads)
+        if self.tile is not None:
+            check_int("run.tile", self.tile)
         if self.blowup != math.inf and check_positive("run.blowup", self.blowup) <= 1:
             raise ConfigError("run.blowup", f"must be > 1 (a multiple of the initial scale), got {self.blowup!r}")
 

@@ -157,6 +157,7 @@ class RunConfig:
         threads: CPU threads per worker (0: chosen from the work per step).
         blowup: a run is diverged once max_i |x_i| exceeds blowup · max(1, max_i |x_{0,i}|), > 1.
         checkpoint_every: seconds between checkpoints (0: at every opportunity).
+        tile: runs per in-process tile of a CPU ensemble (0: from the L2 cache size).
     """
 
     paths: int = 256
@@ -168,6 +169,7 @@ class RunConfig:
     threads: int = 0
     blowup: float = BLOWUP
     checkpoint_every: float = 60.0
+    tile: int = 0
 
     def __post_init__(self):
         check_int("run.paths", self.paths)
@@ -175,6 +177,7 @@ class RunConfig:
         check_int("run.record_every", self.record_every)
         check_positive("run.checkpoint_every", self.checkpoint_every, allow_zero=True)
         check_int("run.threads", self.threads, minimum=0)
+        check_int("run.tile", self.tile, minimum=0)
         self.execution()  # validates workers and blowup
         check_choice("run.dtype", self.dtype, tuple(DTYPES))
         try:
@@ -190,7 +193,8 @@ class RunConfig:
 
     def execution(self, **more) -> dict:
         """The ``games.execution.Execution`` fields these keys set (``more`` on top), validated."""
-        fields = {"workers": self.workers, "threads": self.threads or None, "blowup": self.blowup, **more}
+        fields = {"workers": self.workers, "threads": self.threads or None, "blowup": self.blowup,
+                  "tile": self.tile or None, **more}
         Execution(**fields)
         return fields
 

@@ -16,7 +16,7 @@ from games.execution import using
 from games.trajectory import atomic_write
 
 STATE = ".gandyn"
-EXECUTION_KEYS = ("run.workers", "run.threads", "run.checkpoint_every")  # how a run goes, not what it gives
+EXECUTION_KEYS = ("run.workers", "run.threads", "run.checkpoint_every", "run.tile")  # how a run goes, not what it gives
 
 
 def writable(out: Path) -> Path:

@@ -65,7 +65,8 @@ def integrate(sde, x0, t_end: float, dt: float, *, solver="euler", K: Optional[i
     has diverged (its last row is then the state at the end of that block). Ctrl-C stops the run and
     returns what was recorded (``metadata['interrupted']`` = the step reached); checkpoints follow
     ``games.execution``, and with ``run.workers`` > 1 the paths split over processes (``games.chunks``)
-    unless the SDE is not ``pathwise``.
+    unless the SDE is not ``pathwise``. On the CPU, an ensemble larger than a tile (``run.tile``, from
+    the L2 cache) runs tile after tile, each through all its steps, to the same numbers.
 
     Args:
         sde: the Itô SDE in the torchsde interface: drift f(t, y) [K, d], diffusion g(t, y) [K, d, m]
@@ -120,34 +121,45 @@ def integrate(sde, x0, t_end: float, dt: float, *, solver="euler", K: Optional[i
                              increments=chunk, record_every=record_every, device=device, dtype=dtype,
                              block=block, compile=compile, metadata=metadata)
         return chunks.run_split(job, K, [streams] if streams is not None else [], Trajectory.join_runs)
-    loop = _SDELoop(sde, solver, x, dt, streams, increments, block, compile, N, record_every)
+    tiles = chunks.tiles(K, x.element_size() * (sde.d + sde.m), device) if _pathwise(sde) else 1
+    loop = _SDELoop(sde, solver, x, dt, streams, increments, block, compile, N, record_every, tiles)
     outcome = drive(loop, N, record_every=record_every, progress=progress, desc="sde",
                     stop_when_dead=not chunks.inside())
-    return outcome.trajectory(sde.p, {**meta, "fused_steps": loop.fuse, **outcome.metadata(), **(metadata or {})})
+    return outcome.trajectory(sde.p, {**meta, "fused_steps": loop.fuse, "tiles": len(loop.tiles),
+                                      **outcome.metadata(), **(metadata or {})})
 
 
 class _SDELoop(Stepper):
     """The fused ensemble loop as the driver's ``Stepper``: one solver step per time step on normals drawn
-    in blocks of ``block`` steps (or on given increments), screened once per block."""
+    in blocks of ``block`` steps (or on given increments), screened once per block.
+
+    The driver reads the state only at recorded and screened steps; between two of them the loop
+    advances one tile of runs (``games.chunks.tiles``) after another through all the steps, each tile
+    on its own normals (its runs' streams, the same numbers as the whole ensemble's), up to ``fuse``
+    steps to a compiled call."""
 
     observes = False
 
     def __init__(self, sde, solver, x, dt: float, streams: Optional[Streams], increments, block: int, compile: bool,
-                 steps: int, record_every: int):
+                 steps: int, record_every: int, tiles: int = 1):
         self.sde, self.dt, self.streams, self.increments, self.compile = sde, dt, streams, increments, compile
         self.K, self.n, self.block, self.screen_every = x.shape[0], 0, block, block
         self.x = self.x_start = _layout(x, compile)
-        self.steps, self.ready = steps, 0  # the state x is x_ready (ready ≥ n within a fused call)
+        self.steps, self.record_every, self.ready = steps, record_every, 0  # x is x_ready (ready ≥ n)
+        self.tiles = chunks.chunk_slices(self.K, tiles)
         # a compiled call takes ``fuse`` steps: they end on every screened and every recorded step
         self.fuse = math.gcd(FUSED_STEPS, block, record_every) if compile else 1
         scale = torch.tensor(1.0 if increments is not None else math.sqrt(dt), dtype=x.dtype, device=x.device)
-        single = _compiled_steps(solver, sde, self.K, 1) if compile else _scaled_steps(solver, sde, 1)
-        fused = _compiled_steps(solver, sde, self.K, self.fuse) if self.fuse > 1 else None  # compiled when called
-        self._step = lambda t, y, z: single(t, y, dt, z, scale)  # one step at t on normals z (ΔW = scale·z)
-        self._fused = None if fused is None else lambda t, y, z: fused(t, y, dt, z, scale)  # fuse steps at t[i], z[i]
-        if increments is None:  # one buffer for every block's normals
-            shape = (block * sde.m, self.K) if compile else (self.K, block * sde.m)
-            self.buffer = torch.empty(shape, dtype=streams.buffer_dtype, device=streams.device)
+        self._single, self._fused = {}, {}
+        for size in {tile.stop - tile.start for tile in self.tiles}:  # compiled when first called
+            single = _compiled_steps(solver, sde, size, 1) if compile else _scaled_steps(solver, sde, 1)
+            fused = _compiled_steps(solver, sde, size, self.fuse) if self.fuse > 1 else None
+            self._single[size] = lambda t, y, z, single=single: single(t, y, dt, z, scale)  # ΔW = scale·z
+            self._fused[size] = None if fused is None else lambda t, y, z, fused=fused: fused(t, y, dt, z, scale)
+        if increments is None:  # one buffer for every block's normals, per tile
+            self.buffers = [torch.empty((block * sde.m, tile.stop - tile.start) if compile else
+                                        (tile.stop - tile.start, block * sde.m),
+                                        dtype=streams.buffer_dtype, device=streams.device) for tile in self.tiles]
             self.counter = streams.counter  # before the current block's draw
         self.dw = None
 
@@ -162,38 +174,60 @@ class _SDELoop(Stepper):
         if j == 0:
             self.x_start = self.x
             self._draw(n)
-        if n == self.ready:
-            if self._fused is not None and j % self.fuse == 0 and n + self.fuse <= self.steps:
-                span = slice(j, j + self.fuse)
-                self.x, self.ready = self._fused(self.clock[span], self.x, self.dw[span]), n + self.fuse
-            else:
-                self.x, self.ready = self._step(self.clock[j], self.x, self.dw[j]), n + 1
+        if n == self.ready:  # on to the next step the driver reads
+            stop = min(self.steps, (n // self.record_every + 1) * self.record_every, n - j + self.block)
+            self.x, self.ready = self._advanced(self.x, n, stop), stop
         self.n = n + 1
 
+    def _advanced(self, x: torch.Tensor, n: int, stop: int) -> torch.Tensor:
+        """x_stop from x_n (n and stop in one block), tile after tile."""
+        if len(self.tiles) == 1:
+            return self._advanced_tile(0, x, n, stop)
+        out = torch.empty_like(x)
+        for i, tile in enumerate(self.tiles):
+            out[tile] = self._advanced_tile(i, _layout(x[tile], self.compile), n, stop)
+        return out
+
+    def _advanced_tile(self, i: int, x: torch.Tensor, n: int, stop: int) -> torch.Tensor:
+        """Tile i's x_stop from its x_n: ``fuse`` steps to a call where they fit, else one."""
+        single, fused, dw = self._single[x.shape[0]], self._fused[x.shape[0]], self.dw[i]
+        while n < stop:
+            j = n % self.block
+            if fused is not None and j % self.fuse == 0 and n + self.fuse <= stop:
+                x, n = fused(self.clock[j : j + self.fuse], x, dw[j : j + self.fuse]), n + self.fuse
+            else:
+                x, n = single(self.clock[j], x, dw[j]), n + 1
+        return x
+
     def _draw(self, n: int) -> None:
-        """The block of increments that starts at step n, [nb, K, m], and its times t_n … t_{n+nb−1}."""
+        """Each tile's block of increments that starts at step n, [nb, K_tile, m], and the times t_n … t_{n+nb−1}."""
         self.clock = _clock(range(n, n + self.block), self.dt, self.x)
         if self.increments is not None:
-            self.dw = self.increments[n : n + self.block]
+            self.dw = [self.increments[n : n + self.block, tile] for tile in self.tiles]
             return
-        self.counter = self.streams.counter
-        z = self.streams.normal(self.block, self.sde.m, compiled=self.compile or None, paths_inner=self.compile,
-                                out=self.buffer)  # [K, block, m]
-        self.dw = z.transpose(0, 1)
+        self.counter, self.dw = self.streams.counter, []
+        for tile, buffer in zip(self.tiles, self.buffers):
+            streams = self.streams if len(self.tiles) == 1 else self.streams.subset(tile)  # each at the counter
+            self.dw.append(streams.normal(self.block, self.sde.m, compiled=self.compile or None,
+                                          paths_inner=self.compile, out=buffer).transpose(0, 1))  # [block, K_tile, m]
+        self.streams.counter = streams.counter  # past the block, as one draw of the whole ensemble leaves it
 
     def first_steps(self, bad, n_from: int, n_to: int, bound: torch.Tensor) -> dict:
-        """Replays the block from its start (the whole ensemble: f and g may depend on K) with the same
-        increments to find each run's first step out of bounds."""
-        pending, found, y = set(torch.nonzero(bad).flatten().tolist()), {}, self.x_start
-        for n in range(n_from, n_to):
-            y = self._step(self.clock[n % self.block], y, self.dw[n % self.block])
-            out = torch.nonzero(~inside_bound(y.abs().amax(dim=-1), bound.to(y.device))).flatten().tolist()
-            for run in pending.intersection(out):
-                found[run] = n + 1
-            pending.difference_update(out)
-            if not pending:
-                break
-        return {**found, **{run: n_to for run in pending}}  # not reproduced: a non-deterministic f or g
+        """Replays the block from its start, tile by tile (the whole tile: f and g may depend on its runs),
+        one step at a time with the same increments, to find each run's first step out of bounds."""
+        found = {}
+        for i, tile in enumerate(self.tiles):
+            pending = set(torch.nonzero(bad[tile]).flatten().tolist())  # the tile's own indices
+            y, single = _layout(self.x_start[tile], self.compile), self._single[tile.stop - tile.start]
+            for n in range(n_from, n_to):
+                if not pending:
+                    break
+                y = single(self.clock[n % self.block], y, self.dw[i][n % self.block])
+                out = set(torch.nonzero(~inside_bound(y.abs().amax(dim=-1), bound[tile].to(y.device))).flatten().tolist())
+                found.update({tile.start + run: n + 1 for run in pending & out})
+                pending -= out
+            found.update({tile.start + run: n_to for run in pending})  # not reproduced: a non-deterministic f or g
+        return found
 
     def poison(self, runs: torch.Tensor) -> None:
         self.x.masked_fill_(runs[:, None], math.nan)
