@@ -29,6 +29,7 @@ from .execution import current
 from .trajectory import Trajectory
 
 SMALL_WORK = 1 << 17  # numbers touched per step below which a second intra-op thread costs more than it gains
+LONG_KERNEL = 1 << 22  # numbers in one kernel call from which more threads hold up under load (threads_for_kernel)
 
 
 class Stepper:
@@ -339,6 +340,17 @@ def threads_for(work: int) -> int:
     if current().threads:
         return current().threads
     return 1 if work < SMALL_WORK else torch.get_num_threads()
+
+
+def threads_for_kernel(numbers: int) -> int:
+    """torch's intra-op threads for one long kernel call of ``numbers`` numbers inside a loop (a block of
+    normals): ``run.threads`` if set, else the count in force for a call of at least ``LONG_KERNEL``
+    numbers, else one. Call it before the loop: the count in force is then the caller's. A call that long
+    outlasts a scheduler's time slice, so that a core shared with another process slows it about as much
+    as one thread would be, whereas short calls on two threads collapse (``threads_for``)."""
+    if current().threads:
+        return current().threads
+    return torch.get_num_threads() if numbers >= LONG_KERNEL else 1
 
 
 @contextlib.contextmanager

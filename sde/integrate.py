@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from games import chunks
-from games.driver import Stepper, drive, inside_bound
+from games.driver import Stepper, drive, inside_bound, threads, threads_for_kernel
 from games.errors import ConfigError, check_choice, check_int, check_positive
 from games.random import Streams
 from games.trajectory import Trajectory
@@ -156,6 +156,9 @@ class _SDELoop(Stepper):
             fused = _compiled_steps(solver, sde, size, self.fuse) if self.fuse > 1 else None
             self._single[size] = lambda t, y, z, single=single: single(t, y, dt, z, scale)  # ΔW = scale·z
             self._fused[size] = None if fused is None else lambda t, y, z, fused=fused: fused(t, y, dt, z, scale)
+        # a block's draw can be one long kernel, where more threads pay off (and hold up under load)
+        # even when the steps are too small for them
+        self.draw_threads = threads_for_kernel(self.K * block * sde.m)
         if increments is None:  # one buffer for every block's normals, per tile
             self.buffers = [torch.empty((block * sde.m, tile.stop - tile.start) if compile else
                                         (tile.stop - tile.start, block * sde.m),
@@ -206,10 +209,11 @@ class _SDELoop(Stepper):
             self.dw = [self.increments[n : n + self.block, tile] for tile in self.tiles]
             return
         self.counter, self.dw = self.streams.counter, []
-        for tile, buffer in zip(self.tiles, self.buffers):
-            streams = self.streams if len(self.tiles) == 1 else self.streams.subset(tile)  # each at the counter
-            self.dw.append(streams.normal(self.block, self.sde.m, compiled=self.compile or None,
-                                          paths_inner=self.compile, out=buffer).transpose(0, 1))  # [block, K_tile, m]
+        with threads(self.draw_threads):
+            for tile, buffer in zip(self.tiles, self.buffers):
+                streams = self.streams if len(self.tiles) == 1 else self.streams.subset(tile)  # each at the counter
+                self.dw.append(streams.normal(self.block, self.sde.m, compiled=self.compile or None,
+                                              paths_inner=self.compile, out=buffer).transpose(0, 1))  # [block, K_tile, m]
         self.streams.counter = streams.counter  # past the block, as one draw of the whole ensemble leaves it
 
     def first_steps(self, bad, n_from: int, n_to: int, bound: torch.Tensor) -> dict:
