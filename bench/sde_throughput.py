@@ -24,8 +24,7 @@ coordinates, in standard errors ("fused_mean_gap": the fused run's against the s
 diffrax these keys are null and a note goes to stderr. "floor_multiple" = the fused time / "normals_s",
 the time to draw the fused run's normals alone (the same draws, into the same buffer layout and on the
 same number of threads, "normals_threads", as ``integrate`` with compile=True: the driver's
-``threads_for`` of its work): how far the fused step is from its random-number floor.
-"normals_all_threads_s" draws them on all of torch's threads.
+``threads_for_kernel`` of a block's draw): how far the fused step is from its random-number floor.
 
 ``--large K`` (default 10⁶ on a GPU, off on the CPU) also times the fused step alone at K paths and
 sets its memory traffic against the device's copy bandwidth measured in the same run: a step must
@@ -48,7 +47,7 @@ import numpy as np
 import torch
 
 from games import SGA, GaussianGame
-from games.driver import threads, threads_for
+from games.driver import threads, threads_for_kernel
 from games.random import Streams
 from sde import SME, euler_maruyama, integrate, sdeint
 
@@ -89,8 +88,8 @@ def main() -> None:
                      f"eager{suffix}": lambda one=one: euler_maruyama(one, x0, t_end, dt, **options),
                      f"torchsde{suffix}": lambda one=one: sdeint(one, x0, t_end, dt, method="euler", **options)})
         euler_maruyama(one, x0, 8 * dt, dt, compile=True, **options)  # compile (the calls of the timed runs)
-    runs["normals"] = normals_run(sme.m, args, dtype, threads_for(args.K * (sme.d + sme.m)))
-    runs["normals_all_threads"] = normals_run(sme.m, args, dtype, torch.get_num_threads())
+    draw_threads = threads_for_kernel(args.K * inspect.signature(integrate).parameters["block"].default * sme.m)
+    runs["normals"] = normals_run(sme.m, args, dtype, draw_threads)
     runs["normals"]()  # compile
     finals = {}
     for name, solve in jax_solvers(smes["sim"], x0, dt, args).items():
@@ -115,8 +114,7 @@ def main() -> None:
                       "torchsde_s": round(med["torchsde"], 3), **baselines,
                       "floor_multiple": round(med["fused"] / med["normals"], 2),
                       "normals_s": round(med["normals"], 3),
-                      "normals_threads": threads_for(args.K * (sme.d + sme.m)),
-                      "normals_all_threads_s": round(med["normals_all_threads"], 3), "dtype": args.dtype,
+                      "normals_threads": draw_threads, "dtype": args.dtype,
                       "path_steps_per_s": round(args.K * args.steps / med["fused"]), "K": args.K,
                       "steps": args.steps, "repeats": args.repeats, "device": args.device,
                       "threads": torch.get_num_threads(), "torch": torch.__version__,
