@@ -8,8 +8,9 @@ The loops that fill and read such a buffer then run along its few coordinates, a
 them, not over the many paths.
 
 ``paths_innermost`` drops the concatenations that rebuild a tensor from its consecutive slices (a state
-split into the players' parts and joined again) and rewrites the others so that they are built with
-the paths dimension last,
+split into the players' parts and joined again), or an element-wise map of it (each player's part of
+a field scaled by the same scalar), and rewrites the others so that they are built with the paths
+dimension last,
 
     cat(xs, c) = permute(cat([permute(x, π) for x in xs], π⁻¹(c)), π⁻¹),
 
@@ -26,6 +27,8 @@ from typing import Callable, Optional
 import torch
 
 CONCATENATIONS = (torch.cat, torch.concat, torch.concatenate)
+ELEMENTWISE = (operator.add, operator.sub, operator.mul, operator.truediv, operator.neg,
+               torch.add, torch.sub, torch.mul, torch.div, torch.neg)  # with scalar arguments: op(x[s], c) = op(x, c)[s]
 
 
 def paths_innermost(graph_module: torch.fx.GraphModule, K: int) -> int:
@@ -49,8 +52,8 @@ def paths_innermost(graph_module: torch.fx.GraphModule, K: int) -> int:
         shapes = [_shape(t) for t in tensors]
         if not shapes or None in shapes or len({len(s) for s in shapes}) != 1:
             continue
-        whole = _rejoined(tensors, dim) if node.target is not torch.stack else None
-        if whole is not None:  # cat([x[..., :a], x[..., a:]], -1) = x
+        whole = None if node.target is torch.stack else _rejoined(tensors, dim) or _mapped(graph, node, tensors, dim)
+        if whole is not None:  # cat([x[..., :a], x[..., a:]], -1) = x, cat([x[..., :a]·c, x[..., a:]·c], -1) = x·c
             node.replace_all_uses_with(whole)
             graph.erase_node(node)
             rewritten += 1
@@ -123,6 +126,22 @@ def _rejoined(tensors: list, dim: int):
     bounds = [(start, stop) for _, _, start, stop in slices]
     joined = all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
     return source if joined and bounds[0][0] == 0 and bounds[-1][1] == shape[dim % len(shape)] else None
+
+
+def _mapped(graph: torch.fx.Graph, node: torch.fx.Node, tensors: list, dim: int):
+    """A new node op(x, *c) if ``tensors`` are op(x[s_i], *c) for consecutive slices s_i covering x along
+    ``dim``, op one element-wise operation and c the same scalars for every piece, else None."""
+    if not all(isinstance(t, torch.fx.Node) and t.op == "call_function" and t.target in ELEMENTWISE
+               and not t.kwargs for t in tensors):
+        return None
+    if len({(t.target, tuple(t.args[1:])) for t in tensors}) != 1:
+        return None
+    target, scalars = tensors[0].target, tensors[0].args[1:]
+    source = _rejoined([t.args[0] for t in tensors], dim)
+    if source is None or not all(isinstance(c, (int, float)) for c in scalars):
+        return None
+    with graph.inserting_before(node):
+        return graph.call_function(target, (source, *scalars))
 
 
 def _slice_of(node) -> Optional[tuple]:

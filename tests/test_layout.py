@@ -17,8 +17,10 @@ def mixed(x, y, w):
     pairs = torch.stack([x[:, 0], y[:, 1]], dim=1)  # [K, 2]: rewritten
     blocks = torch.cat([w, 2 * w], dim=2)  # [2, K, 4]: rewritten (the paths are dim 1)
     rejoined = torch.cat([x[..., :1], x[..., 1:]], dim=-1)  # x itself: dropped
+    scaled = torch.cat([x[:, :2] * -1.5, x[:, 2:] * -1.5], dim=1)  # x · (−1.5): dropped
+    unscaled = torch.cat([x[:, :2] * 2.0, x[:, 2:] * 3.0], dim=1)  # two scalars: rewritten
     along_paths = torch.cat([y, y], dim=0)  # [2K, 2]: the paths are concatenated, left alone
-    return joined * 2, pairs + 1, blocks, 3 * rejoined, along_paths  # element-wise: no order of summation
+    return joined * 2, pairs + 1, blocks, 3 * rejoined, along_paths, scaled, unscaled  # no order of summation
 
 
 def rewritten_graph(fn, *inputs):
@@ -44,7 +46,7 @@ def inputs(seed=0):
 def test_the_rewrite_keeps_every_value_exactly():
     args = inputs()
     out, _, count = rewritten_graph(mixed, *args)
-    assert count == 4
+    assert count == 6
     assert all(torch.equal(a, b) for a, b in zip(out, mixed(*args)))
 
 
@@ -56,7 +58,7 @@ def test_every_rewritten_concatenation_runs_along_the_paths():
     assert not any(node.target is torch.stack for node in graph.graph.nodes)
     shapes = [[tuple(t.meta["tensor_meta"].shape) for t in node.args[0]] for node in cats]
     innermost = [all(s[-1] == K for s in group) for group in shapes]
-    assert sorted(innermost) == [False, True, True, True]  # all but the concatenation of the paths themselves
+    assert sorted(innermost) == [False, True, True, True, True]  # all but the concatenation of the paths themselves
     assert shapes[innermost.index(False)] == [(K, 2), (K, 2)]
 
 
