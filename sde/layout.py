@@ -32,10 +32,11 @@ ELEMENTWISE = (operator.add, operator.sub, operator.mul, operator.truediv, opera
 
 
 def paths_innermost(graph_module: torch.fx.GraphModule, K: int) -> int:
-    """Rewrite every concatenation and stack of ``graph_module`` (a dynamo graph: its nodes carry their
-    ``example_value``) whose tensors share a paths dimension of size K, other than the concatenated one,
-    so that it concatenates with that dimension innermost. The values are unchanged: only the order in
-    which the concatenation's buffer is laid out.
+    """Drop the concatenations of ``graph_module`` (a dynamo graph: its nodes carry their ``example_value``)
+    that rejoin a tensor's consecutive slices or one scalar map of them, and rewrite every other
+    concatenation and stack whose tensors share a paths dimension of size K, other than the concatenated
+    one, so that it concatenates with that dimension innermost. The values are unchanged: only the
+    buffers written, and the order in which they are laid out.
 
     Args:
         graph_module: the graph, rewritten in place (and recompiled).
