@@ -66,7 +66,8 @@ def integrate(sde, x0, t_end: float, dt: float, *, solver="euler", K: Optional[i
     returns what was recorded (``metadata['interrupted']`` = the step reached); checkpoints follow
     ``games.execution``, and with ``run.workers`` > 1 the paths split over processes (``games.chunks``)
     unless the SDE is not ``pathwise``. On the CPU, an ensemble larger than a tile (``run.tile``, from
-    the L2 cache) runs tile after tile, each through all its steps, to the same numbers.
+    the L2 cache) advances tile after tile from one recorded or screened step to the next, to the same
+    numbers (``metadata['tiles']``).
 
     Args:
         sde: the Itô SDE in the torchsde interface: drift f(t, y) [K, d], diffusion g(t, y) [K, d, m]
