@@ -41,7 +41,7 @@ def splits(K: int) -> bool:
     return current().workers > 1 and K > 1 and not inside()
 
 
-MIN_TILE = 4096  # runs: a compiled call's fixed cost (about 20 µs) wants thousands of runs behind it
+MIN_TILE = 4096  # runs: a compiled call's fixed cost wants thousands of runs behind it (bench/sde_throughput.py)
 L2_FALLBACK = 1 << 20  # bytes, where the cache size cannot be read
 
 
