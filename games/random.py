@@ -15,6 +15,7 @@ from typing import Optional
 
 import torch
 
+from .compiled import options_for, own_code
 from .execution import check_memory
 
 _MASK = 0xFFFFFFFF
@@ -127,9 +128,9 @@ def _normal_into(out: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, n: int, 
     """``_normal`` written into ``out``: a buffer reused across draws costs no fresh pages. ``compiled`` runs
     the torch.compile'd kernel, which writes both halves in one pass."""
     half, dim = (n + 1) // 2, 0 if paths_inner else 1
-    box_muller = _compiled(_box_muller_into) if compiled else _box_muller_into
-    box_muller(out.narrow(dim, 0, half), out.narrow(dim, half, n - half), _as_int32(lo), _as_int32(hi),
-               _weyl(2 * half, lo.device), paths_inner)
+    cos_out, sin_out = out.narrow(dim, 0, half), out.narrow(dim, half, n - half)
+    box_muller = _compiled_box_muller(cos_out.shape, sin_out.shape, out.dtype, out.device) if compiled else _box_muller_into
+    box_muller(cos_out, sin_out, _as_int32(lo), _as_int32(hi), _weyl(2 * half, lo.device), paths_inner)
     return out
 
 
@@ -148,8 +149,10 @@ def _box_muller_into(cos_out: torch.Tensor, sin_out: torch.Tensor, lo: torch.Ten
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled(fn):
-    return torch.compile(fn, dynamic=False)
+def _compiled_box_muller(cos_shape, sin_shape, dtype, device):
+    """``_box_muller_into`` torch.compile'd for buffers of these shapes, dtype and device, on its own code
+    object (``games.compiled``): one compilation per shape, never the eager fallback."""
+    return torch.compile(own_code(_box_muller_into), dynamic=False, options=options_for(device))
 
 
 class Streams:

@@ -21,10 +21,11 @@ the paths. ``compile_step`` compiles a step with that rewrite.
 from __future__ import annotations
 
 import operator
-import types
 from typing import Callable, Optional
 
 import torch
+
+from games.compiled import options_for, own_code
 
 CONCATENATIONS = (torch.cat, torch.concat, torch.concatenate)
 ELEMENTWISE = (operator.add, operator.sub, operator.mul, operator.truediv, operator.neg,
@@ -90,29 +91,21 @@ def compile_step(step: Callable, K: int, options: Optional[dict] = None) -> Call
     Args:
         step: the function of an ensemble's tensors to compile (K paths).
         K: the number of paths it is compiled for (the size of the paths dimension).
-        options: inductor's configuration for the compilation (``torch.compile``'s ``options``).
+        options: inductor's configuration for the compilation (``torch.compile``'s ``options``), over
+            ``games.compiled.options_for`` the inputs' device.
 
     Returns:
-        The compiled function (compiled at its first call, once per input shapes and thread count).
+        The compiled function (compiled at its first call, once per input shapes and thread count), on a
+        code object of its own (``games.compiled.own_code``).
     """
     from torch._inductor.compile_fx import compile_fx
 
     def backend(graph_module, example_inputs):
         paths_innermost(graph_module, K)
-        return compile_fx(graph_module, example_inputs, config_patches=dict(options or {}))
+        device = next((x.device for x in example_inputs if isinstance(x, torch.Tensor)), "cpu")
+        return compile_fx(graph_module, example_inputs, config_patches={**options_for(device), **(options or {})})
 
-    return torch.compile(_own_code(step), backend=backend, dynamic=False)
-
-
-def _own_code(fn: Callable) -> Callable:
-    """``fn`` with a copy of its code object. dynamo keeps its compilations per code object, at most
-    ``recompile_limit`` (8) of them, and runs the function uncompiled past that: the closures of one
-    ``def`` (a step for each SDE, K and count) would share, and exhaust, one allowance."""
-    if not isinstance(fn, types.FunctionType):
-        return fn
-    copy = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
-    copy.__kwdefaults__, copy.__qualname__ = fn.__kwdefaults__, fn.__qualname__
-    return copy
+    return torch.compile(own_code(step), backend=backend, dynamic=False)
 
 
 def _rejoined(tensors: list, dim: int):

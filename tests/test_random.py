@@ -113,3 +113,16 @@ def test_streams_reproduce_pinned_numbers():
         "-0x1.9e8e3cp-2", "-0x1.351f9ep-2", "-0x1.8763e8p-1", "0x1.486deap-1", "-0x1.317d76p-1",
         "0x1.14c5f2p+1", "0x1.64cbf0p+0"]))
     assert s.counter == 5
+
+
+@pytest.mark.slow
+def test_compiled_normals_of_nine_sizes_are_all_compiled():
+    """dynamo keeps at most 8 compilations per code object and then runs it eagerly (other numbers, to
+    rounding); the compiled kernel is compiled once per buffer shape, each on a code object of its own."""
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    for K in range(3, 12):
+        Streams.from_seed(0, K).normal(4, 2, compiled=True, paths_inner=True, out=torch.empty(8, K, dtype=torch.float32))
+    assert counters["stats"]["unique_graphs"] == 9
