@@ -27,12 +27,14 @@ import numpy as np
 import torch
 
 from games import chunks
-from games.driver import Stepper, drive, inside_bound, threads, threads_for_kernel
+from games.driver import Stepper, drive, inside_bound, threads_for, threads_for_kernel
+from games.execution import current
 from games.errors import ConfigError, check_choice, check_int, check_positive
 from games.random import Streams
 from games.trajectory import Trajectory
 
 from .layout import compile_step
+from .normals import BlockNormals, ahead_fits
 from .solvers import SOLVERS
 
 NOISE_TYPES = ("general", "additive")  # both have g(t, y) of shape [K, d, m]
@@ -67,7 +69,9 @@ def integrate(sde, x0, t_end: float, dt: float, *, solver="euler", K: Optional[i
     ``games.execution``, and with ``run.workers`` > 1 the paths split over processes (``games.chunks``)
     unless the SDE is not ``pathwise``. On the CPU, an ensemble larger than a tile (``run.tile``, from
     the L2 cache) advances tile after tile from one recorded or screened step to the next, to the same
-    numbers (``metadata['tiles']``).
+    numbers (``metadata['tiles']``). When the steps leave one of the allowed CPU threads unused, a helper
+    thread draws the next block's normals while this block's steps run (``sde.normals``;
+    ``metadata['draws_ahead']``: its thread count), again to the same numbers.
 
     Args:
         sde: the Itô SDE in the torchsde interface: drift f(t, y) [K, d], diffusion g(t, y) [K, d, m]
@@ -127,6 +131,7 @@ def integrate(sde, x0, t_end: float, dt: float, *, solver="euler", K: Optional[i
     outcome = drive(loop, N, record_every=record_every, progress=progress, desc="sde",
                     stop_when_dead=not chunks.inside())
     return outcome.trajectory(sde.p, {**meta, "fused_steps": loop.fuse, "tiles": len(loop.tiles),
+                                      "draws_ahead": 0 if increments is not None else loop.normals.ahead,
                                       **outcome.metadata(), **(metadata or {})})
 
 
@@ -157,14 +162,12 @@ class _SDELoop(Stepper):
             fused = _compiled_steps(solver, sde, size, self.fuse) if self.fuse > 1 else None
             self._single[size] = lambda t, y, z, single=single: single(t, y, dt, z, scale)  # ΔW = scale·z
             self._fused[size] = None if fused is None else lambda t, y, z, fused=fused: fused(t, y, dt, z, scale)
-        # a block's draw can be one long kernel, where more threads pay off (and hold up under load)
-        # even when the steps are too small for them
-        self.draw_threads = threads_for_kernel(self.K * block * sde.m)
-        if increments is None:  # one buffer for every block's normals, per tile
-            self.buffers = [torch.empty((block * sde.m, tile.stop - tile.start) if compile else
-                                        (tile.stop - tile.start, block * sde.m),
-                                        dtype=streams.buffer_dtype, device=streams.device) for tile in self.tiles]
+        if increments is None:
             self.counter = streams.counter  # before the current block's draw
+            draw_threads = threads_for_kernel(self.K * block * sde.m)
+            self.normals = BlockNormals(streams, self.tiles, block, sde.m, paths_inner=compile, compiled=compile or None,
+                                        draw_threads=draw_threads, ahead=_ahead_threads(streams, block, sde.m, self.work(),
+                                                                                        draw_threads))
         self.dw = None
 
     def time(self) -> float:
@@ -209,13 +212,9 @@ class _SDELoop(Stepper):
         if self.increments is not None:
             self.dw = [self.increments[n : n + self.block, tile] for tile in self.tiles]
             return
-        self.counter, self.dw = self.streams.counter, []
-        with threads(self.draw_threads):
-            for tile, buffer in zip(self.tiles, self.buffers):
-                streams = self.streams if len(self.tiles) == 1 else self.streams.subset(tile)  # each at the counter
-                self.dw.append(streams.normal(self.block, self.sde.m, compiled=self.compile or None,
-                                              paths_inner=self.compile, out=buffer).transpose(0, 1))  # [block, K_tile, m]
-        self.streams.counter = streams.counter  # past the block, as one draw of the whole ensemble leaves it
+        self.counter = self.streams.counter
+        self.dw = self.normals.draw(self.counter, more=n + self.block < self.steps)
+        self.streams.counter = self.counter + 1  # past the block, as one draw of the whole ensemble leaves it
 
     def first_steps(self, bad, n_from: int, n_to: int, bound: torch.Tensor) -> dict:
         """Replays the block from its start, tile by tile (the whole tile: f and g may depend on its runs),
@@ -286,6 +285,16 @@ def _layout(x: torch.Tensor, paths_inner: bool) -> torch.Tensor:
     return x.t().contiguous().t() if paths_inner else x
 
 
+def _ahead_threads(streams: Streams, block: int, m: int, work: int, draw_threads: int) -> int:
+    """torch's threads for a helper thread that draws the next block while the steps run (0: none): on a CPU,
+    those of the allowed threads (``run.threads``, else torch's) that the steps leave unused, at most as many
+    as a draw takes (``threads_for_kernel``: one for a short one), where a second block of normals fits."""
+    spare = (current().threads or torch.get_num_threads()) - threads_for(work)
+    if streams.device.type != "cpu" or spare < 1 or not ahead_fits(streams, block, m):
+        return 0
+    return min(spare, draw_threads)
+
+
 def _clock(steps: range, dt: float, like: torch.Tensor) -> torch.Tensor:
     """t_n = n·dt for the steps n, a tensor whose entries the steps take (tensors, so that a compiled step
     is not specialised to each t; one tensor for a block, as making one costs more than indexing)."""
@@ -318,7 +327,7 @@ def _compiled_steps(solver, sde, K: int, count: int):
 
 _COMPILED = weakref.WeakKeyDictionary()
 STEP_OPTIONS = {}  # inductor's configuration for compiled steps
-FUSED_STEPS = 4  # steps per compiled call, at most: each call has a fixed cost (bench/sde_throughput.py)
+FUSED_STEPS = 8  # steps per compiled call, at most: each call has a fixed cost (bench/sde_throughput.py)
 
 
 # -- torchsde (the reference path) --------------------------------------------------------------------

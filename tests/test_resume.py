@@ -135,7 +135,7 @@ def test_a_killed_loop_resumes_within_itself_to_the_same_bits(tmp_path):
 
 
 def test_a_killed_compiled_integration_resumes_to_the_same_bits(tmp_path):
-    """The compiled integrator, four steps to a call and three tiles of runs, cut at a block end and resumed."""
+    """The compiled integrator, eight steps to a call and three tiles of runs, cut at a block end and resumed."""
     game = GaussianGame()
     sme = SME(SGA(game, lr=0.05, batch_size=4), order="1")
     options = dict(K=6, seed=4, record_every=8, block=16, compile=True)
@@ -146,7 +146,7 @@ def test_a_killed_compiled_integration_resumes_to_the_same_bits(tmp_path):
             integrate(sme, game.equilibrium(), 3.0, 0.01, **options)
     with using(checkpoints=Checkpoints(tmp_path, every=0.0), tile=2):
         resumed = integrate(sme, game.equilibrium(), 3.0, 0.01, **options)
-    assert (whole.metadata["fused_steps"], whole.metadata["tiles"]) == (4, 3)
+    assert (whole.metadata["fused_steps"], whole.metadata["tiles"]) == (8, 3)
     _assert_same_trajectory(whole, resumed)
     assert "resumed at step 160 of 300" in (tmp_path / "resume.log").read_text()
 

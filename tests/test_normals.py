@@ -1,0 +1,83 @@
+"""Drawing ahead (sde.normals): a helper thread draws the next block's normals while the steps run, and the
+integration gets the bits it gets when every block is drawn in place."""
+import threading
+
+import pytest
+import torch
+
+from games import SGA, GaussianGame
+from games.driver import threads
+from games.execution import using
+from games.random import Streams
+from sde import SME, integrate
+from sde.normals import BlockNormals
+from tests.test_sde_integrate import Blowup
+
+
+def gaussian_sme():
+    return SME(SGA(GaussianGame(), lr=0.05, batch_size=4), order="1")
+
+
+def ahead_and_in_place(sde, x0, t_end, dt, **options):
+    """The integration with a thread to spare for drawing ahead (two torch threads, steps on one), and with
+    one thread allowed (every block drawn in place)."""
+    with threads(2):
+        ahead = integrate(sde, x0, t_end, dt, **options)
+    with using(threads=1):
+        in_place = integrate(sde, x0, t_end, dt, **options)
+    assert (ahead.metadata["draws_ahead"], in_place.metadata["draws_ahead"]) == (1, 0)
+    return ahead, in_place
+
+
+@pytest.mark.parametrize("compile", [False, True], ids=["eager", "compiled"])
+def test_drawing_ahead_gives_the_bits_of_drawing_in_place(compile):
+    """48 runs in three tiles, 16-step blocks, recorded every 6 steps (between block ends)."""
+    sme = gaussian_sme()
+    with using(tile=16):
+        ahead, in_place = ahead_and_in_place(sme, sme.game.equilibrium(), 2.0, 0.05, K=48, seed=2, record_every=6,
+                                             block=16, compile=compile)
+    assert ahead.metadata["tiles"] == 3
+    assert torch.equal(ahead.times, in_place.times) and torch.equal(ahead.states, in_place.states)
+    assert (ahead.states[-1] - ahead.states[0]).abs().min() > 0  # every run moved
+
+
+def test_drawing_ahead_finds_the_same_diverged_runs_and_steps():
+    """Runs that blow up on the streams' normals: the same runs, steps and records (the blocks are replayed
+    from the normals drawn ahead)."""
+    x0 = torch.tensor([[1.0], [0.5], [-1.0], [0.0], [0.9]], dtype=torch.float64)
+    ahead, in_place = ahead_and_in_place(Blowup(0.1), x0, 4.0, 2.0**-8, seed=1, block=64, record_every=8)
+    assert len(in_place.metadata["diverged"]) >= 2
+    assert ahead.metadata["diverged"] == in_place.metadata["diverged"]
+    assert torch.equal(ahead.states.nan_to_num(7.0), in_place.states.nan_to_num(7.0))
+
+
+def test_a_block_drawn_ahead_is_the_draw_at_its_counter():
+    """Each block, drawn ahead or (after a jump of the counter, as a resumed run makes) in place, equals a fresh
+    draw of the streams at that counter; the streams handed in keep their counter."""
+    streams = Streams.from_seed(5, 7)
+    tiles = [slice(0, 3), slice(3, 7)]
+    normals = BlockNormals(streams, tiles, block=4, m=3, paths_inner=True, compiled=None, draw_threads=1, ahead=1)
+    for counter in [0, 1, 2, 7, 8]:  # 7: the block drawn ahead (counter 3) is abandoned
+        blocks = normals.draw(counter, more=True)
+        fresh = Streams.from_seed(5, 7)
+        fresh.counter = counter
+        expected = fresh.normal(4, 3).transpose(0, 1)  # [block, K, m]
+        assert torch.equal(torch.cat(blocks, dim=1).to(expected.dtype), expected)
+    assert streams.counter == 0
+
+
+def test_an_error_in_a_draw_ahead_reaches_the_steps_thread():
+    normals = BlockNormals(Streams.from_seed(0, 4), [slice(0, 4)], block=2, m=2, paths_inner=False, compiled=None,
+                           draw_threads=1, ahead=1)
+    real, helpers = normals._draw, []
+
+    def draw(counter, fill, count):
+        if counter == 1:
+            helpers.append(threading.current_thread().name)
+            raise MemoryError("no room for the next block")
+        real(counter, fill, count)
+    normals._draw = draw
+    normals.draw(0, more=True)  # drawn in place; counter 1 goes to the helper
+    with pytest.raises(MemoryError, match="next block"):
+        normals.draw(1, more=False)
+    assert helpers and helpers[0] != threading.current_thread().name
