@@ -22,9 +22,11 @@ and g_prod at 8 random states (to 1e-10 relative; the script exits if they diffe
 "baseline_mean_gap" = the largest gap between diffrax's and the scan's ensemble means at t_end over the
 coordinates, in standard errors ("fused_mean_gap": the fused run's against the scan's). Without jax or
 diffrax these keys are null and a note goes to stderr. "floor_multiple" = the fused time / "normals_s",
-the time to draw the fused run's normals alone (the same draws, into the same buffer layout and on the
-same number of threads, "normals_threads", as ``integrate`` with compile=True: the driver's
-``threads_for_kernel`` of a block's draw): how far the fused step is from its random-number floor.
+the time to draw the fused run's normals alone (the same draws, into the same buffer layout, on the
+threads a block's draw takes in place, "normals_threads": the driver's ``threads_for_kernel``, all of
+torch's at the default K): how far the fused run is from its random-number floor. The fused run itself
+draws them on a helper thread beside its steps ("draws_ahead": that thread's torch threads, 0 if it
+draws in place; ``sde.normals``), and takes "fused_steps" steps per compiled call.
 
 ``--large K`` (default 10⁶ on a GPU, off on the CPU) also times the fused step alone at K paths and
 sets its memory traffic against the device's copy bandwidth measured in the same run: a step must
@@ -50,6 +52,7 @@ from games import SGA, GaussianGame
 from games.driver import threads, threads_for_kernel
 from games.random import Streams
 from sde import SME, euler_maruyama, integrate, sdeint
+from sde.integrate import FUSED_STEPS
 
 try:  # the baselines' libraries (the ``bench`` extra)
     import diffrax
@@ -87,8 +90,9 @@ def main() -> None:
         runs.update({f"fused{suffix}": lambda one=one: euler_maruyama(one, x0, t_end, dt, compile=True, **options),
                      f"eager{suffix}": lambda one=one: euler_maruyama(one, x0, t_end, dt, **options),
                      f"torchsde{suffix}": lambda one=one: sdeint(one, x0, t_end, dt, method="euler", **options)})
-        euler_maruyama(one, x0, 8 * dt, dt, compile=True, **options)  # compile (the calls of the timed runs)
-    draw_threads = threads_for_kernel(args.K * inspect.signature(integrate).parameters["block"].default * sme.m)
+        warm = euler_maruyama(one, x0, 8 * dt, dt, compile=True, **options)  # compile (the calls of the timed runs)
+    block = inspect.signature(integrate).parameters["block"].default
+    draw_threads = threads_for_kernel(args.K * block * sme.m)
     runs["normals"] = normals_run(sme.m, args, dtype, draw_threads)
     runs["normals"]()  # compile
     finals = {}
@@ -114,7 +118,8 @@ def main() -> None:
                       "torchsde_s": round(med["torchsde"], 3), **baselines,
                       "floor_multiple": round(med["fused"] / med["normals"], 2),
                       "normals_s": round(med["normals"], 3),
-                      "normals_threads": draw_threads, "dtype": args.dtype,
+                      "normals_threads": draw_threads, "draws_ahead": warm.metadata["draws_ahead"],
+                      "fused_steps": math.gcd(FUSED_STEPS, block, args.steps), "dtype": args.dtype,
                       "path_steps_per_s": round(args.K * args.steps / med["fused"]), "K": args.K,
                       "steps": args.steps, "repeats": args.repeats, "device": args.device,
                       "threads": torch.get_num_threads(), "torch": torch.__version__,
