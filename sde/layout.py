@@ -16,7 +16,8 @@ dimension last,
 
 π the permutation that moves the paths dimension (the one of size K, other than the concatenated
 one) to the end: the same tensor, element for element, whose buffer the loops fill and read along
-the paths. ``compile_step`` compiles a step with that rewrite.
+the paths. ``compile_step`` compiles a step with that rewrite and, on the CPU, with its concatenations
+sunk through the element-wise maps that follow them (``sde.sinking``), so that most are never stored.
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from typing import Callable, Optional
 import torch
 
 from games.compiled import options_for, own_code
+
+from .sinking import SinkConcatenations
 
 CONCATENATIONS = (torch.cat, torch.concat, torch.concatenate)
 ELEMENTWISE = (operator.add, operator.sub, operator.mul, operator.truediv, operator.neg,
@@ -92,7 +95,8 @@ def compile_step(step: Callable, K: int, options: Optional[dict] = None) -> Call
         step: the function of an ensemble's tensors to compile (K paths).
         K: the number of paths it is compiled for (the size of the paths dimension).
         options: inductor's configuration for the compilation (``torch.compile``'s ``options``), over
-            ``games.compiled.options_for`` the inputs' device.
+            ``games.compiled.options_for`` the inputs' device and, on the CPU, the sinking of the step's
+            concatenations into its output (``sde.sinking``).
 
     Returns:
         The compiled function (compiled at its first call, once per input shapes and thread count), on a
@@ -102,8 +106,11 @@ def compile_step(step: Callable, K: int, options: Optional[dict] = None) -> Call
 
     def backend(graph_module, example_inputs):
         paths_innermost(graph_module, K)
-        device = next((x.device for x in example_inputs if isinstance(x, torch.Tensor)), "cpu")
-        return compile_fx(graph_module, example_inputs, config_patches={**options_for(device), **(options or {})})
+        device = torch.device(next((x.device for x in example_inputs if isinstance(x, torch.Tensor)), "cpu"))
+        config = options_for(device)
+        if device.type == "cpu":  # elsewhere inductor reads a concatenation's pieces in place already
+            config["post_grad_custom_post_pass"] = SinkConcatenations(K)
+        return compile_fx(graph_module, example_inputs, config_patches={**config, **(options or {})})
 
     return torch.compile(own_code(step), backend=backend, dynamic=False)
 
