@@ -47,7 +47,8 @@ L2_FALLBACK = 1 << 20  # bytes, where the cache size cannot be read
 
 def tiles(K: int, bytes_per_run: int, device="cpu") -> int:
     """How many in-process tiles an ensemble of K runs on ``device`` splits into: none on a GPU, in a
-    chunk, or with workers; else tiles of at least ``run.tile`` runs (default ``tile_size``).
+    chunk, or with workers; else tiles of at most ``run.tile`` runs (default ``tile_size``, in tiles of at
+    least ``MIN_TILE``), so that a tile's step stays within the cache and is a short call for one thread.
 
     Args:
         K: the number of runs.
@@ -59,7 +60,9 @@ def tiles(K: int, bytes_per_run: int, device="cpu") -> int:
     """
     if inside() or current().workers > 1 or torch.device(device).type != "cpu":
         return 1
-    return max(1, K // (current().tile or tile_size(bytes_per_run)))
+    if current().tile:
+        return -(-K // current().tile)
+    return max(1, min(-(-K // tile_size(bytes_per_run)), K // MIN_TILE))
 
 
 def tile_size(bytes_per_run: int) -> int:

@@ -91,7 +91,8 @@ class Stepper:
         raise NotImplementedError
 
     def work(self) -> int:
-        """Numbers a step touches, roughly (for the thread count)."""
+        """Numbers one call of a step touches, roughly (for the thread count): a loop that advances its runs
+        tile by tile touches one tile's at a time."""
         return self.state().numel()
 
     def fingerprint(self) -> dict:

@@ -34,7 +34,7 @@ class Execution:
         blowup: a run is diverged once max_i |x_i| > blowup · max(1, max_i |x_{0,i}|), x_0 its own start
             (math.inf: only once it is non-finite).
         checkpoints: the ``games.checkpoint.Checkpoints`` the loops save to and resume from (None: none).
-        tile: runs per in-process tile of a CPU ensemble (``games.chunks.tiles``; None: from the L2 cache).
+        tile: the most runs per in-process tile of a CPU ensemble (``games.chunks.tiles``; None: from the L2 cache).
     """
 
     workers: int = 1

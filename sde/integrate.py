@@ -237,7 +237,7 @@ class _SDELoop(Stepper):
         self.x.masked_fill_(runs[:, None], math.nan)
 
     def work(self) -> int:
-        return self.K * (self.sde.d + self.sde.m)
+        return max(tile.stop - tile.start for tile in self.tiles) * (self.sde.d + self.sde.m)  # a tile's, per call
 
     def fingerprint(self) -> dict:
         return {"d": self.sde.d, "m": self.sde.m, "dt": self.dt, "block": self.block}

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from games import SGA, GaussianGame
-from games.driver import threads
+from games.driver import SMALL_WORK, threads
 from games.execution import using
 from games.random import Streams
 from sde import SME, integrate
@@ -81,3 +81,18 @@ def test_an_error_in_a_draw_ahead_reaches_the_steps_thread():
     with pytest.raises(MemoryError, match="next block"):
         normals.draw(1, more=False)
     assert helpers and helpers[0] != threading.current_thread().name
+
+
+def test_a_tiled_ensemble_steps_on_one_thread_and_draws_ahead():
+    """12,000 paths of the Gaussian SME touch more numbers per step than one thread is for (SMALL_WORK), but in
+    tiles of 6000 each call is short: the steps then run on one thread, and the other draws ahead."""
+    sme = gaussian_sme()
+    assert 12_000 * (sme.d + sme.m) >= SMALL_WORK > 6000 * (sme.d + sme.m)
+    with threads(2):
+        with using(tile=6000):
+            tiled = integrate(sme, sme.game.equilibrium(), 0.1, 0.05, K=12_000, seed=0, block=2)
+        with using(tile=10**9):
+            whole = integrate(sme, sme.game.equilibrium(), 0.1, 0.05, K=12_000, seed=0, block=2)
+    assert (tiled.metadata["tiles"], tiled.metadata["draws_ahead"]) == (2, 1)
+    assert (whole.metadata["tiles"], whole.metadata["draws_ahead"]) == (1, 0)  # two threads for the steps
+    assert torch.equal(tiled.states, whole.states)

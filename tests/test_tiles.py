@@ -41,7 +41,7 @@ def test_tiles_find_the_same_diverged_runs_and_steps():
         tiled = euler_maruyama(Blowup(0.1), x0, T, dt, increments=inc, block=64, record_every=8)
     with using(tile=UNTILED):
         whole = euler_maruyama(Blowup(0.1), x0, T, dt, increments=inc, block=64, record_every=8)
-    assert tiled.metadata["tiles"] == 2 and len(whole.metadata["diverged"]) >= 2
+    assert tiled.metadata["tiles"] == 3 and len(whole.metadata["diverged"]) >= 2  # tiles of at most 2 runs
     assert tiled.metadata["diverged"] == whole.metadata["diverged"]
     assert torch.equal(tiled.states.nan_to_num(7.0), whole.states.nan_to_num(7.0))
 
@@ -49,14 +49,16 @@ def test_tiles_find_the_same_diverged_runs_and_steps():
 def test_the_number_of_tiles_follows_the_tile_size_and_the_setting():
     assert chunks.tiles(100, 96) == 1  # a small ensemble is one tile
     with using(tile=30):
-        assert chunks.tiles(100, 96) == 3  # tiles of at least 30 runs
+        assert chunks.tiles(100, 96) == 4  # tiles of at most 30 runs
         assert chunks.tiles(100, 96, device="cuda") == 1  # a GPU takes the whole ensemble
         assert chunks.chunk_slices(100, 3) == [slice(0, 33), slice(33, 66), slice(66, 100)]
     with using(tile=30, workers=2):
         assert chunks.tiles(100, 96) == 1  # workers split it instead
     size = chunks.tile_size(96)
     assert size == max(chunks.MIN_TILE, chunks.l2_cache_bytes() // 96)
-    assert chunks.tiles(2 * size + 1, 96) == 2
+    assert chunks.tiles(2 * size, 96) == 2 and chunks.tiles(2 * size + 1, 96) == 3  # at most a tile_size each
+    wide = chunks.l2_cache_bytes()  # runs so wide that a tile would be one run: tiles of MIN_TILE, never fewer runs
+    assert chunks.tiles(2 * chunks.MIN_TILE, wide) == 2 and chunks.tiles(2 * chunks.MIN_TILE - 1, wide) == 1
 
 
 def test_the_l2_cache_size_is_read_from_sysfs(tmp_path):
