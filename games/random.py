@@ -124,14 +124,31 @@ def _normal(lo: torch.Tensor, hi: torch.Tensor, n: int, paths_inner: bool = Fals
 
 
 def _normal_into(out: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, n: int, paths_inner: bool,
-                 compiled: bool = False) -> torch.Tensor:
+                 compiled: bool = False, pairs: Optional[range] = None) -> torch.Tensor:
     """``_normal`` written into ``out``: a buffer reused across draws costs no fresh pages. ``compiled`` runs
-    the torch.compile'd kernel, which writes both halves in one pass."""
+    the torch.compile'd kernel, which writes both halves in one pass. ``pairs`` (a range of the ⌈n/2⌉
+    Box–Muller pairs) writes only their elements, i and i + ⌈n/2⌉ for i in ``pairs``: the numbers of the
+    whole draw, so that parts of one draw can be made apart. The keys may be given as int32 words."""
     half, dim = (n + 1) // 2, 0 if paths_inner else 1
-    cos_out, sin_out = out.narrow(dim, 0, half), out.narrow(dim, half, n - half)
+    first, stop = (0, half) if pairs is None else (pairs.start, pairs.stop)
+    if pairs is not None and (pairs.step != 1 or not 0 <= first < stop <= half):
+        raise ValueError(f"pairs must be a range of consecutive pairs within 0 … {half}, got {pairs!r}")
+    cos_out = out.narrow(dim, first, stop - first)
+    sin_out = out.narrow(dim, half + first, max(0, min(stop, n - half) - first))
     box_muller = _compiled_box_muller(cos_out.shape, sin_out.shape, out.dtype, out.device) if compiled else _box_muller_into
-    box_muller(cos_out, sin_out, _as_int32(lo), _as_int32(hi), _weyl(2 * half, lo.device), paths_inner)
+    lo, hi = (w if w.dtype == torch.int32 else _as_int32(w) for w in (lo, hi))
+    box_muller(cos_out, sin_out, lo, hi, _weyl_pairs(half, first, stop, lo.device), paths_inner)
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _weyl_pairs(half: int, first: int, stop: int, device: torch.device) -> torch.Tensor:
+    """The Weyl words of pairs first … stop − 1 of a draw of ``half`` pairs: (i+1)·φ for their first elements
+    i, then for their partners i + half (``_weyl(2·half)`` itself for all the pairs)."""
+    weyl = _weyl(2 * half, device)
+    if (first, stop) == (0, half):
+        return weyl
+    return torch.cat([weyl[first:stop], weyl[half + first : half + stop]])
 
 
 def _box_muller_into(cos_out: torch.Tensor, sin_out: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
@@ -179,6 +196,7 @@ class Streams:
         self.dtype = dtype
         self.compiled = bool(compiled)  # normals through the torch.compile'd kernel (same numbers to rounding)
         self.counter = 0
+        self._keys = {}  # counter ↦ the key words of the draw made there, as int32 (normal_at)
         seeds = seeds.to(self.device)
         self._lo, self._hi = seeds & _MASK, (seeds >> 32) & _MASK
 
@@ -216,7 +234,11 @@ class Streams:
         """The next draw's key words (lo', hi') [K] each: bijective in each seed word, so distinct seeds
         never share a draw's stream."""
         self.counter += 1
-        c = self.counter * _GOLDEN
+        return self._key_at(self.counter)
+
+    def _key_at(self, draw: int) -> tuple:
+        """The key words of draw number ``draw`` (the first draw is number 1)."""
+        c = draw * _GOLDEN
         lo = _mix32((self._lo + _mix32_int((c + _ODD[0]) & _MASK)) & _MASK)
         hi = _mix32(((self._hi ^ lo) + _mix32_int((c + _ODD[1]) & _MASK)) & _MASK)
         return lo, hi
@@ -268,6 +290,36 @@ class Streams:
                                  f"got {out.dtype} {tuple(out.shape)}")
             z = _normal_into(out, lo, hi, n, paths_inner, compiled)
         return z.reshape(*shape, self.K).movedim(-1, 0) if paths_inner else z.reshape(self.K, *shape)
+
+    def normal_at(self, counter: int, *shape, out: torch.Tensor, pairs: Optional[range] = None,
+                  compiled: Optional[bool] = None, paths_inner: bool = False) -> torch.Tensor:
+        """The normals ``normal(*shape, out=out)`` draws when the streams stand at ``counter``, without moving
+        them, so that several threads may draw from one set of streams. ``pairs`` writes only part of the draw:
+        its Box–Muller pairs in that range, elements i and i + ⌈n/2⌉ of the n = prod(shape) (the rest of
+        ``out`` is left as it was), so that parts made apart fill ``out`` with the whole draw. The key words of
+        the last few counters are kept, so that a part costs no more than its numbers.
+
+        Args:
+            counter: the streams' counter before the draw.
+            *shape: the shape of each run's draw.
+            out: the buffer, as for ``normal``.
+            pairs: the range of pairs to write, within 0 … ⌈n/2⌉ (None: all).
+            compiled: use the compiled kernel (None: the streams' setting).
+            paths_inner: ``out`` holds the runs innermost ([n, K]).
+
+        Returns:
+            ``out``.
+        """
+        expected = (math.prod(shape), self.K) if paths_inner else (self.K, math.prod(shape))
+        if tuple(out.shape) != expected or out.dtype != self.buffer_dtype or not out.is_contiguous():
+            raise ValueError(f"out must be a contiguous {self.buffer_dtype} tensor of shape {expected}, "
+                             f"got {out.dtype} {tuple(out.shape)}")
+        keys = self._keys.get(counter)
+        if keys is None:
+            keys = tuple(_as_int32(w) for w in self._key_at(counter + 1))
+            self._keys = {**dict(list(self._keys.items())[-3:]), counter: keys}  # replaced whole: thread-safe
+        compiled = self.compiled if compiled is None else compiled
+        return _normal_into(out, *keys, math.prod(shape), paths_inner, compiled, pairs)
 
     def randint(self, high: int, *shape) -> torch.Tensor:
         """Integers uniform in {0, …, high − 1}, shape [K, *shape].

@@ -153,6 +153,7 @@ class _SDELoop(Stepper):
         self.x = self.x_start = _layout(x, compile)
         self.steps, self.record_every, self.ready = steps, record_every, 0  # x is x_ready (ready ≥ n)
         self.tiles = chunks.chunk_slices(self.K, tiles)
+        self.tile_runs = max(tile.stop - tile.start for tile in self.tiles)  # the most runs one call advances
         # a compiled call takes ``fuse`` steps: they end on every screened and every recorded step
         self.fuse = math.gcd(FUSED_STEPS, block, record_every) if compile else 1
         scale = torch.tensor(1.0 if increments is not None else math.sqrt(dt), dtype=x.dtype, device=x.device)
@@ -164,7 +165,7 @@ class _SDELoop(Stepper):
             self._fused[size] = None if fused is None else lambda t, y, z, fused=fused: fused(t, y, dt, z, scale)
         if increments is None:
             self.counter = streams.counter  # before the current block's draw
-            draw_threads = threads_for_kernel(self.K * block * sde.m)
+            draw_threads = threads_for_kernel(self.tile_runs * block * sde.m)  # one tile's draw is one call
             self.normals = BlockNormals(streams, self.tiles, block, sde.m, paths_inner=compile, compiled=compile or None,
                                         draw_threads=draw_threads, ahead=_ahead_threads(streams, block, sde.m, self.work(),
                                                                                         draw_threads))
@@ -237,7 +238,7 @@ class _SDELoop(Stepper):
         self.x.masked_fill_(runs[:, None], math.nan)
 
     def work(self) -> int:
-        return max(tile.stop - tile.start for tile in self.tiles) * (self.sde.d + self.sde.m)  # a tile's, per call
+        return self.tile_runs * (self.sde.d + self.sde.m)  # one call's: a tile's
 
     def fingerprint(self) -> dict:
         return {"d": self.sde.d, "m": self.sde.m, "dt": self.dt, "block": self.block}

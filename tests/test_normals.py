@@ -10,6 +10,7 @@ from games.driver import SMALL_WORK, threads
 from games.execution import using
 from games.random import Streams
 from sde import SME, integrate
+from sde import normals
 from sde.normals import BlockNormals
 from tests.test_sde_integrate import Blowup
 
@@ -19,9 +20,10 @@ def gaussian_sme():
 
 
 def ahead_and_in_place(sde, x0, t_end, dt, **options):
-    """The integration with a thread to spare for drawing ahead (two torch threads, steps on one), and with
-    one thread allowed (every block drawn in place)."""
-    with threads(2):
+    """The integration with a thread to spare for drawing ahead (two torch threads, steps on one; each draw
+    in eight parts, whichever thread makes them), and with one thread allowed (every block drawn in place)."""
+    with threads(2), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(normals, "PART_NUMBERS", 1)
         ahead = integrate(sde, x0, t_end, dt, **options)
     with using(threads=1):
         in_place = integrate(sde, x0, t_end, dt, **options)
@@ -66,16 +68,35 @@ def test_a_block_drawn_ahead_is_the_draw_at_its_counter():
     assert streams.counter == 0
 
 
+def test_the_steps_thread_makes_the_parts_the_helper_has_not_begun(monkeypatch):
+    """With the helper held up, the steps' thread makes every part of the draw ahead itself, and the block is
+    still the draw at its counter."""
+    monkeypatch.setattr(normals, "PART_NUMBERS", 1)
+    streams = Streams.from_seed(2, 6)
+    blocks = BlockNormals(streams, [slice(0, 2), slice(2, 6)], block=4, m=2, paths_inner=False, compiled=None,
+                          draw_threads=1, ahead=1)
+    assert len(blocks.parts) == 4  # a run draws 8 normals, 4 Box–Muller pairs: one pair a part
+    release = threading.Event()
+    blocks.draw(0, more=False)
+    normals._helper().submit(release.wait)  # the helper is busy until released
+    blocks.pending = (1, 1, [normals._helper().submit(blocks._draw, 1, 1, 1, part) for part in blocks.parts])
+    drawn = blocks.draw(1, more=False)
+    release.set()
+    fresh = Streams.from_seed(2, 6)
+    fresh.counter = 1
+    assert torch.equal(torch.cat(drawn, dim=1).to(torch.float64), fresh.normal(4, 2).transpose(0, 1))
+
+
 def test_an_error_in_a_draw_ahead_reaches_the_steps_thread():
     normals = BlockNormals(Streams.from_seed(0, 4), [slice(0, 4)], block=2, m=2, paths_inner=False, compiled=None,
                            draw_threads=1, ahead=1)
     real, helpers = normals._draw, []
 
-    def draw(counter, fill, count):
+    def draw(counter, fill, count, pairs=None):
         if counter == 1:
             helpers.append(threading.current_thread().name)
             raise MemoryError("no room for the next block")
-        real(counter, fill, count)
+        real(counter, fill, count, pairs)
     normals._draw = draw
     normals.draw(0, more=True)  # drawn in place; counter 1 goes to the helper
     with pytest.raises(MemoryError, match="next block"):

@@ -127,3 +127,21 @@ def test_compiled_normals_of_more_sizes_than_dynamo_keeps_are_all_compiled():
         for K in range(3, 6):
             Streams.from_seed(0, K).normal(4, 2, compiled=True, paths_inner=True, out=torch.empty(8, K, dtype=torch.float32))
     assert counters["stats"]["unique_graphs"] == 3
+
+
+@pytest.mark.parametrize("paths_inner", [False, True], ids=["runs-outer", "runs-inner"])
+def test_parts_of_a_draw_at_a_counter_make_the_whole_draw(paths_inner):
+    """normal_at(counter, pairs=…) in three parts (an odd count of normals: the last pair's sine is dropped)
+    fills the buffer with what normal() draws at that counter, and leaves the streams where they were."""
+    n, K = 21, 5
+    whole = torch.empty((n, K) if paths_inner else (K, n), dtype=torch.float32)
+    streams = Streams.from_seed(3, K)
+    streams.counter = 4
+    streams.normal(n, paths_inner=paths_inner, out=whole)
+    parts = torch.full_like(whole, float("nan"))
+    again = Streams.from_seed(3, K)
+    for pairs in (range(0, 4), range(4, 7), range(7, 11)):
+        again.normal_at(4, n, out=parts, pairs=pairs, paths_inner=paths_inner)
+    assert torch.equal(parts, whole) and again.counter == 0
+    with pytest.raises(ValueError, match="pairs"):
+        again.normal_at(4, n, out=parts, pairs=range(10, 12), paths_inner=paths_inner)
