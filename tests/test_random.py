@@ -115,18 +115,16 @@ def test_streams_reproduce_pinned_numbers():
     assert s.counter == 5
 
 
-def test_compiled_normals_of_more_sizes_than_dynamo_keeps_are_all_compiled():
+def test_each_shape_of_compiled_normals_has_a_code_object_of_its_own():
     """dynamo keeps ``recompile_limit`` compilations per code object (8) and then runs it eagerly (other numbers,
-    to rounding); the compiled kernel is compiled once per buffer shape, each on a code object of its own.
-    Here with a limit of 2, and 3 sizes."""
-    from torch._dynamo.utils import counters
+    to rounding): the compiled kernel of each buffer shape runs on a code object of its own (whose compilations
+    ``tests/test_layout.py`` counts)."""
+    from games.random import _compiled_box_muller
 
-    torch._dynamo.reset()
-    counters.clear()
-    with torch._dynamo.config.patch(recompile_limit=2):
-        for K in range(3, 6):
-            Streams.from_seed(0, K).normal(4, 2, compiled=True, paths_inner=True, out=torch.empty(8, K, dtype=torch.float32))
-    assert counters["stats"]["unique_graphs"] == 3
+    kernels = [_compiled_box_muller(torch.Size([4, K]), torch.Size([4, K]), torch.float32, torch.device("cpu"))
+               for K in (3, 4)]
+    codes = [kernel._torchdynamo_orig_callable.__code__ for kernel in kernels]
+    assert codes[0] is not codes[1] and codes[0].co_code == codes[1].co_code
 
 
 @pytest.mark.parametrize("paths_inner", [False, True], ids=["runs-outer", "runs-inner"])
