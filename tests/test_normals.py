@@ -1,5 +1,6 @@
 """Drawing ahead (sde.normals): a helper thread draws the next block's normals while the steps run, and the
 integration gets the bits it gets when every block is drawn in place."""
+import concurrent.futures
 import threading
 
 import pytest
@@ -58,9 +59,9 @@ def test_a_block_drawn_ahead_is_the_draw_at_its_counter():
     draw of the streams at that counter; the streams handed in keep their counter."""
     streams = Streams.from_seed(5, 7)
     tiles = [slice(0, 3), slice(3, 7)]
-    normals = BlockNormals(streams, tiles, block=4, m=3, paths_inner=True, compiled=None, draw_threads=1, ahead=1)
+    drawer = BlockNormals(streams, tiles, block=4, m=3, paths_inner=True, compiled=None, draw_threads=1, ahead=1)
     for counter in [0, 1, 2, 7, 8]:  # 7: the block drawn ahead (counter 3) is abandoned
-        blocks = normals.draw(counter, more=True)
+        blocks = drawer.draw(counter, more=True)
         fresh = Streams.from_seed(5, 7)
         fresh.counter = counter
         expected = fresh.normal(4, 3).transpose(0, 1)  # [block, K, m]
@@ -79,28 +80,31 @@ def test_the_steps_thread_makes_the_parts_the_helper_has_not_begun(monkeypatch):
     release = threading.Event()
     blocks.draw(0, more=False)
     normals._helper().submit(release.wait)  # the helper is busy until released
-    blocks.pending = (1, 1, [normals._helper().submit(blocks._draw, 1, 1, 1, part) for part in blocks.parts])
-    drawn = blocks.draw(1, more=False)
-    release.set()
+    try:
+        blocks.pending = (1, 1, [normals._helper().submit(blocks._draw, 1, 1, 1, part) for part in blocks.parts])
+        drawn = blocks.draw(1, more=False)
+    finally:
+        release.set()
     fresh = Streams.from_seed(2, 6)
     fresh.counter = 1
     assert torch.equal(torch.cat(drawn, dim=1).to(torch.float64), fresh.normal(4, 2).transpose(0, 1))
 
 
 def test_an_error_in_a_draw_ahead_reaches_the_steps_thread():
-    normals = BlockNormals(Streams.from_seed(0, 4), [slice(0, 4)], block=2, m=2, paths_inner=False, compiled=None,
-                           draw_threads=1, ahead=1)
-    real, helpers = normals._draw, []
+    blocks = BlockNormals(Streams.from_seed(0, 4), [slice(0, 4)], block=2, m=2, paths_inner=False, compiled=None,
+                          draw_threads=1, ahead=1)
+    real, helpers = blocks._draw, []
 
     def draw(counter, fill, count, pairs=None):
         if counter == 1:
             helpers.append(threading.current_thread().name)
             raise MemoryError("no room for the next block")
         real(counter, fill, count, pairs)
-    normals._draw = draw
-    normals.draw(0, more=True)  # drawn in place; counter 1 goes to the helper
+    blocks._draw = draw
+    blocks.draw(0, more=True)  # drawn in place; counter 1 goes to the helper
+    concurrent.futures.wait(blocks.pending[2])  # the helper has made (and failed) it: none is left to this thread
     with pytest.raises(MemoryError, match="next block"):
-        normals.draw(1, more=False)
+        blocks.draw(1, more=False)
     assert helpers and helpers[0] != threading.current_thread().name
 
 
