@@ -28,7 +28,7 @@ OPTIMIZERS = {**{f"cg_{beta.lower()}": ("cg", {"beta": beta}) for beta in CG_BET
               "sgd": ("sgd", {}), "momentum": ("heavy_ball", {"momentum": 0.9}), "adam": ("adam", {})}
 GAUSSIAN_RATES = (1e-3, 0.1, 6)  # the sweep's log grid: low, high, count (Adam's: a tenth)
 DIGITS_RATES = (0.01, 0.1, 3)
-GAUSSIAN_SIZES = {True: {"steps": 500, "runs": 64}, False: {"steps": 2000, "runs": 256}}  # by --quick
+GAUSSIAN_SIZES = {True: {"steps": 250, "runs": 64}, False: {"steps": 2000, "runs": 256}}  # by --quick
 PROBE = 600  # latents per run for the fdd (about the held-out reference's 597 images)
 RECORDS = 20  # records over a run
 
