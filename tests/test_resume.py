@@ -77,9 +77,9 @@ def test_killed_runs_resume_to_the_same_results(tmp_path, entry, options, kills)
         _wait_for_a_save(checkpoints, saved, process)  # each attempt gets somewhere, then dies soon after
         time.sleep(rng.uniform(0.0, 0.03) * duration)
         process.send_signal(signal.SIGKILL)
-        if process.wait() == 0:  # the save seen was the last one and the run ended first: start over, so
-            shutil.rmtree(killed)  # that all the kills counted land in one unfinished run
-            done = 0
+        if process.wait() == 0 or _finished(killed):  # the save seen was the last one and the run ended (or
+            shutil.rmtree(killed)  # marked itself finished) before the kill: start over, so that all the kills
+            done = 0  # counted land in one unfinished run
             continue
         assert process.returncode == -signal.SIGKILL, f"the run failed with status {process.returncode}"
         done += 1
@@ -90,6 +90,12 @@ def test_killed_runs_resume_to_the_same_results(tmp_path, entry, options, kills)
     held = json.loads((killed / ".gandyn" / "run.json").read_text())
     assert held["finished"] and held["entry"] == entry
     assert not (killed / ".gandyn" / "checkpoints").exists()  # a finished run drops its checkpoints
+
+
+def _finished(out: Path) -> bool:
+    """Whether the run in ``out`` has marked itself finished (it may be killed after that, on its way out)."""
+    held = out / ".gandyn" / "run.json"
+    return held.exists() and json.loads(held.read_text()).get("finished", False)
 
 
 def _saves(directory: Path) -> dict:
