@@ -51,7 +51,7 @@ def _assert_same_results(a: Path, b: Path) -> None:
 
 ENTRIES = [  # (entry, options, kills): small, with several loops, and trajectories on disk for overview
     ("svag", ["--quick", "--set", "run.paths=2000"], 5),
-    ("overview", ["--quick", "--set", "run.paths=32", "--set", "sga.steps=400"], 5),
+    ("overview", ["--quick", "--set", "run.paths=32", "--set", "sga.steps=1000"], 5),
 ]
 
 
