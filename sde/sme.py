@@ -34,7 +34,7 @@ from typing import Optional
 import torch
 
 from games import derivatives
-from games.base import gaussian_quadratic_factor
+from games.base import NotAvailable, gaussian_quadratic_factor
 from games.errors import ConfigError, check_choice
 from games.expansion import Expansion, noise_bias, stacked
 from games.linalg import psd_power, range_root
@@ -55,11 +55,13 @@ class SME(Expansion):
 
     @classmethod
     def available(cls, sga: SGA) -> bool:
-        """Whether the SMEs of ``sga`` can be built: closed-form coefficients of its game, a rule they cover."""
+        """Whether the SMEs of ``sga`` can be built: closed-form coefficients of its game, a rule they cover. A
+        game without them says so (``games.base.NotAvailable``); any other error, a bare NotImplementedError
+        included, is a bug and is raised."""
         try:
             cls(sga, order="2").drift(sga.game.init(1, Streams([0])))
             return True
-        except (NotImplementedError, ConfigError):
+        except (NotAvailable, ConfigError):
             return False
 
     def __init__(self, sga: SGA, order: str = "1", eta: Optional[float] = None):

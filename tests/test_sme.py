@@ -207,3 +207,14 @@ def test_smes_are_available_where_the_game_has_closed_forms():
 
     assert SME.available(SGA(GaussianGame(), lr=0.1))
     assert not SME.available(SGA(MixtureGAN(hidden=(4,)), lr=0.1))
+
+
+def test_a_missing_implementation_is_raised_not_taken_for_an_absent_sme():
+    """A game method that raises a bare NotImplementedError is a bug: SME.available raises it rather than
+    answering no (a game without closed forms raises games.base.NotAvailable)."""
+    class Unfinished(GaussianGame):
+        def expected_field(self, x):
+            raise NotImplementedError
+
+    with pytest.raises(NotImplementedError):
+        SME.available(SGA(Unfinished(), lr=0.1))
