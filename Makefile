@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/gandyn run --out $(OUT)
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS) tests
+	$(PY) -m pytest -n 2 --dist worksteal $(PYTEST_ARGS) tests
 
 bench: $(STAMP)
 	$(PY) bench/ensemble_sga.py

@@ -50,8 +50,8 @@ def _assert_same_results(a: Path, b: Path) -> None:
 
 
 ENTRIES = [  # (entry, options, kills): small, with several loops, and trajectories on disk for overview
-    ("svag", ["--quick", "--set", "run.paths=2000"], 5),
-    ("overview", ["--quick", "--set", "run.paths=32", "--set", "sga.steps=1000"], 5),
+    ("svag", ["--quick", "--set", "run.paths=2000"], 7),
+    ("overview", ["--quick", "--set", "run.paths=32", "--set", "sga.steps=1000"], 3),
 ]
 
 
