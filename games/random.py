@@ -284,10 +284,7 @@ class Streams:
         if out is None:
             z = _normal(lo, hi, n, paths_inner, self.dtype, compiled)
         else:
-            expected = (n, self.K) if paths_inner else (self.K, n)
-            if tuple(out.shape) != expected or out.dtype != self.buffer_dtype or not out.is_contiguous():
-                raise ValueError(f"out must be a contiguous {self.buffer_dtype} tensor of shape {expected}, "
-                                 f"got {out.dtype} {tuple(out.shape)}")
+            self._check_buffer(out, n, paths_inner)
             z = _normal_into(out, lo, hi, n, paths_inner, compiled)
         return z.reshape(*shape, self.K).movedim(-1, 0) if paths_inner else z.reshape(self.K, *shape)
 
@@ -310,16 +307,21 @@ class Streams:
         Returns:
             ``out``.
         """
-        expected = (math.prod(shape), self.K) if paths_inner else (self.K, math.prod(shape))
-        if tuple(out.shape) != expected or out.dtype != self.buffer_dtype or not out.is_contiguous():
-            raise ValueError(f"out must be a contiguous {self.buffer_dtype} tensor of shape {expected}, "
-                             f"got {out.dtype} {tuple(out.shape)}")
+        self._check_buffer(out, math.prod(shape), paths_inner)
         keys = self._keys.get(counter)
         if keys is None:
             keys = tuple(_as_int32(w) for w in self._key_at(counter + 1))
             self._keys = {**dict(list(self._keys.items())[-3:]), counter: keys}  # replaced whole: thread-safe
         compiled = self.compiled if compiled is None else compiled
         return _normal_into(out, *keys, math.prod(shape), paths_inner, compiled, pairs)
+
+    def _check_buffer(self, out: torch.Tensor, n: int, paths_inner: bool) -> None:
+        """Raise ValueError unless ``out`` can hold a draw of n normals per run: contiguous, of ``buffer_dtype``,
+        [n, K] if ``paths_inner`` else [K, n]."""
+        expected = (n, self.K) if paths_inner else (self.K, n)
+        if tuple(out.shape) != expected or out.dtype != self.buffer_dtype or not out.is_contiguous():
+            raise ValueError(f"out must be a contiguous {self.buffer_dtype} tensor of shape {expected}, "
+                             f"got {out.dtype} {tuple(out.shape)}")
 
     def randint(self, high: int, *shape) -> torch.Tensor:
         """Integers uniform in {0, …, high − 1}, shape [K, *shape].
