@@ -22,13 +22,12 @@ import torch
 
 from games import SGA, GaussianGame
 from games.driver import threads
-from games.random import Streams
 from sde import SME
 from sde.layout import compile_step
 from sde.solvers import SOLVERS
+from sde_throughput import normals_run
 
 STEPS_PER_CALL = 8
-BLOCK = 64  # integrate's steps per draw
 
 
 def steps_lane(sme: SME, K: int, steps: int, dt: float):
@@ -56,15 +55,9 @@ def steps_lane(sme: SME, K: int, steps: int, dt: float):
 
 
 def normals_lane(K: int, steps: int, m: int):
-    """The compiled draws of the normals of ``steps`` steps on K paths (m per path and step), one block of ``BLOCK``
-    steps at a time."""
-    streams = Streams.from_seed(0, K)
-    buffer = torch.empty(BLOCK * m, K, dtype=streams.buffer_dtype)
-
-    def run():
-        with threads(1):
-            for _ in range(-(-steps // BLOCK)):
-                streams.normal(BLOCK, m, compiled=True, paths_inner=True, out=buffer)
+    """The compiled draws of the normals of ``steps`` steps on K paths (m per path and step), a block of
+    ``integrate``'s steps at a time, on one thread (``sde_throughput.normals_run``)."""
+    run = normals_run(m, argparse.Namespace(K=K, steps=steps, device="cpu"), torch.float64, 1)
     run()  # compile
     return run
 
